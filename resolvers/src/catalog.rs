@@ -1,0 +1,242 @@
+//! The catalogue service: upload, pick, look up, re-weight and delete images.
+//!
+//! This is where the ports are orchestrated and where "nothing left behind" is decided.
+//! Resolvers stay thin and call these methods; so do the REST routes and the CLI.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tracing::{instrument, warn};
+
+use crate::domain::chunks::{ChunkInfo, ChunkSizing};
+use crate::domain::image::{ImageId, ImageRecord, NewImage};
+use crate::domain::label::{Label, LabelSet};
+use crate::domain::sampling::{pick_chunk, pick_weighted};
+use crate::domain::validation::{validate_image, UploadLimits};
+use crate::domain::weight::Weight;
+use crate::error::{ApiError, ApiResult};
+use crate::ports::{ChunkTables, ImageStore};
+
+/// Default and maximum of `randomImages(count)`.
+pub const DEFAULT_RANDOM_COUNT: usize = 10;
+pub const DEFAULT_MAX_RANDOM_COUNT: usize = 100;
+
+/// Settings of the catalogue, from configuration.
+#[derive(Debug, Clone)]
+pub struct CatalogSettings {
+    pub labels: LabelSet,
+    pub limits: UploadLimits,
+    pub sizing: ChunkSizing,
+    pub max_random_count: usize,
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        CatalogSettings {
+            labels: LabelSet::default_pets(),
+            limits: UploadLimits::default(),
+            sizing: ChunkSizing::default(),
+            max_random_count: DEFAULT_MAX_RANDOM_COUNT,
+        }
+    }
+}
+
+/// Per-label totals for the `labels` query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelTotals {
+    pub label: Label,
+    pub image_count: u64,
+    /// Sum of weights in billionths.
+    pub total_weight: u64,
+}
+
+/// The catalogue over an image store and the chunk tables.
+#[derive(Clone)]
+pub struct Catalog {
+    images: Arc<dyn ImageStore>,
+    tables: Arc<dyn ChunkTables>,
+    settings: CatalogSettings,
+}
+
+impl Catalog {
+    pub fn new(images: Arc<dyn ImageStore>, tables: Arc<dyn ChunkTables>, settings: CatalogSettings) -> Catalog {
+        Catalog { images, tables, settings }
+    }
+
+    pub fn settings(&self) -> &CatalogSettings {
+        &self.settings
+    }
+
+    pub fn tables(&self) -> &Arc<dyn ChunkTables> {
+        &self.tables
+    }
+
+    /// Validates and stores an image. Re-uploading the same bytes under the same label returns
+    /// the existing image unchanged (its weight included): uploads are safe to retry.
+    #[instrument(skip(self, bytes), fields(bytes = bytes.len()))]
+    pub async fn upload(&self, label: &str, weight: Option<f64>, bytes: Bytes) -> ApiResult<ImageRecord> {
+        let label = self.settings.labels.parse(label)?;
+        let weight = weight.map(Weight::from_f64).transpose()?.unwrap_or(Weight::DEFAULT);
+        let limits = self.settings.limits;
+        let checked = bytes.clone();
+        let facts = tokio::task::spawn_blocking(move || validate_image(&checked, &limits))
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("validation task failed: {e}")))??;
+
+        let id = ImageId::new(label, facts.sha256.clone());
+        if let Some(existing) = self.tables.get_image(&id).await? {
+            return Ok(existing);
+        }
+        self.images.put(&id, facts.kind, bytes).await?;
+        let new = NewImage { id: id.clone(), weight, facts, created_at: Utc::now() };
+        match self.tables.insert_image(new, self.settings.sizing).await {
+            Ok(inserted) => Ok(inserted.into_record()),
+            Err(err) => {
+                self.remove_orphan_object(&id).await;
+                Err(ApiError::Internal(err.context("recording the uploaded image")))
+            }
+        }
+    }
+
+    /// After a failed row write: delete the object unless a concurrent upload of the same
+    /// bytes did get its row in (then the object is that row's and must stay).
+    async fn remove_orphan_object(&self, id: &ImageId) {
+        match self.tables.get_image(id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                if let Err(e) = self.images.delete(id).await {
+                    warn!(%id, error = format!("{e:#}"), "could not remove an orphan image object");
+                }
+            }
+            Err(e) => warn!(%id, error = format!("{e:#}"), "could not check for an orphan image object"),
+        }
+    }
+
+    /// One image drawn with probability weight / label total; `None` when the label is empty.
+    pub async fn random_image(&self, label: &str) -> ApiResult<Option<ImageRecord>> {
+        Ok(self.random_images(label, 1).await?.pop())
+    }
+
+    /// `count` independent weighted draws (with replacement).
+    pub async fn random_images(&self, label: &str, count: usize) -> ApiResult<Vec<ImageRecord>> {
+        let mut rng = StdRng::from_rng(&mut rand::rng());
+        self.random_images_with(label, count, &mut rng).await
+    }
+
+    /// [`Catalog::random_images`] with a caller-chosen random source (fixed seeds in tests).
+    #[instrument(skip(self, rng))]
+    pub async fn random_images_with<R: Rng + Send>(
+        &self,
+        label: &str,
+        count: usize,
+        rng: &mut R,
+    ) -> ApiResult<Vec<ImageRecord>> {
+        let label = self.settings.labels.parse(label)?;
+        if count > self.settings.max_random_count {
+            return Err(ApiError::BadUserInput(format!(
+                "count must be at most {}, got {count}",
+                self.settings.max_random_count
+            )));
+        }
+        let mut picked = Vec::with_capacity(count);
+        // A chunk read can trail the chunk info under concurrent deletes (an empty chunk);
+        // such draws are drawn again from fresh info, a bounded number of times.
+        let mut missing = count;
+        for _attempt in 0..3 {
+            if missing == 0 {
+                break;
+            }
+            let Some(info) = self.tables.chunk_info(&label).await? else { break };
+            missing = self.draw(&label, &info, missing, rng, &mut picked).await?;
+        }
+        Ok(picked)
+    }
+
+    /// Draws `count` images; returns how many draws landed on a chunk that read back empty.
+    async fn draw<R: Rng + Send>(
+        &self,
+        label: &Label,
+        info: &ChunkInfo,
+        count: usize,
+        rng: &mut R,
+        picked: &mut Vec<ImageRecord>,
+    ) -> ApiResult<usize> {
+        let chunks: Vec<u32> = (0..count).filter_map(|_| pick_chunk(info, rng)).collect();
+        let mut rows: HashMap<u32, Vec<ImageRecord>> = HashMap::new();
+        for &chunk in &chunks {
+            if !rows.contains_key(&chunk) {
+                rows.insert(chunk, self.tables.chunk_images(label, chunk).await?);
+            }
+        }
+        let mut missing = 0;
+        for chunk in chunks {
+            match pick_weighted(&rows[&chunk], |r| r.weight.nanos(), rng) {
+                Some(record) => picked.push(record.clone()),
+                None => missing += 1,
+            }
+        }
+        Ok(missing)
+    }
+
+    /// One image by id; `None` when it does not exist.
+    pub async fn image(&self, id: &str) -> ApiResult<Option<ImageRecord>> {
+        let id = ImageId::parse(id, &self.settings.labels)?;
+        Ok(self.tables.get_image(&id).await?)
+    }
+
+    /// Changes an image's weight (and its chunk's weight sum, atomically).
+    #[instrument(skip(self))]
+    pub async fn set_weight(&self, id: &str, weight: f64) -> ApiResult<ImageRecord> {
+        let id = ImageId::parse(id, &self.settings.labels)?;
+        let weight = Weight::from_f64(weight)?;
+        self.tables
+            .set_weight(&id, weight)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no image with id {id}")))
+    }
+
+    /// Deletes an image: the row and its bookkeeping first, then the bytes. `false` when
+    /// there was nothing to delete, so a retried delete is harmless.
+    #[instrument(skip(self))]
+    pub async fn delete(&self, id: &str) -> ApiResult<bool> {
+        let id = ImageId::parse(id, &self.settings.labels)?;
+        let Some(_removed) = self.tables.remove_image(&id).await? else { return Ok(false) };
+        // Row first: a failure here leaves an unreferenced object (logged), never a row
+        // pointing at missing bytes.
+        if let Err(e) = self.images.delete(&id).await {
+            warn!(%id, error = format!("{e:#}"), "image row deleted but its object was not");
+        }
+        Ok(true)
+    }
+
+    /// Image count and weight sum of every configured label.
+    pub async fn label_totals(&self) -> ApiResult<Vec<LabelTotals>> {
+        let mut totals = Vec::new();
+        for label in self.settings.labels.iter() {
+            let info = self.tables.chunk_info(label).await?;
+            totals.push(LabelTotals {
+                label: label.clone(),
+                image_count: info.as_ref().map_or(0, ChunkInfo::image_count),
+                total_weight: info.as_ref().map_or(0, ChunkInfo::total_weight),
+            });
+        }
+        Ok(totals)
+    }
+
+    /// The bytes of an image (what `Image.base64` and the image route serve).
+    pub async fn image_bytes(&self, id: &ImageId) -> ApiResult<Bytes> {
+        self.images
+            .get(id)
+            .await?
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("image {id} has a row but no object")))
+    }
+
+    /// Where a client can fetch the bytes.
+    pub async fn image_url(&self, image: &ImageRecord) -> ApiResult<String> {
+        Ok(self.images.url(image).await?)
+    }
+}

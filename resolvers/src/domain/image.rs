@@ -1,0 +1,195 @@
+//! Image identity and the catalogue record of one image.
+//!
+//! An image id is `{label}-{sha256 of the bytes}`, so uploading the same bytes twice under
+//! one label names the same image (idempotent re-upload), and the same bytes under two
+//! labels are two images. The storage key starts with the hash (`{sha256}/{label}`): a
+//! high-cardinality prefix spreads S3 request load.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use super::label::{truncate_for_message, Label, LabelSet};
+use super::weight::Weight;
+use crate::error::{ApiError, ApiResult};
+
+/// SHA-256 of an image's bytes, lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sha256Hex(String);
+
+impl Sha256Hex {
+    pub fn of(bytes: &[u8]) -> Sha256Hex {
+        use sha2::Digest;
+        Sha256Hex(hex::encode(sha2::Sha256::digest(bytes)))
+    }
+
+    pub fn parse(text: &str) -> Option<Sha256Hex> {
+        (text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Sha256Hex(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The identity of an image: its label and the hash of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ImageId {
+    pub label: Label,
+    pub sha256: Sha256Hex,
+}
+
+impl ImageId {
+    pub fn new(label: Label, sha256: Sha256Hex) -> ImageId {
+        ImageId { label, sha256 }
+    }
+
+    /// Parses an id a client sent. A malformed id is a client error, not "not found".
+    pub fn parse(text: &str, labels: &LabelSet) -> ApiResult<ImageId> {
+        let malformed = || {
+            ApiError::BadUserInput(format!(
+                "malformed image id {:?}: expected <label>-<64 hex digits>",
+                truncate_for_message(text)
+            ))
+        };
+        let (label, hash) = text.rsplit_once('-').ok_or_else(malformed)?;
+        let sha256 = Sha256Hex::parse(hash).ok_or_else(malformed)?;
+        let label = labels.parse(label)?;
+        Ok(ImageId { label, sha256 })
+    }
+
+    /// The object key in the image store and the `s3key` sort key of `imageChunksTable`.
+    pub fn storage_key(&self) -> String {
+        format!("{}/{}", self.sha256.as_str(), self.label)
+    }
+
+    /// Inverse of [`ImageId::storage_key`], for rows read back from a table.
+    pub fn from_storage_key(key: &str, labels: &LabelSet) -> anyhow::Result<ImageId> {
+        let (hash, label) = key
+            .split_once('/')
+            .ok_or_else(|| anyhow::anyhow!("storage key {key:?} has no '/'"))?;
+        let sha256 =
+            Sha256Hex::parse(hash).ok_or_else(|| anyhow::anyhow!("storage key {key:?} has a bad hash"))?;
+        let label = labels
+            .parse(label)
+            .map_err(|_| anyhow::anyhow!("storage key {key:?} names an unconfigured label"))?;
+        Ok(ImageId { label, sha256 })
+    }
+}
+
+impl fmt::Display for ImageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.label, self.sha256.as_str())
+    }
+}
+
+/// The accepted image formats. The bytes decide which one an upload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImageKind {
+    Jpeg,
+    Png,
+    WebP,
+}
+
+impl ImageKind {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ImageKind::Jpeg => "image/jpeg",
+            ImageKind::Png => "image/png",
+            ImageKind::WebP => "image/webp",
+        }
+    }
+
+    pub fn from_content_type(content_type: &str) -> Option<ImageKind> {
+        match content_type {
+            "image/jpeg" => Some(ImageKind::Jpeg),
+            "image/png" => Some(ImageKind::Png),
+            "image/webp" => Some(ImageKind::WebP),
+            _ => None,
+        }
+    }
+}
+
+/// What validation learned from the bytes themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFacts {
+    pub kind: ImageKind,
+    /// Width and height as displayed, i.e. after EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    pub byte_size: u64,
+    pub sha256: Sha256Hex,
+}
+
+/// One row of `imageChunksTable`: an image, its weight and the chunk it is filed in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRecord {
+    pub id: ImageId,
+    pub chunk_number: u32,
+    pub weight: Weight,
+    pub kind: ImageKind,
+    pub width: u32,
+    pub height: u32,
+    pub byte_size: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An image about to be added: everything but the chunk, which the tables choose.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewImage {
+    pub id: ImageId,
+    pub weight: Weight,
+    pub facts: ImageFacts,
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewImage {
+    pub fn into_record(self, chunk_number: u32) -> ImageRecord {
+        ImageRecord {
+            id: self.id,
+            chunk_number,
+            weight: self.weight,
+            kind: self.facts.kind,
+            width: self.facts.width,
+            height: self.facts.height,
+            byte_size: self.facts.byte_size,
+            created_at: self.created_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_and_storage_key_round_trip() {
+        let labels = LabelSet::default_pets();
+        let id = ImageId::new(labels.parse("cat").unwrap(), Sha256Hex::of(b"meow"));
+        let text = id.to_string();
+        assert!(text.starts_with("cat-"));
+        assert_eq!(ImageId::parse(&text, &labels).unwrap(), id);
+        let key = id.storage_key();
+        assert!(key.starts_with(id.sha256.as_str()));
+        assert_eq!(ImageId::from_storage_key(&key, &labels).unwrap(), id);
+    }
+
+    #[test]
+    fn ids_of_the_wrong_shape_are_bad_input() {
+        let labels = LabelSet::default_pets();
+        let hash = Sha256Hex::of(b"x");
+        for bad in [
+            String::new(),
+            "cat".into(),
+            format!("cat{}", hash.as_str()),
+            format!("cat-{}", &hash.as_str()[1..]),
+            format!("cat-{}", hash.as_str().to_uppercase()),
+            format!("bird-{}", hash.as_str()),
+            format!("cat-../../{}", hash.as_str()),
+        ] {
+            let err = ImageId::parse(&bad, &labels).unwrap_err();
+            assert_eq!(err.code(), "BAD_USER_INPUT", "{bad:?}");
+        }
+    }
+}

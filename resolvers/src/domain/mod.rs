@@ -1,0 +1,9 @@
+//! The domain: labels, weights, image identity, chunk bookkeeping, sampling and upload
+//! validation. Pure logic, no I/O; every backend shares it.
+
+pub mod chunks;
+pub mod image;
+pub mod label;
+pub mod sampling;
+pub mod validation;
+pub mod weight;

@@ -1,0 +1,66 @@
+//! The one error type of the API: client faults carry a stable `extensions.code`,
+//! internal faults are logged in full and shown to the client as a generic message.
+
+use async_graphql::ErrorExtensions;
+
+/// Every way an operation can fail, as the client sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// An argument is malformed or out of range.
+    #[error("{0}")]
+    BadUserInput(String),
+    /// The bytes claim to be an accepted image format but are not a valid image of it.
+    #[error("invalid image: {0}")]
+    InvalidImage(String),
+    /// The bytes are a real file of a format we do not accept.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// The image header declares more pixels than we are willing to decode.
+    #[error("image too large: {0}")]
+    ImageTooLarge(String),
+    /// The request or upload has more bytes than allowed.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
+    /// The thing named by the request does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// No valid credentials were presented.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    /// Credentials were presented but do not allow this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Anything that is our fault. The cause is logged, never sent.
+    #[error("internal server error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// The `extensions.code` a client can switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
+            ApiError::InvalidImage(_) => "INVALID_IMAGE",
+            ApiError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::ImageTooLarge(_) => "IMAGE_TOO_LARGE",
+            ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+}
+
+impl ErrorExtensions for ApiError {
+    fn extend(&self) -> async_graphql::Error {
+        if let ApiError::Internal(cause) = self {
+            // `{:#}` prints the whole anyhow context chain; it stays in our logs.
+            tracing::error!(error = format!("{cause:#}"), "internal error");
+        }
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| ext.set("code", self.code()))
+    }
+}
+
+/// Result alias used across the domain and the ports.
+pub type ApiResult<T> = Result<T, ApiError>;

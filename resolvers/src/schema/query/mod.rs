@@ -1,0 +1,17 @@
+//! `Query`: one resolver struct per root field, merged.
+
+mod image;
+mod labels;
+mod random_image;
+mod random_images;
+
+use async_graphql::MergedObject;
+
+/// The root query type.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    random_image::RandomImageQuery,
+    random_images::RandomImagesQuery,
+    image::ImageQuery,
+    labels::LabelsQuery,
+);

@@ -1,0 +1,30 @@
+//! `Query.randomImages`: `count` independent weighted draws (with replacement).
+
+use async_graphql::{Context, Object, Result, ResultExt};
+
+use crate::catalog::{Catalog, DEFAULT_RANDOM_COUNT};
+use crate::error::ApiError;
+use crate::schema::types::Image;
+
+#[derive(Default)]
+pub struct RandomImagesQuery;
+
+#[Object]
+impl RandomImagesQuery {
+    /// `count` weighted random images of `label` (independent draws, so repeats are possible).
+    /// Empty when the label has no images.
+    async fn random_images(
+        &self,
+        ctx: &Context<'_>,
+        label: String,
+        #[graphql(default = 10)] count: i32,
+    ) -> Result<Vec<Image>> {
+        debug_assert_eq!(DEFAULT_RANDOM_COUNT, 10);
+        let count = usize::try_from(count)
+            .map_err(|_| ApiError::BadUserInput(format!("count must not be negative, got {count}")))
+            .extend()?;
+        let catalog = ctx.data_unchecked::<Catalog>();
+        let images = catalog.random_images(&label, count).await.extend()?;
+        Ok(images.into_iter().map(Image::from).collect())
+    }
+}
