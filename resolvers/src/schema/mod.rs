@@ -20,9 +20,13 @@ pub type PawqlSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Everything the resolvers need, built once at start-up.
 pub struct Deps {
-    pub images: Arc<dyn ImageStore>,
-    pub tables: Arc<dyn ChunkTables>,
-    pub settings: CatalogSettings,
+    pub catalog: Catalog,
+}
+
+impl Deps {
+    pub fn new(images: Arc<dyn ImageStore>, tables: Arc<dyn ChunkTables>, settings: CatalogSettings) -> Deps {
+        Deps { catalog: Catalog::new(images, tables, settings) }
+    }
 }
 
 /// Query depth cap: the deepest legitimate operation is far shallower.
@@ -31,7 +35,7 @@ const MAX_QUERY_DEPTH: usize = 12;
 /// Builds the one schema. Every entry point calls this, so they cannot drift apart.
 pub fn build_schema(deps: Deps) -> PawqlSchema {
     schema_builder()
-        .data(Catalog::new(deps.images, deps.tables, deps.settings))
+        .data(deps.catalog)
         .finish()
 }
 

@@ -1,0 +1,55 @@
+//! How image rows are written in redb: JSON with the `imageChunksTable` field names of
+//! the petAPI seed, so a dump reads like the DynamoDB table.
+
+use chrono::{DateTime, Utc};
+use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
+use resolvers::domain::label::LabelSet;
+use resolvers::domain::weight::{decimal_string_to_nanos, Weight};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredImage {
+    label: String,
+    s3key: String,
+    chunk_number: u32,
+    /// Exact decimal, as DynamoDB would hold it.
+    weight: String,
+    content_type: String,
+    width: u32,
+    height: u32,
+    byte_size: u64,
+    created_at: DateTime<Utc>,
+}
+
+pub fn encode(record: &ImageRecord) -> Vec<u8> {
+    let stored = StoredImage {
+        label: record.id.label.to_string(),
+        s3key: record.id.storage_key(),
+        chunk_number: record.chunk_number,
+        weight: record.weight.to_decimal_string(),
+        content_type: record.kind.content_type().to_owned(),
+        width: record.width,
+        height: record.height,
+        byte_size: record.byte_size,
+        created_at: record.created_at,
+    };
+    serde_json::to_vec(&stored).expect("an image row always serialises")
+}
+
+pub fn decode(bytes: &[u8], labels: &LabelSet) -> anyhow::Result<ImageRecord> {
+    let stored: StoredImage = serde_json::from_slice(bytes)?;
+    let id = ImageId::from_storage_key(&stored.s3key, labels)?;
+    anyhow::ensure!(id.label.as_str() == stored.label, "row label and s3key disagree");
+    Ok(ImageRecord {
+        id,
+        chunk_number: stored.chunk_number,
+        weight: Weight::from_nanos(decimal_string_to_nanos(&stored.weight)?)?,
+        kind: ImageKind::from_content_type(&stored.content_type)
+            .ok_or_else(|| anyhow::anyhow!("stored content type {:?}", stored.content_type))?,
+        width: stored.width,
+        height: stored.height,
+        byte_size: stored.byte_size,
+        created_at: stored.created_at,
+    })
+}

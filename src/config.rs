@@ -1,0 +1,59 @@
+//! Configuration, read once: command-line flags with environment variable fallbacks.
+//! A malformed setting fails start-up naming the setting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use resolvers::domain::chunks::{ChunkSizing, DEFAULT_CHUNK_MAX, DEFAULT_CHUNK_THRESHOLD};
+use resolvers::domain::label::LabelSet;
+use resolvers::domain::validation::{UploadLimits, DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES};
+use resolvers::CatalogSettings;
+
+/// Settings of the catalogue shared by every entry point.
+#[derive(Debug, Clone, Args)]
+pub struct CatalogArgs {
+    /// Allowed labels, comma-separated.
+    #[arg(long, env = "PAWQL_LABELS", value_delimiter = ',', default_value = "cat,dog")]
+    pub labels: Vec<String>,
+    /// Largest accepted upload in bytes (PAYLOAD_TOO_LARGE above).
+    #[arg(long, env = "PAWQL_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    pub max_upload_bytes: usize,
+    /// Largest accepted image in pixels, judged from the header (IMAGE_TOO_LARGE above).
+    #[arg(long, env = "PAWQL_MAX_PIXELS", default_value_t = DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+    /// Soft chunk size for new labels: a chunk takes new images while below it.
+    #[arg(long, env = "PAWQL_CHUNK_THRESHOLD", default_value_t = DEFAULT_CHUNK_THRESHOLD)]
+    pub chunk_threshold: u32,
+    /// Hard chunk size for new labels.
+    #[arg(long, env = "PAWQL_CHUNK_MAX", default_value_t = DEFAULT_CHUNK_MAX)]
+    pub chunk_max: u32,
+}
+
+impl CatalogArgs {
+    pub fn settings(&self) -> anyhow::Result<CatalogSettings> {
+        Ok(CatalogSettings {
+            labels: LabelSet::new(&self.labels).map_err(|e| e.context("setting PAWQL_LABELS / --labels"))?,
+            limits: UploadLimits { max_bytes: self.max_upload_bytes, max_pixels: self.max_pixels },
+            sizing: ChunkSizing::new(self.chunk_threshold, self.chunk_max)
+                .map_err(|e| e.context("setting PAWQL_CHUNK_THRESHOLD / PAWQL_CHUNK_MAX"))?,
+            ..CatalogSettings::default()
+        })
+    }
+}
+
+/// `pawql serve`: the local server.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Loopback by default: nothing is exposed unless asked.
+    #[arg(long, env = "PAWQL_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Where the embedded backend keeps images and tables.
+    #[arg(long, env = "PAWQL_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Base URL clients reach this server at (for `Image.url`); defaults to http://<addr>.
+    #[arg(long, env = "PAWQL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}

@@ -1,0 +1,7 @@
+//! pawql's outer layer: adapters for the `resolvers` ports, configuration, the HTTP router
+//! and the entry points (local server, CLI).
+
+pub mod adapters;
+pub mod app;
+pub mod config;
+pub mod server;

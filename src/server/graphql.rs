@@ -1,0 +1,82 @@
+//! `POST /graphql`: GraphQL over HTTP, JSON bodies and the multipart request spec.
+//!
+//! We parse the body ourselves rather than with async-graphql-axum's extractor because
+//! that extractor applies no size limits: here the body is capped while it streams and a
+//! too-large request gets a GraphQL-shaped `PAYLOAD_TOO_LARGE` error, not a bare 413.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_graphql::http::MultipartOptions;
+use async_graphql::ParseRequestError;
+use async_graphql_axum::GraphQLResponse;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+
+use super::AppState;
+
+/// Most files one multipart request may carry.
+const MAX_FILES_PER_REQUEST: usize = 10;
+
+pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let limit = state.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return payload_too_large(limit);
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+
+    let exceeded = Arc::new(AtomicBool::new(false));
+    let body_reader = capped_body(body, limit, Arc::clone(&exceeded));
+    let options = MultipartOptions::default()
+        .max_file_size(state.catalog.settings().limits.max_bytes)
+        .max_num_files(MAX_FILES_PER_REQUEST);
+    match async_graphql::http::receive_batch_body(content_type, body_reader, options).await {
+        Ok(batch) => GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response(),
+        Err(_) if exceeded.load(Ordering::Relaxed) => payload_too_large(limit),
+        Err(ParseRequestError::PayloadTooLarge) => payload_too_large(state.catalog.settings().limits.max_bytes),
+        Err(err) => error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &format!("malformed GraphQL request: {err}")),
+    }
+}
+
+/// The body as an `AsyncRead` that fails (and raises `exceeded`) past `limit` bytes.
+fn capped_body(body: Body, limit: usize, exceeded: Arc<AtomicBool>) -> impl futures_util::AsyncRead + Send {
+    let mut seen = 0usize;
+    body.into_data_stream()
+        .map_err(std::io::Error::other)
+        .and_then(move |chunk| {
+            seen += chunk.len();
+            let over = seen > limit;
+            if over {
+                exceeded.store(true, Ordering::Relaxed);
+            }
+            async move {
+                if over {
+                    Err(std::io::Error::other("request body too large"))
+                } else {
+                    Ok(chunk)
+                }
+            }
+        })
+        .into_async_read()
+}
+
+fn payload_too_large(limit: usize) -> Response {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        &format!("payload too large: the limit is {limit} bytes"),
+    )
+}
+
+/// A GraphQL-over-HTTP error body for requests that never reached execution.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, axum::Json(body)).into_response()
+}

@@ -1,0 +1,48 @@
+//! The one HTTP router. The local server hands it to `axum::serve`; the Lambda entry
+//! hands the same router to `lambda_http` (only `main` differs).
+//!
+//! Routes: `POST /graphql` (JSON and multipart), `GET /graphql` (GraphiQL),
+//! `GET /healthz`, `GET /images/{id}` (image bytes for `Image.url` on the embedded backend).
+
+mod graphiql;
+mod graphql;
+mod images;
+pub mod playground;
+
+use axum::routing::get;
+use axum::Router;
+use resolvers::{Catalog, PawqlSchema};
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: PawqlSchema,
+    pub catalog: Catalog,
+    /// Largest request body accepted on `/graphql` (one upload plus its multipart envelope).
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(schema: PawqlSchema, catalog: Catalog) -> AppState {
+        let max_body_bytes = catalog.settings().limits.max_bytes + MULTIPART_ENVELOPE_BYTES;
+        AppState { schema, catalog, max_body_bytes }
+    }
+}
+
+/// Room for the `operations` and `map` parts and the part headers around one upload.
+const MULTIPART_ENVELOPE_BYTES: usize = 64 * 1024;
+
+/// The router of every door (local server, Lambda).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphiql::page).post(graphql::execute))
+        .route("/healthz", get(healthz))
+        .route("/images/{id}", get(images::bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}

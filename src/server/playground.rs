@@ -1,0 +1,13 @@
+//! The named operations in `playground/`, compiled into the binary so GraphiQL can preload
+//! them wherever the server runs (Lambda included). A test checks this list against the folder.
+
+/// (file name, operation text), in the order GraphiQL shows them as tabs.
+pub const OPERATIONS: &[(&str, &str)] = &[
+    ("random_image.graphql", include_str!("../../playground/random_image.graphql")),
+    ("random_images.graphql", include_str!("../../playground/random_images.graphql")),
+    ("labels.graphql", include_str!("../../playground/labels.graphql")),
+    ("image.graphql", include_str!("../../playground/image.graphql")),
+    ("upload.graphql", include_str!("../../playground/upload.graphql")),
+    ("set_weight.graphql", include_str!("../../playground/set_weight.graphql")),
+    ("delete_image.graphql", include_str!("../../playground/delete_image.graphql")),
+];
