@@ -34,7 +34,10 @@ impl CatalogArgs {
     pub fn settings(&self) -> anyhow::Result<CatalogSettings> {
         Ok(CatalogSettings {
             labels: LabelSet::new(&self.labels).map_err(|e| e.context("setting PAWQL_LABELS / --labels"))?,
-            limits: UploadLimits { max_bytes: self.max_upload_bytes, max_pixels: self.max_pixels },
+            limits: UploadLimits {
+                max_bytes: self.max_upload_bytes,
+                max_pixels: self.max_pixels,
+            },
             sizing: ChunkSizing::new(self.chunk_threshold, self.chunk_max)
                 .map_err(|e| e.context("setting PAWQL_CHUNK_THRESHOLD / PAWQL_CHUNK_MAX"))?,
             ..CatalogSettings::default()

@@ -5,7 +5,11 @@ use pawql::config::ServeArgs;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "pawql", version, about = "Weighted-random pet images and cat detection over GraphQL")]
+#[command(
+    name = "pawql",
+    version,
+    about = "Weighted-random pet images and cat detection over GraphQL"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,7 +38,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let router = pawql::app::embedded_router(&args.data_dir, &public_url, settings)?;
     tracing::info!(%bound, data_dir = %args.data_dir.display(), "pawql serving: GraphiQL at {public_url}/graphql");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
 

@@ -64,7 +64,11 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn new(images: Arc<dyn ImageStore>, tables: Arc<dyn ChunkTables>, settings: CatalogSettings) -> Catalog {
-        Catalog { images, tables, settings }
+        Catalog {
+            images,
+            tables,
+            settings,
+        }
     }
 
     pub fn settings(&self) -> &CatalogSettings {
@@ -92,7 +96,12 @@ impl Catalog {
             return Ok(existing);
         }
         self.images.put(&id, facts.kind, bytes).await?;
-        let new = NewImage { id: id.clone(), weight, facts, created_at: Utc::now() };
+        let new = NewImage {
+            id: id.clone(),
+            weight,
+            facts,
+            created_at: Utc::now(),
+        };
         match self.tables.insert_image(new, self.settings.sizing).await {
             Ok(inserted) => Ok(inserted.into_record()),
             Err(err) => {
@@ -150,7 +159,9 @@ impl Catalog {
             if missing == 0 {
                 break;
             }
-            let Some(info) = self.tables.chunk_info(&label).await? else { break };
+            let Some(info) = self.tables.chunk_info(&label).await? else {
+                break;
+            };
             missing = self.draw(&label, &info, missing, rng, &mut picked).await?;
         }
         Ok(picked)
@@ -204,7 +215,9 @@ impl Catalog {
     #[instrument(skip(self))]
     pub async fn delete(&self, id: &str) -> ApiResult<bool> {
         let id = ImageId::parse(id, &self.settings.labels)?;
-        let Some(_removed) = self.tables.remove_image(&id).await? else { return Ok(false) };
+        let Some(_removed) = self.tables.remove_image(&id).await? else {
+            return Ok(false);
+        };
         // Row first: a failure here leaves an unreferenced object (logged), never a row
         // pointing at missing bytes.
         if let Err(e) = self.images.delete(&id).await {

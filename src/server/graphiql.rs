@@ -11,9 +11,14 @@ pub async fn page() -> Html<String> {
 }
 
 fn render() -> String {
-    let tabs: Vec<serde_json::Value> = OPERATIONS.iter().map(|(_, query)| serde_json::json!({ "query": query })).collect();
+    let tabs: Vec<serde_json::Value> = OPERATIONS
+        .iter()
+        .map(|(_, query)| serde_json::json!({ "query": query }))
+        .collect();
     // `</` inside a <script> would end it early; JSON allows the escaped form.
-    let tabs = serde_json::to_string(&tabs).expect("tabs serialise").replace("</", "<\\/");
+    let tabs = serde_json::to_string(&tabs)
+        .expect("tabs serialise")
+        .replace("</", "<\\/");
     TEMPLATE.replace("__TABS__", &tabs)
 }
 

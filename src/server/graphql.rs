@@ -30,7 +30,10 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     if declared.is_some_and(|n| n > limit as u64) {
         return payload_too_large(limit);
     }
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
 
     let exceeded = Arc::new(AtomicBool::new(false));
     let body_reader = capped_body(body, limit, Arc::clone(&exceeded));
@@ -41,7 +44,11 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         Ok(batch) => GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response(),
         Err(_) if exceeded.load(Ordering::Relaxed) => payload_too_large(limit),
         Err(ParseRequestError::PayloadTooLarge) => payload_too_large(state.catalog.settings().limits.max_bytes),
-        Err(err) => error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &format!("malformed GraphQL request: {err}")),
+        Err(err) => error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            &format!("malformed GraphQL request: {err}"),
+        ),
     }
 }
 

@@ -26,7 +26,11 @@ pub struct AppState {
 impl AppState {
     pub fn new(schema: PawqlSchema, catalog: Catalog) -> AppState {
         let max_body_bytes = catalog.settings().limits.max_bytes + MULTIPART_ENVELOPE_BYTES;
-        AppState { schema, catalog, max_body_bytes }
+        AppState {
+            schema,
+            catalog,
+            max_body_bytes,
+        }
     }
 }
 

@@ -3,11 +3,23 @@
 
 /// (file name, operation text), in the order GraphiQL shows them as tabs.
 pub const OPERATIONS: &[(&str, &str)] = &[
-    ("random_image.graphql", include_str!("../../playground/random_image.graphql")),
-    ("random_images.graphql", include_str!("../../playground/random_images.graphql")),
+    (
+        "random_image.graphql",
+        include_str!("../../playground/random_image.graphql"),
+    ),
+    (
+        "random_images.graphql",
+        include_str!("../../playground/random_images.graphql"),
+    ),
     ("labels.graphql", include_str!("../../playground/labels.graphql")),
     ("image.graphql", include_str!("../../playground/image.graphql")),
     ("upload.graphql", include_str!("../../playground/upload.graphql")),
-    ("set_weight.graphql", include_str!("../../playground/set_weight.graphql")),
-    ("delete_image.graphql", include_str!("../../playground/delete_image.graphql")),
+    (
+        "set_weight.graphql",
+        include_str!("../../playground/set_weight.graphql"),
+    ),
+    (
+        "delete_image.graphql",
+        include_str!("../../playground/delete_image.graphql"),
+    ),
 ];

@@ -1,1 +1,9 @@
-//! HTTP suite.
+//! The HTTP suite: one test binary (one link step on 2 cores), modules by concern.
+
+mod helpers;
+mod hostile;
+mod persistence;
+mod playground;
+mod random;
+mod schema;
+mod upload;

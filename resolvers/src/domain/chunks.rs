@@ -39,13 +39,19 @@ impl ChunkSizing {
             chunk_max >= chunk_threshold,
             "chunkMax ({chunk_max}) must be at least chunkThreshold ({chunk_threshold})"
         );
-        Ok(ChunkSizing { chunk_threshold, chunk_max })
+        Ok(ChunkSizing {
+            chunk_threshold,
+            chunk_max,
+        })
     }
 }
 
 impl Default for ChunkSizing {
     fn default() -> Self {
-        ChunkSizing { chunk_threshold: DEFAULT_CHUNK_THRESHOLD, chunk_max: DEFAULT_CHUNK_MAX }
+        ChunkSizing {
+            chunk_threshold: DEFAULT_CHUNK_THRESHOLD,
+            chunk_max: DEFAULT_CHUNK_MAX,
+        }
     }
 }
 

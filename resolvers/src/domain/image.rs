@@ -69,8 +69,7 @@ impl ImageId {
         let (hash, label) = key
             .split_once('/')
             .ok_or_else(|| anyhow::anyhow!("storage key {key:?} has no '/'"))?;
-        let sha256 =
-            Sha256Hex::parse(hash).ok_or_else(|| anyhow::anyhow!("storage key {key:?} has a bad hash"))?;
+        let sha256 = Sha256Hex::parse(hash).ok_or_else(|| anyhow::anyhow!("storage key {key:?} has a bad hash"))?;
         let label = labels
             .parse(label)
             .map_err(|_| anyhow::anyhow!("storage key {key:?} names an unconfigured label"))?;

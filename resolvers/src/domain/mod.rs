@@ -5,5 +5,6 @@ pub mod chunks;
 pub mod image;
 pub mod label;
 pub mod sampling;
+pub mod stats;
 pub mod validation;
 pub mod weight;

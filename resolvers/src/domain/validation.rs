@@ -28,7 +28,10 @@ pub struct UploadLimits {
 
 impl Default for UploadLimits {
     fn default() -> Self {
-        UploadLimits { max_bytes: DEFAULT_MAX_UPLOAD_BYTES, max_pixels: DEFAULT_MAX_PIXELS }
+        UploadLimits {
+            max_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_pixels: DEFAULT_MAX_PIXELS,
+        }
     }
 }
 
@@ -69,8 +72,18 @@ pub fn validate_image(bytes: &[u8], limits: &UploadLimits) -> ApiResult<ImageFac
         }
     }
 
-    let (width, height) = if swaps_axes(orientation) { (height, width) } else { (width, height) };
-    Ok(ImageFacts { kind, width, height, byte_size: bytes.len() as u64, sha256: Sha256Hex::of(bytes) })
+    let (width, height) = if swaps_axes(orientation) {
+        (height, width)
+    } else {
+        (width, height)
+    };
+    Ok(ImageFacts {
+        kind,
+        width,
+        height,
+        byte_size: bytes.len() as u64,
+        sha256: Sha256Hex::of(bytes),
+    })
 }
 
 /// Names the format by its magic bytes. Other image formats are "unsupported"; anything
@@ -169,15 +182,24 @@ mod tests {
 
     #[test]
     fn pixel_cap_is_applied_from_the_header() {
-        let limits = UploadLimits { max_pixels: 5, ..UploadLimits::default() };
+        let limits = UploadLimits {
+            max_pixels: 5,
+            ..UploadLimits::default()
+        };
         let err = validate_image(&png(3, 2), &limits).unwrap_err();
         assert_eq!(err.code(), "IMAGE_TOO_LARGE");
     }
 
     #[test]
     fn byte_cap_is_payload_too_large() {
-        let limits = UploadLimits { max_bytes: 10, ..UploadLimits::default() };
-        assert_eq!(validate_image(&png(3, 2), &limits).unwrap_err().code(), "PAYLOAD_TOO_LARGE");
+        let limits = UploadLimits {
+            max_bytes: 10,
+            ..UploadLimits::default()
+        };
+        assert_eq!(
+            validate_image(&png(3, 2), &limits).unwrap_err().code(),
+            "PAYLOAD_TOO_LARGE"
+        );
     }
 
     #[test]

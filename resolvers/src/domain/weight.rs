@@ -29,13 +29,13 @@ impl Weight {
         }
         if value <= 0.0 || value > 1.0 {
             return Err(ApiError::BadUserInput(format!(
-                "weight must satisfy 0 < weight <= 1, got {value}"
+                "weight must satisfy 0 < weight <= 1, got {value:?}"
             )));
         }
         let nanos = (value * WEIGHT_SCALE as f64).round() as u64;
         if nanos == 0 {
             return Err(ApiError::BadUserInput(format!(
-                "weight {value} is below the resolution of 1e-9"
+                "weight {value:?} is below the resolution of 1e-9"
             )));
         }
         Ok(Weight(nanos.min(WEIGHT_SCALE) as u32))

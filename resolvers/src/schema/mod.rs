@@ -25,7 +25,9 @@ pub struct Deps {
 
 impl Deps {
     pub fn new(images: Arc<dyn ImageStore>, tables: Arc<dyn ChunkTables>, settings: CatalogSettings) -> Deps {
-        Deps { catalog: Catalog::new(images, tables, settings) }
+        Deps {
+            catalog: Catalog::new(images, tables, settings),
+        }
     }
 }
 
@@ -34,9 +36,7 @@ const MAX_QUERY_DEPTH: usize = 12;
 
 /// Builds the one schema. Every entry point calls this, so they cannot drift apart.
 pub fn build_schema(deps: Deps) -> PawqlSchema {
-    schema_builder()
-        .data(deps.catalog)
-        .finish()
+    schema_builder().data(deps.catalog).finish()
 }
 
 fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {

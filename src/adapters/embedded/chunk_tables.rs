@@ -40,7 +40,10 @@ impl RedbChunkTables {
         txn.open_table(IMAGE_CHUNKS)?;
         txn.open_table(LABEL_CHUNK_INDEX)?;
         txn.commit()?;
-        Ok(RedbChunkTables { db: Arc::new(db), labels })
+        Ok(RedbChunkTables {
+            db: Arc::new(db),
+            labels,
+        })
     }
 
     /// Runs blocking redb work off the async runtime.
@@ -51,13 +54,18 @@ impl RedbChunkTables {
     {
         let db = Arc::clone(&self.db);
         let labels = self.labels.clone();
-        tokio::task::spawn_blocking(move || work(&db, &labels)).await.context("redb task panicked")?
+        tokio::task::spawn_blocking(move || work(&db, &labels))
+            .await
+            .context("redb task panicked")?
     }
 }
 
 fn read_info(txn: &WriteTransaction, label: &str) -> anyhow::Result<Option<ChunkInfo>> {
     let table = txn.open_table(CHUNK_INFO)?;
-    let info = table.get(label)?.map(|v| serde_json::from_slice(v.value())).transpose()?;
+    let info = table
+        .get(label)?
+        .map(|v| serde_json::from_slice(v.value()))
+        .transpose()?;
     Ok(info)
 }
 
@@ -70,15 +78,20 @@ fn write_info(txn: &WriteTransaction, info: &ChunkInfo) -> anyhow::Result<()> {
 fn read_row(txn: &WriteTransaction, id: &ImageId, labels: &LabelSet) -> anyhow::Result<Option<ImageRecord>> {
     let table = txn.open_table(IMAGE_CHUNKS)?;
     let key = id.storage_key();
-    let row = table.get((id.label.as_str(), key.as_str()))?.map(|v| rows::decode(v.value(), labels)).transpose()?;
+    let row = table
+        .get((id.label.as_str(), key.as_str()))?
+        .map(|v| rows::decode(v.value(), labels))
+        .transpose()?;
     Ok(row)
 }
 
 fn write_row(txn: &WriteTransaction, record: &ImageRecord) -> anyhow::Result<()> {
     let key = record.id.storage_key();
     let label = record.id.label.as_str();
-    txn.open_table(IMAGE_CHUNKS)?.insert((label, key.as_str()), rows::encode(record).as_slice())?;
-    txn.open_table(LABEL_CHUNK_INDEX)?.insert((label, record.chunk_number, key.as_str()), ())?;
+    txn.open_table(IMAGE_CHUNKS)?
+        .insert((label, key.as_str()), rows::encode(record).as_slice())?;
+    txn.open_table(LABEL_CHUNK_INDEX)?
+        .insert((label, record.chunk_number, key.as_str()), ())?;
     Ok(())
 }
 
@@ -86,7 +99,8 @@ fn delete_row(txn: &WriteTransaction, record: &ImageRecord) -> anyhow::Result<()
     let key = record.id.storage_key();
     let label = record.id.label.as_str();
     txn.open_table(IMAGE_CHUNKS)?.remove((label, key.as_str()))?;
-    txn.open_table(LABEL_CHUNK_INDEX)?.remove((label, record.chunk_number, key.as_str()))?;
+    txn.open_table(LABEL_CHUNK_INDEX)?
+        .remove((label, record.chunk_number, key.as_str()))?;
     Ok(())
 }
 
@@ -102,7 +116,10 @@ impl ChunkTables for RedbChunkTables {
         self.blocking(move |db, _| {
             let txn = db.begin_read()?;
             let table = txn.open_table(CHUNK_INFO)?;
-            let info = table.get(label.as_str())?.map(|v| serde_json::from_slice(v.value())).transpose()?;
+            let info = table
+                .get(label.as_str())?
+                .map(|v| serde_json::from_slice(v.value()))
+                .transpose()?;
             Ok(info)
         })
         .await
@@ -135,7 +152,10 @@ impl ChunkTables for RedbChunkTables {
             let txn = db.begin_read()?;
             let table = txn.open_table(IMAGE_CHUNKS)?;
             let key = id.storage_key();
-            let row = table.get((id.label.as_str(), key.as_str()))?.map(|v| rows::decode(v.value(), labels)).transpose()?;
+            let row = table
+                .get((id.label.as_str(), key.as_str()))?
+                .map(|v| rows::decode(v.value(), labels))
+                .transpose()?;
             Ok(row)
         })
         .await
@@ -164,7 +184,9 @@ impl ChunkTables for RedbChunkTables {
         let id = id.clone();
         self.blocking(move |db, labels| {
             let txn = db.begin_write()?;
-            let Some(record) = read_row(&txn, &id, labels)? else { return Ok(None) };
+            let Some(record) = read_row(&txn, &id, labels)? else {
+                return Ok(None);
+            };
             let mut info = existing_info(&txn, &id.label)?;
             info.remove_image(record.chunk_number, record.weight)?;
             delete_row(&txn, &record)?;
@@ -179,7 +201,9 @@ impl ChunkTables for RedbChunkTables {
         let id = id.clone();
         self.blocking(move |db, labels| {
             let txn = db.begin_write()?;
-            let Some(mut record) = read_row(&txn, &id, labels)? else { return Ok(None) };
+            let Some(mut record) = read_row(&txn, &id, labels)? else {
+                return Ok(None);
+            };
             let mut info = existing_info(&txn, &id.label)?;
             info.change_weight(record.chunk_number, record.weight, weight)?;
             record.weight = weight;

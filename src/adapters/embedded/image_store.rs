@@ -22,7 +22,10 @@ pub struct FileImageStore {
 impl FileImageStore {
     pub fn open(root: &Path, public_url: &str) -> anyhow::Result<FileImageStore> {
         std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
-        Ok(FileImageStore { root: root.to_owned(), public_url: public_url.trim_end_matches('/').to_owned() })
+        Ok(FileImageStore {
+            root: root.to_owned(),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        })
     }
 
     /// The file of an image. Ids are validated (`[a-z0-9_]` label, hex hash), so the path
@@ -37,7 +40,9 @@ impl FileImageStore {
 impl ImageStore for FileImageStore {
     async fn put(&self, id: &ImageId, _kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
         let path = self.path_of(id);
-        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes)).await.context("write task panicked")?
+        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+            .await
+            .context("write task panicked")?
     }
 
     async fn get(&self, id: &ImageId) -> anyhow::Result<Option<Bytes>> {
@@ -81,7 +86,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 fn tempfile_in(dir: &Path) -> anyhow::Result<(PathBuf, std::fs::File)> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = format!(".tmp-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let name = format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
     let path = dir.join(name);
     let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
     Ok((path, file))

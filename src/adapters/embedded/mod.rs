@@ -19,7 +19,11 @@ pub use image_store::FileImageStore;
 
 /// Opens (creating if needed) the embedded backend in `data_dir`. `public_url` is the base
 /// URL the local server is reached at; image URLs are built on it.
-pub fn open(data_dir: &Path, public_url: &str, labels: resolvers::domain::label::LabelSet) -> anyhow::Result<(Arc<FileImageStore>, Arc<RedbChunkTables>)> {
+pub fn open(
+    data_dir: &Path,
+    public_url: &str,
+    labels: resolvers::domain::label::LabelSet,
+) -> anyhow::Result<(Arc<FileImageStore>, Arc<RedbChunkTables>)> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let images = FileImageStore::open(&data_dir.join("images"), public_url)?;
     let tables = RedbChunkTables::open(&data_dir.join("pawql.redb"), labels)?;

@@ -8,4 +8,8 @@ use async_graphql::MergedObject;
 
 /// The root mutation type.
 #[derive(MergedObject, Default)]
-pub struct Mutation(upload::UploadMutation, set_weight::SetWeightMutation, delete_image::DeleteImageMutation);
+pub struct Mutation(
+    upload::UploadMutation,
+    set_weight::SetWeightMutation,
+    delete_image::DeleteImageMutation,
+);

@@ -14,13 +14,13 @@ pub struct UploadMutation;
 impl UploadMutation {
     /// Uploads an image under `label`. The bytes decide the format (JPEG, PNG or WebP),
     /// whatever the file name or Content-Type say. Uploading the same bytes under the same
-    /// label again returns the existing image.
+    /// label again returns the existing image. `weight` defaults to 0.5 (also when null).
     async fn upload(
         &self,
         ctx: &Context<'_>,
         label: String,
         image: Upload,
-        #[graphql(default = 0.5)] weight: f64,
+        #[graphql(default = 0.5)] weight: Option<f64>,
     ) -> Result<Image> {
         let value = image
             .value(ctx)
@@ -28,6 +28,6 @@ impl UploadMutation {
             .extend()?;
         let bytes: Bytes = value.content;
         let catalog = ctx.data_unchecked::<Catalog>();
-        Ok(catalog.upload(&label, Some(weight), bytes).await.extend()?.into())
+        Ok(catalog.upload(&label, weight, bytes).await.extend()?.into())
     }
 }

@@ -1,0 +1,33 @@
+//! The embedded backend is a real store: what was written survives a restart.
+
+use resolvers::CatalogSettings;
+
+use crate::helpers::{fixture, spawn_app_in};
+
+#[tokio::test]
+async fn images_and_bookkeeping_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = spawn_app_in(dir.path(), CatalogSettings::default()).await;
+    let uploaded = first.upload("dog", "images/dog_farm_german_shepherd.webp", 0.75).await;
+    let labels_before = first.labels().await;
+    first.stop().await;
+
+    let second = spawn_app_in(dir.path(), CatalogSettings::default()).await;
+    assert_eq!(second.labels().await, labels_before);
+    let drawn = second.random_image("dog", "id url").await;
+    assert_eq!(drawn["id"], uploaded["id"]);
+    let bytes = second
+        .client
+        .get(drawn["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        bytes.as_ref(),
+        fixture("images/dog_farm_german_shepherd.webp").as_slice()
+    );
+    second.assert_chunk_invariant().await;
+}
