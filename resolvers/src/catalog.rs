@@ -179,8 +179,8 @@ impl Catalog {
         let chunks: Vec<u32> = (0..count).filter_map(|_| pick_chunk(info, rng)).collect();
         let mut rows: HashMap<u32, Vec<ImageRecord>> = HashMap::new();
         for &chunk in &chunks {
-            if !rows.contains_key(&chunk) {
-                rows.insert(chunk, self.tables.chunk_images(label, chunk).await?);
+            if let std::collections::hash_map::Entry::Vacant(slot) = rows.entry(chunk) {
+                slot.insert(self.tables.chunk_images(label, chunk).await?);
             }
         }
         let mut missing = 0;
