@@ -70,6 +70,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
     pub store: Arc<CountingStore>,
+    /// The real tables (unwrapped), for checking what was stored.
     pub tables: Arc<dyn ChunkTables>,
     pub catalog: Catalog,
     shutdown: Option<oneshot::Sender<()>>,
@@ -88,8 +89,24 @@ pub async fn spawn_app_with(settings: CatalogSettings) -> TestApp {
     app
 }
 
+/// A server whose chunk tables are wrapped by `wrap` (fault injection); its own temp directory.
+pub async fn spawn_app_wrapping(wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>) -> TestApp {
+    let temp = tempfile::tempdir().unwrap();
+    let mut app = start(temp.path(), CatalogSettings::default(), wrap).await;
+    app._temp = Some(temp);
+    app
+}
+
 /// A server over an existing data directory (for restart tests); the caller owns the directory.
 pub async fn spawn_app_in(data_dir: &Path, settings: CatalogSettings) -> TestApp {
+    start(data_dir, settings, |tables| tables).await
+}
+
+async fn start(
+    data_dir: &Path,
+    settings: CatalogSettings,
+    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (images, tables) = embedded::open(data_dir, &address, settings.labels.clone()).unwrap();
@@ -97,9 +114,10 @@ pub async fn spawn_app_in(data_dir: &Path, settings: CatalogSettings) -> TestApp
         inner: images,
         gets: AtomicUsize::new(0),
     });
-    let tables: Arc<dyn ChunkTables> = tables;
+    let real_tables: Arc<dyn ChunkTables> = tables;
+    let tables = wrap(real_tables.clone());
     let catalog = Catalog::new(store.clone(), tables.clone(), settings.clone());
-    let router = pawql::app::router_over(store.clone(), tables.clone(), settings);
+    let router = pawql::app::router_over(store.clone(), tables, settings);
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -114,7 +132,7 @@ pub async fn spawn_app_in(data_dir: &Path, settings: CatalogSettings) -> TestApp
         client: reqwest::Client::new(),
         data_dir: data_dir.to_owned(),
         store,
-        tables,
+        tables: real_tables,
         catalog,
         shutdown: Some(tx),
         server: Some(server),

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::helpers::{spawn_app, spawn_app_with};
 
 /// A distinct tiny PNG per `n`.
-fn png_number(n: u32) -> Bytes {
+pub fn png_number(n: u32) -> Bytes {
     let pixels = image::RgbImage::from_fn(2, 2, |x, y| image::Rgb([n as u8, (n >> 8) as u8, (x + 2 * y) as u8]));
     let mut out = Vec::new();
     pixels
