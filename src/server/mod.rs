@@ -2,14 +2,17 @@
 //! hands the same router to `lambda_http` (only `main` differs).
 //!
 //! Routes: `POST /graphql` (JSON and multipart), `GET /graphql` (GraphiQL),
-//! `GET /healthz`, `GET /images/{id}` (image bytes for `Image.url` on the embedded backend).
+//! `GET /healthz`, `GET /images/{id}` (image bytes for `Image.url` on the embedded backend),
+//! and petAPI's REST routes `POST /upload` and `GET /random?label=`.
 
 mod graphiql;
 mod graphql;
 mod images;
 pub mod playground;
+mod rest;
 
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::Router;
 use resolvers::{Catalog, PawqlSchema};
 use tower_http::trace::TraceLayer;
@@ -43,6 +46,11 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphiql::page).post(graphql::execute))
         .route("/healthz", get(healthz))
         .route("/images/{id}", get(images::bytes))
+        .route(
+            "/upload",
+            post(rest::upload).layer(DefaultBodyLimit::max(state.max_body_bytes)),
+        )
+        .route("/random", get(rest::random))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

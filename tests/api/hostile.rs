@@ -94,7 +94,7 @@ async fn accepted_hostile_files_are_stored_as_what_their_bytes_are() {
 }
 
 /// A valid JPEG of random noise (noise does not compress) of about `side`² × 3 / 4 bytes.
-fn noise_jpeg(side: u32) -> Vec<u8> {
+pub fn noise_jpeg(side: u32) -> Vec<u8> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let pixels = image::RgbImage::from_fn(side, side, |_, _| image::Rgb(rng.random()));
     let mut out = Vec::new();

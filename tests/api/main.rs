@@ -6,5 +6,6 @@ mod hostile;
 mod persistence;
 mod playground;
 mod random;
+mod rest;
 mod schema;
 mod upload;

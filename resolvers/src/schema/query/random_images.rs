@@ -17,9 +17,8 @@ impl RandomImagesQuery {
         &self,
         ctx: &Context<'_>,
         label: String,
-        #[graphql(default = 10)] count: i32,
+        #[graphql(default_with = "DEFAULT_RANDOM_COUNT as i32")] count: i32,
     ) -> Result<Vec<Image>> {
-        debug_assert_eq!(DEFAULT_RANDOM_COUNT, 10);
         let count = usize::try_from(count)
             .map_err(|_| ApiError::BadUserInput(format!("count must not be negative, got {count}")))
             .extend()?;

@@ -1,0 +1,123 @@
+//! petAPI's REST routes: its README's curl commands work against pawql unchanged.
+
+use crate::helpers::{error_codes, fixture, spawn_app};
+
+#[tokio::test]
+async fn petapi_upload_then_random_returns_the_bytes_with_their_type() {
+    let app = spawn_app().await;
+    // curl -X POST $HOST/upload -F "label=cat" -F "img=@image.jpg" -F "weight=0.54321"
+    let bytes = fixture("images/cat_kde_tabby_q85.jpg");
+    let form = reqwest::multipart::Form::new()
+        .text("label", "cat")
+        .part(
+            "img",
+            reqwest::multipart::Part::bytes(bytes.clone()).file_name("image.jpg"),
+        )
+        .text("weight", "0.54321");
+    let response = app
+        .client
+        .post(format!("{}/upload", app.address))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["weight"], 0.54321);
+    assert_eq!(body["contentType"], "image/jpeg");
+
+    // curl "$HOST/random?label=cat"
+    let response = app
+        .client
+        .get(format!("{}/random?label=cat", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    app.assert_chunk_invariant().await;
+}
+
+#[tokio::test]
+async fn petapi_routes_refuse_bad_input_clearly_and_leave_nothing() {
+    let app = spawn_app().await;
+    let before = app.residue().await;
+    let cases = [
+        ("cat", "text_renamed.jpg", "0.5", 422, "INVALID_IMAGE"),
+        ("cat", "cat.gif", "0.5", 415, "UNSUPPORTED_MEDIA_TYPE"),
+        ("cat", "tiny_1x1.png", "heavy", 400, "BAD_USER_INPUT"),
+        ("cat", "tiny_1x1.png", "1.5", 400, "BAD_USER_INPUT"),
+        ("horse", "tiny_1x1.png", "0.5", 400, "BAD_USER_INPUT"),
+    ];
+    for (label, file, weight, status, code) in cases {
+        let form = reqwest::multipart::Form::new()
+            .text("label", label)
+            .part(
+                "img",
+                reqwest::multipart::Part::bytes(fixture(&format!("bad-inputs/{file}"))).file_name(file),
+            )
+            .text("weight", weight);
+        let response = app
+            .client
+            .post(format!("{}/upload", app.address))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{file} {weight}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error_codes(&body), vec![code], "{file} {weight}");
+    }
+    let missing_img = reqwest::multipart::Form::new().text("label", "cat");
+    let response = app
+        .client
+        .post(format!("{}/upload", app.address))
+        .multipart(missing_img)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(app.residue().await, before);
+
+    let empty = app
+        .client
+        .get(format!("{}/random?label=dog", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 404);
+    let no_label = app.client.get(format!("{}/random", app.address)).send().await.unwrap();
+    assert_eq!(no_label.status(), 400);
+}
+
+#[tokio::test]
+async fn petapi_upload_over_the_byte_limit_is_payload_too_large() {
+    use resolvers::domain::validation::UploadLimits;
+    let limits = UploadLimits {
+        max_bytes: 256 * 1024,
+        ..UploadLimits::default()
+    };
+    let app = crate::helpers::spawn_app_with(resolvers::CatalogSettings {
+        limits,
+        ..Default::default()
+    })
+    .await;
+    for side in [460, 1000] {
+        let form = reqwest::multipart::Form::new().text("label", "cat").part(
+            "img",
+            reqwest::multipart::Part::bytes(crate::hostile::noise_jpeg(side)).file_name("big.jpg"),
+        );
+        let response = app
+            .client
+            .post(format!("{}/upload", app.address))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413, "side {side}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error_codes(&body), vec!["PAYLOAD_TOO_LARGE"]);
+    }
+    assert_eq!(app.residue().await.0, 0);
+}
