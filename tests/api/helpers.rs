@@ -221,6 +221,32 @@ impl TestApp {
         body["data"]["upload"].clone()
     }
 
+    /// petAPI's `POST /upload` form (`label`, `img`, `weight`); returns (HTTP status, body).
+    pub async fn petapi_upload(
+        &self,
+        label: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+        weight: Option<&str>,
+    ) -> (u16, Value) {
+        let mut form = reqwest::multipart::Form::new().text("label", label.to_owned()).part(
+            "img",
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()),
+        );
+        if let Some(weight) = weight {
+            form = form.text("weight", weight.to_owned());
+        }
+        let response = self
+            .client
+            .post(format!("{}/upload", self.address))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
     pub async fn random_image(&self, label: &str, fields: &str) -> Value {
         let q = format!("query($label: String!) {{ randomImage(label: $label) {{ {fields} }} }}");
         self.data(&q, json!({ "label": label })).await["randomImage"].clone()

@@ -1,28 +1,20 @@
 //! petAPI's REST routes: its README's curl commands work against pawql unchanged.
 
-use crate::helpers::{error_codes, fixture, spawn_app};
+use resolvers::domain::validation::UploadLimits;
+use resolvers::CatalogSettings;
+
+use crate::helpers::{error_codes, fixture, spawn_app, spawn_app_with};
+use crate::hostile::noise_jpeg;
 
 #[tokio::test]
 async fn petapi_upload_then_random_returns_the_bytes_with_their_type() {
     let app = spawn_app().await;
     // curl -X POST $HOST/upload -F "label=cat" -F "img=@image.jpg" -F "weight=0.54321"
     let bytes = fixture("images/cat_kde_tabby_q85.jpg");
-    let form = reqwest::multipart::Form::new()
-        .text("label", "cat")
-        .part(
-            "img",
-            reqwest::multipart::Part::bytes(bytes.clone()).file_name("image.jpg"),
-        )
-        .text("weight", "0.54321");
-    let response = app
-        .client
-        .post(format!("{}/upload", app.address))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let (status, body) = app
+        .petapi_upload("cat", "image.jpg", bytes.clone(), Some("0.54321"))
+        .await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(body["weight"], 0.54321);
     assert_eq!(body["contentType"], "image/jpeg");
 
@@ -51,23 +43,13 @@ async fn petapi_routes_refuse_bad_input_clearly_and_leave_nothing() {
         ("horse", "tiny_1x1.png", "0.5", 400, "BAD_USER_INPUT"),
     ];
     for (label, file, weight, status, code) in cases {
-        let form = reqwest::multipart::Form::new()
-            .text("label", label)
-            .part(
-                "img",
-                reqwest::multipart::Part::bytes(fixture(&format!("bad-inputs/{file}"))).file_name(file),
-            )
-            .text("weight", weight);
-        let response = app
-            .client
-            .post(format!("{}/upload", app.address))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), status, "{file} {weight}");
-        let body: serde_json::Value = response.json().await.unwrap();
-        assert_eq!(error_codes(&body), vec![code], "{file} {weight}");
+        let bytes = fixture(&format!("bad-inputs/{file}"));
+        let (got_status, body) = app.petapi_upload(label, file, bytes, Some(weight)).await;
+        assert_eq!(
+            (got_status, error_codes(&body)),
+            (status, vec![code.to_owned()]),
+            "{file} {weight}"
+        );
     }
     let missing_img = reqwest::multipart::Form::new().text("label", "cat");
     let response = app
@@ -93,31 +75,23 @@ async fn petapi_routes_refuse_bad_input_clearly_and_leave_nothing() {
 
 #[tokio::test]
 async fn petapi_upload_over_the_byte_limit_is_payload_too_large() {
-    use resolvers::domain::validation::UploadLimits;
     let limits = UploadLimits {
         max_bytes: 256 * 1024,
         ..UploadLimits::default()
     };
-    let app = crate::helpers::spawn_app_with(resolvers::CatalogSettings {
+    let app = spawn_app_with(CatalogSettings {
         limits,
-        ..Default::default()
+        ..CatalogSettings::default()
     })
     .await;
+    // Just over the file limit (refused by validation), and far over (refused by the body limit).
     for side in [460, 1000] {
-        let form = reqwest::multipart::Form::new().text("label", "cat").part(
-            "img",
-            reqwest::multipart::Part::bytes(crate::hostile::noise_jpeg(side)).file_name("big.jpg"),
+        let (status, body) = app.petapi_upload("cat", "big.jpg", noise_jpeg(side), None).await;
+        assert_eq!(
+            (status, error_codes(&body)),
+            (413, vec!["PAYLOAD_TOO_LARGE".to_owned()]),
+            "side {side}"
         );
-        let response = app
-            .client
-            .post(format!("{}/upload", app.address))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 413, "side {side}");
-        let body: serde_json::Value = response.json().await.unwrap();
-        assert_eq!(error_codes(&body), vec!["PAYLOAD_TOO_LARGE"]);
     }
     assert_eq!(app.residue().await.0, 0);
 }

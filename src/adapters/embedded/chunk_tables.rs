@@ -76,13 +76,35 @@ fn write_info(txn: &WriteTransaction, info: &ChunkInfo) -> anyhow::Result<()> {
 }
 
 fn read_row(txn: &WriteTransaction, id: &ImageId, labels: &LabelSet) -> anyhow::Result<Option<ImageRecord>> {
-    let table = txn.open_table(IMAGE_CHUNKS)?;
+    find_row(&txn.open_table(IMAGE_CHUNKS)?, id, labels)
+}
+
+/// One image row from either kind of transaction's `imageChunksTable`.
+fn find_row(
+    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    id: &ImageId,
+    labels: &LabelSet,
+) -> anyhow::Result<Option<ImageRecord>> {
     let key = id.storage_key();
     let row = table
         .get((id.label.as_str(), key.as_str()))?
         .map(|v| rows::decode(v.value(), labels))
         .transpose()?;
     Ok(row)
+}
+
+/// An image row and its label's chunk info, inside a write transaction.
+fn read_row_and_info(
+    txn: &WriteTransaction,
+    id: &ImageId,
+    labels: &LabelSet,
+) -> anyhow::Result<Option<(ImageRecord, ChunkInfo)>> {
+    let Some(record) = read_row(txn, id, labels)? else {
+        return Ok(None);
+    };
+    let info = read_info(txn, id.label.as_str())?
+        .ok_or_else(|| anyhow::anyhow!("label {} has rows but no chunk info", id.label))?;
+    Ok(Some((record, info)))
 }
 
 fn write_row(txn: &WriteTransaction, record: &ImageRecord) -> anyhow::Result<()> {
@@ -102,11 +124,6 @@ fn delete_row(txn: &WriteTransaction, record: &ImageRecord) -> anyhow::Result<()
     txn.open_table(LABEL_CHUNK_INDEX)?
         .remove((label, record.chunk_number, key.as_str()))?;
     Ok(())
-}
-
-/// A chunk info the rows refer to must exist; its absence means the store is damaged.
-fn existing_info(txn: &WriteTransaction, label: &Label) -> anyhow::Result<ChunkInfo> {
-    read_info(txn, label.as_str())?.ok_or_else(|| anyhow::anyhow!("label {label} has rows but no chunk info"))
 }
 
 #[async_trait]
@@ -150,13 +167,7 @@ impl ChunkTables for RedbChunkTables {
         let id = id.clone();
         self.blocking(move |db, labels| {
             let txn = db.begin_read()?;
-            let table = txn.open_table(IMAGE_CHUNKS)?;
-            let key = id.storage_key();
-            let row = table
-                .get((id.label.as_str(), key.as_str()))?
-                .map(|v| rows::decode(v.value(), labels))
-                .transpose()?;
-            Ok(row)
+            find_row(&txn.open_table(IMAGE_CHUNKS)?, &id, labels)
         })
         .await
     }
@@ -184,10 +195,9 @@ impl ChunkTables for RedbChunkTables {
         let id = id.clone();
         self.blocking(move |db, labels| {
             let txn = db.begin_write()?;
-            let Some(record) = read_row(&txn, &id, labels)? else {
+            let Some((record, mut info)) = read_row_and_info(&txn, &id, labels)? else {
                 return Ok(None);
             };
-            let mut info = existing_info(&txn, &id.label)?;
             info.remove_image(record.chunk_number, record.weight)?;
             delete_row(&txn, &record)?;
             write_info(&txn, &info)?;
@@ -201,10 +211,9 @@ impl ChunkTables for RedbChunkTables {
         let id = id.clone();
         self.blocking(move |db, labels| {
             let txn = db.begin_write()?;
-            let Some(mut record) = read_row(&txn, &id, labels)? else {
+            let Some((mut record, mut info)) = read_row_and_info(&txn, &id, labels)? else {
                 return Ok(None);
             };
-            let mut info = existing_info(&txn, &id.label)?;
             info.change_weight(record.chunk_number, record.weight, weight)?;
             record.weight = weight;
             write_row(&txn, &record)?;
