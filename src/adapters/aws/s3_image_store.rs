@@ -1,0 +1,92 @@
+//! Image bytes in S3 under `<sha256>/<label>` (a high-cardinality prefix), with the content
+//! type set on the object and the key repeated as metadata. `url` is a presigned GET signed
+//! locally: no request to S3 unless the bytes themselves are asked for.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
+use resolvers::ports::ImageStore;
+
+/// How long a presigned image URL stays valid by default.
+pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The S3 implementation of [`ImageStore`].
+pub struct S3ImageStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    url_ttl: Duration,
+}
+
+impl S3ImageStore {
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>, url_ttl: Duration) -> S3ImageStore {
+        S3ImageStore {
+            client,
+            bucket: bucket.into(),
+            url_ttl,
+        }
+    }
+}
+
+#[async_trait]
+impl ImageStore for S3ImageStore {
+    async fn put(&self, id: &ImageId, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
+        let key = id.storage_key();
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type(kind.content_type())
+            .metadata("s3key", &key)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .with_context(|| format!("S3 PutObject {key}"))?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &ImageId) -> anyhow::Result<Option<Bytes>> {
+        let key = id.storage_key();
+        let object = match self.client.get_object().bucket(&self.bucket).key(&key).send().await {
+            Ok(object) => object,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(err) => return Err(err).with_context(|| format!("S3 GetObject {key}")),
+        };
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .with_context(|| format!("reading S3 object {key}"))?;
+        Ok(Some(bytes.into_bytes()))
+    }
+
+    async fn delete(&self, id: &ImageId) -> anyhow::Result<()> {
+        let key = id.storage_key();
+        // DeleteObject succeeds for a missing key, which is what the port asks for.
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .with_context(|| format!("S3 DeleteObject {key}"))?;
+        Ok(())
+    }
+
+    async fn url(&self, image: &ImageRecord) -> anyhow::Result<String> {
+        let presigning = PresigningConfig::expires_in(self.url_ttl).context("presigning config")?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(image.id.storage_key())
+            .presigned(presigning)
+            .await
+            .context("presigning an S3 GET")?;
+        Ok(request.uri().to_owned())
+    }
+}
