@@ -192,9 +192,14 @@ impl TestApp {
             .text("operations", operations.to_string())
             .text("map", json!({ "0": ["variables.image"] }).to_string())
             .part("0", part);
+        self.post_form("/graphql", form).await
+    }
+
+    /// POSTs a multipart form to `path`; returns (HTTP status, JSON body).
+    pub async fn post_form(&self, path: &str, form: reqwest::multipart::Form) -> (u16, Value) {
         let response = self
             .client
-            .post(format!("{}/graphql", self.address))
+            .post(format!("{}{path}", self.address))
             .multipart(form)
             .send()
             .await
@@ -236,15 +241,7 @@ impl TestApp {
         if let Some(weight) = weight {
             form = form.text("weight", weight.to_owned());
         }
-        let response = self
-            .client
-            .post(format!("{}/upload", self.address))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        self.post_form("/upload", form).await
     }
 
     pub async fn random_image(&self, label: &str, fields: &str) -> Value {

@@ -224,9 +224,11 @@ async fn malformed_requests_get_a_clear_error_not_a_crash() {
     let form = reqwest::multipart::Form::new()
         .text("operations", json!({ "query": "mutation($i: Upload!) { upload(label: \"cat\", image: $i) { id } }", "variables": { "i": null } }).to_string())
         .text("map", json!({ "7": ["variables.i"] }).to_string());
-    let response = app.client.post(&url).multipart(form).send().await.unwrap();
-    assert_eq!(response.status(), 400);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"], "{body}");
+    let (status, body) = app.post_form("/graphql", form).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (400, vec!["BAD_USER_INPUT".to_owned()]),
+        "{body}"
+    );
     assert_eq!(app.residue().await.0, 0);
 }

@@ -53,16 +53,7 @@ async fn every_playground_operation_executes_without_errors() {
         )
         .text("map", json!({ "0": ["variables.image"] }).to_string())
         .part("0", part);
-    let body: serde_json::Value = app
-        .client
-        .post(format!("{}/graphql", app.address))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, body) = app.post_form("/graphql", form).await;
     assert!(body.get("errors").is_none(), "upload.graphql: {body}");
     let id = body["data"]["upload"]["id"].clone();
 

@@ -52,14 +52,12 @@ async fn petapi_routes_refuse_bad_input_clearly_and_leave_nothing() {
         );
     }
     let missing_img = reqwest::multipart::Form::new().text("label", "cat");
-    let response = app
-        .client
-        .post(format!("{}/upload", app.address))
-        .multipart(missing_img)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    let (status, body) = app.post_form("/upload", missing_img).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (400, vec!["BAD_USER_INPUT".to_owned()]),
+        "{body}"
+    );
     assert_eq!(app.residue().await, before);
 
     let empty = app
