@@ -41,7 +41,11 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         .max_file_size(state.catalog.settings().limits.max_bytes)
         .max_num_files(MAX_FILES_PER_REQUEST);
     match async_graphql::http::receive_batch_body(content_type, body_reader, options).await {
-        Ok(batch) => GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response(),
+        Ok(batch) => {
+            let mut response = state.schema.execute_batch(batch).await;
+            code_uncoded_errors(&mut response);
+            GraphQLResponse::from(response).into_response()
+        }
         Err(_) if exceeded.load(Ordering::Relaxed) => payload_too_large(limit),
         Err(ParseRequestError::PayloadTooLarge) => payload_too_large(state.catalog.settings().limits.max_bytes),
         Err(err) => error_response(
@@ -49,6 +53,22 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
             "BAD_USER_INPUT",
             &format!("malformed GraphQL request: {err}"),
         ),
+    }
+}
+
+/// Our resolvers' errors carry `extensions.code`; async-graphql's own parse, validation and
+/// limit errors (bad syntax, unknown fields, too deep or too complex) do not. They are all the
+/// client's doing, so they get `BAD_USER_INPUT`: every error a client sees has a code.
+fn code_uncoded_errors(response: &mut async_graphql::BatchResponse) {
+    let responses = match response {
+        async_graphql::BatchResponse::Single(one) => std::slice::from_mut(one),
+        async_graphql::BatchResponse::Batch(many) => many.as_mut_slice(),
+    };
+    for error in responses.iter_mut().flat_map(|r| r.errors.iter_mut()) {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
     }
 }
 

@@ -220,6 +220,12 @@ async fn malformed_requests_get_a_clear_error_not_a_crash() {
     let body: serde_json::Value = not_json.json().await.unwrap();
     assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"]);
 
+    // Syntax errors and unknown fields are the client's doing and say so.
+    for query in ["{ labels {", "{ labels { nope } }", "{ randomImage(label: 5) { id } }"] {
+        let (_, body) = app.graphql(query, json!({})).await;
+        assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"], "{query}: {body}");
+    }
+
     // A multipart map pointing at a part that was never sent.
     let form = reqwest::multipart::Form::new()
         .text("operations", json!({ "query": "mutation($i: Upload!) { upload(label: \"cat\", image: $i) { id } }", "variables": { "i": null } }).to_string())
@@ -231,4 +237,25 @@ async fn malformed_requests_get_a_clear_error_not_a_crash() {
         "{body}"
     );
     assert_eq!(app.residue().await.0, 0);
+}
+
+#[tokio::test]
+async fn aliased_bulk_reads_exceed_the_complexity_limit_before_any_read() {
+    let app = spawn_app().await;
+    app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+    let one = "randomImages(label: \"cat\", count: 100) { id base64 }";
+    let (_, body) = app.graphql(&format!("{{ {one} }}"), json!({})).await;
+    assert!(body.get("errors").is_none(), "a single full page is allowed: {body}");
+
+    let reads_before = app.store.gets.load(std::sync::atomic::Ordering::SeqCst);
+    let piled = format!("{{ a: {one} b: {one} c: {one} }}");
+    let (_, body) = app.graphql(&piled, json!({})).await;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("complex"), "{body}");
+    assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"]);
+    assert_eq!(
+        app.store.gets.load(std::sync::atomic::Ordering::SeqCst),
+        reads_before,
+        "refused before any read"
+    );
 }

@@ -33,6 +33,10 @@ impl Deps {
 
 /// Query depth cap: the deepest legitimate operation is far shallower.
 const MAX_QUERY_DEPTH: usize = 12;
+/// Query complexity cap: a field costs 1, `base64` 10, and `randomImages` multiplies its
+/// selection by `count`. One `randomImages(count: 100)` with `base64` (1,100) fits; a pile of
+/// aliased ones, each reading 100 images from storage, does not.
+const MAX_QUERY_COMPLEXITY: usize = 2_000;
 
 /// Builds the one schema. Every entry point calls this, so they cannot drift apart.
 pub fn build_schema(deps: Deps) -> PawqlSchema {
@@ -40,7 +44,9 @@ pub fn build_schema(deps: Deps) -> PawqlSchema {
 }
 
 fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription).limit_depth(MAX_QUERY_DEPTH)
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(MAX_QUERY_DEPTH)
+        .limit_complexity(MAX_QUERY_COMPLEXITY)
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`. Needs no backend.

@@ -12,7 +12,8 @@ pub struct RandomImagesQuery;
 #[Object]
 impl RandomImagesQuery {
     /// `count` weighted random images of `label` (independent draws, so repeats are possible).
-    /// Empty when the label has no images.
+    /// Empty when the label has no images. Costs `count` × the selection in query complexity.
+    #[graphql(complexity = "count.max(0) as usize * child_complexity")]
     async fn random_images(
         &self,
         ctx: &Context<'_>,

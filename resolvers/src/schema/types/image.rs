@@ -67,6 +67,8 @@ impl Image {
     }
 
     /// The bytes, base64-encoded (for petAPI-style clients). Reads storage; prefer `url`.
+    /// Weighs 10 in query complexity (a storage read and a large payload).
+    #[graphql(complexity = 10)]
     async fn base64(&self, ctx: &Context<'_>) -> Result<String> {
         let bytes = ctx.data_unchecked::<Catalog>().image_bytes(&self.0.id).await.extend()?;
         Ok(base64::engine::general_purpose::STANDARD.encode(&bytes))
