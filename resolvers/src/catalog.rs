@@ -75,10 +75,6 @@ impl Catalog {
         &self.settings
     }
 
-    pub fn tables(&self) -> &Arc<dyn ChunkTables> {
-        &self.tables
-    }
-
     /// Validates and stores an image. Re-uploading the same bytes under the same label returns
     /// the existing image unchanged (its weight included): uploads are safe to retry.
     #[instrument(skip(self, bytes), fields(bytes = bytes.len()))]

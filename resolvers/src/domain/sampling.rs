@@ -10,25 +10,29 @@ use super::chunks::ChunkInfo;
 
 /// Picks one item with probability weight(item) / sum of weights. `None` when the sum is 0.
 pub fn pick_weighted<'a, T, R: Rng + ?Sized>(items: &'a [T], weight: impl Fn(&T) -> u64, rng: &mut R) -> Option<&'a T> {
-    let total: u64 = items.iter().map(&weight).sum();
-    if total == 0 {
-        return None;
-    }
-    let mut ticket = rng.random_range(0..total);
-    for item in items {
-        let w = weight(item);
-        if ticket < w {
-            return Some(item);
-        }
-        ticket -= w;
-    }
-    unreachable!("ticket below the total always lands on an item")
+    pick_index(items.iter().map(&weight), rng).map(|i| &items[i])
 }
 
 /// Picks a chunk of the label in proportion to its weight sum. `None` when the label is empty.
 pub fn pick_chunk<R: Rng + ?Sized>(info: &ChunkInfo, rng: &mut R) -> Option<u32> {
-    let chunks: Vec<u32> = (0..info.chunk_weight_sum.len() as u32).collect();
-    pick_weighted(&chunks, |&c| info.chunk_weight_sum[c as usize], rng).copied()
+    pick_index(info.chunk_weight_sum.iter().copied(), rng).map(|c| c as u32)
+}
+
+/// The index of one weight, drawn with probability weight / total. Walks the weights twice
+/// (total, then the ticket) instead of collecting them: this runs once per drawn image.
+fn pick_index<R: Rng + ?Sized>(weights: impl Iterator<Item = u64> + Clone, rng: &mut R) -> Option<usize> {
+    let total: u64 = weights.clone().sum();
+    if total == 0 {
+        return None;
+    }
+    let mut ticket = rng.random_range(0..total);
+    for (i, w) in weights.enumerate() {
+        if ticket < w {
+            return Some(i);
+        }
+        ticket -= w;
+    }
+    unreachable!("a ticket below the total always lands on a weight")
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ impl Weight {
                 "weight {value:?} is below the resolution of 1e-9"
             )));
         }
-        Ok(Weight(nanos.min(WEIGHT_SCALE) as u32))
+        Ok(Weight(nanos as u32))
     }
 
     /// Rebuilds a weight read back from storage.
