@@ -50,14 +50,20 @@ impl ApiError {
             ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
-}
 
-impl ErrorExtensions for ApiError {
-    fn extend(&self) -> async_graphql::Error {
+    /// Logs the full cause of an internal error (clients only ever see the generic message).
+    /// Every door that turns an `ApiError` into a response calls this.
+    pub fn log_if_internal(&self) {
         if let ApiError::Internal(cause) = self {
             // `{:#}` prints the whole anyhow context chain; it stays in our logs.
             tracing::error!(error = format!("{cause:#}"), "internal error");
         }
+    }
+}
+
+impl ErrorExtensions for ApiError {
+    fn extend(&self) -> async_graphql::Error {
+        self.log_if_internal();
         async_graphql::Error::new(self.to_string()).extend_with(|_, ext| ext.set("code", self.code()))
     }
 }

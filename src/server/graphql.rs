@@ -16,13 +16,14 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 
+use super::responses::error_response;
 use super::AppState;
 
 /// Most files one multipart request may carry.
 const MAX_FILES_PER_REQUEST: usize = 10;
 
 pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let limit = state.max_body_bytes;
+    let limit = state.max_body_bytes();
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -100,10 +101,4 @@ fn payload_too_large(limit: usize) -> Response {
         "PAYLOAD_TOO_LARGE",
         &format!("payload too large: the limit is {limit} bytes"),
     )
-}
-
-/// A GraphQL-over-HTTP error body for requests that never reached execution.
-pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, axum::Json(body)).into_response()
 }

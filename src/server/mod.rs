@@ -9,6 +9,7 @@ mod graphiql;
 mod graphql;
 mod images;
 pub mod playground;
+mod responses;
 mod rest;
 
 use axum::extract::DefaultBodyLimit;
@@ -22,18 +23,16 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub schema: PawqlSchema,
     pub catalog: Catalog,
-    /// Largest request body accepted on `/graphql` (one upload plus its multipart envelope).
-    pub max_body_bytes: usize,
 }
 
 impl AppState {
     pub fn new(schema: PawqlSchema, catalog: Catalog) -> AppState {
-        let max_body_bytes = catalog.settings().limits.max_bytes + MULTIPART_ENVELOPE_BYTES;
-        AppState {
-            schema,
-            catalog,
-            max_body_bytes,
-        }
+        AppState { schema, catalog }
+    }
+
+    /// Largest request body accepted (one upload plus its multipart envelope).
+    pub fn max_body_bytes(&self) -> usize {
+        self.catalog.settings().limits.max_bytes + MULTIPART_ENVELOPE_BYTES
     }
 }
 
@@ -48,7 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/images/{id}", get(images::bytes))
         .route(
             "/upload",
-            post(rest::upload).layer(DefaultBodyLimit::max(state.max_body_bytes)),
+            post(rest::upload).layer(DefaultBodyLimit::max(state.max_body_bytes())),
         )
         .route("/random", get(rest::random))
         .layer(TraceLayer::new_for_http())

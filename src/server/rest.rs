@@ -3,14 +3,13 @@
 //! (the image bytes with their Content-Type). Both call the same catalogue as GraphQL.
 
 use axum::extract::{Multipart, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use resolvers::ApiError;
 use serde::Deserialize;
 
-use super::graphql::error_response;
-use super::images::api_error_response;
+use super::responses::{api_error_response, error_response, image_response};
 use super::AppState;
 
 /// `POST /upload`: answers the stored image as JSON (id, url and facts).
@@ -93,16 +92,8 @@ pub async fn random(State(state): State<AppState>, Query(params): Query<RandomPa
         Err(err) => return api_error_response(err),
     };
     match state.catalog.image_bytes(&record.id).await {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, record.kind.content_type().to_owned()),
-                (header::CACHE_CONTROL, "no-store".to_owned()),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-                (header::HeaderName::from_static("x-image-id"), record.id.to_string()),
-            ],
-            bytes,
-        )
-            .into_response(),
+        // A fresh draw on every request: never cached.
+        Ok(bytes) => image_response(&record, bytes, "no-store"),
         Err(err) => api_error_response(err),
     }
 }
