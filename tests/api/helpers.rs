@@ -297,8 +297,10 @@ impl TestApp {
     /// the image table holds, the index agrees with the rows, `activeChunks` is exactly the
     /// chunks below the threshold, and every row's bytes exist.
     pub async fn assert_chunk_invariant(&self) {
+        let mut total_rows = 0;
         for label in self.catalog.settings().labels.iter() {
             let rows = self.tables.all_images(label).await.unwrap();
+            total_rows += rows.len();
             let Some(info) = self.tables.chunk_info(label).await.unwrap() else {
                 assert!(rows.is_empty(), "{label}: rows without chunk info");
                 continue;
@@ -332,13 +334,6 @@ impl TestApp {
                 .collect();
             assert_eq!(info.active_chunks, active, "{label}: activeChunks");
         }
-        let total_rows: usize = {
-            let mut n = 0;
-            for label in self.catalog.settings().labels.iter() {
-                n += self.tables.all_images(label).await.unwrap().len();
-            }
-            n
-        };
         assert_eq!(
             self.stored_files(),
             total_rows,
