@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use resolvers::domain::chunks::{ChunkSizing, DEFAULT_CHUNK_MAX, DEFAULT_CHUNK_THRESHOLD};
 use resolvers::domain::label::LabelSet;
 use resolvers::domain::validation::{UploadLimits, DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES};
@@ -45,18 +45,48 @@ impl CatalogArgs {
     }
 }
 
+/// Where the catalogue lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// Files and a redb database in the data directory; no network, no credentials.
+    Embedded,
+    /// S3 + DynamoDB, found through the stage's SSM parameters (`AWS_ENDPOINT_URL` for emulators).
+    Aws,
+}
+
+/// Which AWS stage to use: its resources are described under `/pawql/{stage}/` in SSM.
+#[derive(Debug, Clone, Args)]
+pub struct StageArgs {
+    #[arg(long, env = "PAWQL_STAGE", default_value = crate::adapters::aws::resources::DEFAULT_STAGE)]
+    pub stage: String,
+}
+
 /// `pawql serve`: the local server.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on. Loopback by default: nothing is exposed unless asked.
     #[arg(long, env = "PAWQL_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+    /// The storage backend.
+    #[arg(long, env = "PAWQL_BACKEND", value_enum, default_value_t = Backend::Embedded)]
+    pub backend: Backend,
+    #[command(flatten)]
+    pub stage: StageArgs,
     /// Where the embedded backend keeps images and tables.
     #[arg(long, env = "PAWQL_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
     /// Base URL clients reach this server at (for `Image.url`); defaults to http://<addr>.
     #[arg(long, env = "PAWQL_PUBLIC_URL")]
     pub public_url: Option<String>,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+/// `pawql lambda`: the Lambda runtime loop (the default when `AWS_LAMBDA_RUNTIME_API` is set).
+#[derive(Debug, Clone, Args)]
+pub struct LambdaArgs {
+    #[command(flatten)]
+    pub stage: StageArgs,
     #[command(flatten)]
     pub catalog: CatalogArgs,
 }

@@ -1,7 +1,8 @@
 //! pawql's outer layer: adapters for the `resolvers` ports, configuration, the HTTP router
-//! and the entry points (local server, CLI).
+//! and the entry points (local server, Lambda, CLI).
 
 pub mod adapters;
 pub mod app;
 pub mod config;
+pub mod lambda;
 pub mod server;

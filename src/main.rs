@@ -1,7 +1,14 @@
-//! The `pawql` binary: `pawql serve` runs the local server on the embedded backend.
+//! The `pawql` binary, one for every door:
+//! - `pawql serve`: the local server (embedded backend by default, `--backend aws` for S3 +
+//!   DynamoDB, e.g. on moto);
+//! - `pawql provision`: creates a stage's bucket, tables and SSM parameters on the configured
+//!   AWS endpoint (for emulators and sandboxes; production is deployed by serverless.yml);
+//! - `pawql lambda`: the Lambda runtime loop. On Lambda the binary is `bootstrap` and gets no
+//!   arguments; `AWS_LAMBDA_RUNTIME_API` in the environment then selects this mode.
 
 use clap::{Parser, Subcommand};
-use pawql::config::ServeArgs;
+use pawql::adapters::aws::{self, AwsClients};
+use pawql::config::{Backend, LambdaArgs, ServeArgs, StageArgs};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -17,17 +24,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve GraphQL (and GraphiQL) locally on the embedded backend.
+    /// Serve GraphQL (and GraphiQL) locally.
     Serve(ServeArgs),
+    /// Create a stage's bucket, tables and SSM parameters on the configured AWS endpoint.
+    Provision(StageArgs),
+    /// Run as an AWS Lambda function (API Gateway HTTP API / Function URL events).
+    Lambda(LambdaArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")))
-        .init();
-    match Cli::parse().command {
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")));
+    if on_lambda {
+        // CloudWatch adds its own timestamps and shows no colours.
+        subscriber.without_time().with_ansi(false).init();
+    } else {
+        subscriber.init();
+    }
+    let cli = if on_lambda && std::env::args_os().len() == 1 {
+        Cli::parse_from(["pawql", "lambda"])
+    } else {
+        Cli::parse()
+    };
+    match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Provision(args) => provision(args).await,
+        Command::Lambda(args) => lambda(args).await,
     }
 }
 
@@ -36,12 +60,35 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let bound = listener.local_addr()?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
-    let router = pawql::app::embedded_router(&args.data_dir, &public_url, settings)?;
-    tracing::info!(%bound, data_dir = %args.data_dir.display(), "pawql serving: GraphiQL at {public_url}/graphql");
+    let router = match args.backend {
+        Backend::Embedded => pawql::app::embedded_router(&args.data_dir, &public_url, settings)?,
+        Backend::Aws => pawql::app::aws_router(&AwsClients::from_env().await, &args.stage.stage, settings).await?,
+    };
+    tracing::info!(%bound, backend = ?args.backend, "pawql serving: GraphiQL at {public_url}/graphql");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+async fn provision(args: StageArgs) -> anyhow::Result<()> {
+    let clients = AwsClients::from_env().await;
+    let created = aws::provision(&clients, &args.stage).await?;
+    println!(
+        "provisioned stage {}: bucket {}, tables {} and {}, SSM parameters under {}",
+        args.stage,
+        created.bucket,
+        created.chunk_info_table,
+        created.image_chunks_table,
+        aws::resources::parameter_path(&args.stage)
+    );
+    Ok(())
+}
+
+async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
+    let settings = args.catalog.settings()?;
+    let router = pawql::app::aws_router(&AwsClients::from_env().await, &args.stage.stage, settings).await?;
+    pawql::lambda::run(router).await
 }
 
 async fn shutdown_signal() {

@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tracing::{instrument, warn};
@@ -16,10 +17,11 @@ use crate::domain::chunks::{ChunkInfo, ChunkSizing};
 use crate::domain::image::{ImageId, ImageRecord, NewImage};
 use crate::domain::label::{Label, LabelSet};
 use crate::domain::sampling::{pick_chunk, pick_weighted};
+use crate::domain::ticket::UploadTicket;
 use crate::domain::validation::{validate_image, UploadLimits};
 use crate::domain::weight::Weight;
 use crate::error::{ApiError, ApiResult};
-use crate::ports::{ChunkTables, ImageStore};
+use crate::ports::{ChunkTables, ImageStore, Staged};
 
 /// Default and maximum of `randomImages(count)`.
 pub const DEFAULT_RANDOM_COUNT: usize = 10;
@@ -43,6 +45,18 @@ impl Default for CatalogSettings {
             max_random_count: DEFAULT_MAX_RANDOM_COUNT,
         }
     }
+}
+
+/// How long a presigned upload URL stays valid.
+pub const UPLOAD_TICKET_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// A started presigned upload.
+#[derive(Debug, Clone)]
+pub struct UploadGrant {
+    pub ticket: UploadTicket,
+    pub upload_url: String,
+    pub expires_at: DateTime<Utc>,
+    pub max_bytes: usize,
 }
 
 /// Per-label totals for the `labels` query.
@@ -104,6 +118,56 @@ impl Catalog {
                 self.remove_orphan_object(&id).await;
                 Err(ApiError::Internal(err.context("recording the uploaded image")))
             }
+        }
+    }
+
+    /// Starts a presigned upload: a ticket and the URL to PUT the file to.
+    pub async fn request_upload(&self, label: &str) -> ApiResult<UploadGrant> {
+        let label = self.settings.labels.parse(label)?;
+        let ticket = UploadTicket::new(label);
+        let upload_url = self.images.presign_upload(&ticket, UPLOAD_TICKET_TTL).await?;
+        let expires_at = Utc::now() + UPLOAD_TICKET_TTL;
+        Ok(UploadGrant {
+            ticket,
+            upload_url,
+            expires_at,
+            max_bytes: self.settings.limits.max_bytes,
+        })
+    }
+
+    /// Finishes a presigned upload: the staged file goes through exactly the validation of a
+    /// direct upload. The staged file is removed once the answer is final (filed, or refused
+    /// for the client's fault); after an internal error it stays, so the call can be retried.
+    #[instrument(skip(self))]
+    pub async fn complete_upload(&self, ticket: &str, weight: Option<f64>) -> ApiResult<ImageRecord> {
+        let ticket = UploadTicket::parse(ticket, &self.settings.labels)?;
+        // Checked before the staged file is touched, so a typo costs nothing.
+        weight.map(Weight::from_f64).transpose()?;
+        let max_bytes = self.settings.limits.max_bytes;
+        let bytes = match self.images.read_staged(&ticket, max_bytes).await? {
+            Staged::Bytes(bytes) => bytes,
+            Staged::Missing => {
+                return Err(ApiError::NotFound(format!(
+                    "nothing was uploaded for ticket {ticket} (not yet PUT, already completed, or expired)"
+                )))
+            }
+            Staged::TooLarge(size) => {
+                self.discard_staged(&ticket).await;
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "the uploaded file has {size} bytes; the limit is {max_bytes}"
+                )));
+            }
+        };
+        let result = self.upload(ticket.label.as_str(), weight, bytes).await;
+        if !matches!(result, Err(ApiError::Internal(_))) {
+            self.discard_staged(&ticket).await;
+        }
+        result
+    }
+
+    async fn discard_staged(&self, ticket: &UploadTicket) {
+        if let Err(e) = self.images.delete_staged(ticket).await {
+            warn!(%ticket, error = format!("{e:#}"), "could not remove a staged upload");
         }
     }
 

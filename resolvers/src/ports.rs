@@ -4,12 +4,15 @@
 //! implementation (S3 + DynamoDB). Ports speak `anyhow::Result`: their failures are ours,
 //! not the client's, and surface as `INTERNAL_SERVER_ERROR`.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::domain::chunks::{ChunkInfo, ChunkSizing};
 use crate::domain::image::{ImageId, ImageKind, ImageRecord, NewImage};
 use crate::domain::label::Label;
+use crate::domain::ticket::UploadTicket;
 use crate::domain::weight::Weight;
 
 /// Where image bytes live (S3, or files in the data directory).
@@ -24,6 +27,23 @@ pub trait ImageStore: Send + Sync {
     async fn delete(&self, id: &ImageId) -> anyhow::Result<()>;
     /// A URL a client can GET the bytes from. Must not read the object.
     async fn url(&self, image: &ImageRecord) -> anyhow::Result<String>;
+
+    /// A URL the client PUTs a file to (the presigned-upload flow), valid for `ttl`.
+    async fn presign_upload(&self, ticket: &UploadTicket, ttl: Duration) -> anyhow::Result<String>;
+    /// The staged file of a ticket, read only if it is at most `max_bytes` long.
+    async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged>;
+    /// Removes a staged file; removing a missing one is not an error.
+    async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()>;
+}
+
+/// What a ticket's staging location holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Staged {
+    /// Nothing was uploaded (yet), or it was already completed or expired.
+    Missing,
+    /// Larger than allowed; not read. Carries the size.
+    TooLarge(u64),
+    Bytes(Bytes),
 }
 
 /// Outcome of adding an image row.

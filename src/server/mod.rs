@@ -3,7 +3,8 @@
 //!
 //! Routes: `POST /graphql` (JSON and multipart), `GET /graphql` (GraphiQL),
 //! `GET /healthz`, `GET /images/{id}` (image bytes for `Image.url` on the embedded backend),
-//! and petAPI's REST routes `POST /upload` and `GET /random?label=`.
+//! `PUT /uploads/{ticket}` (presigned uploads, embedded backend only), and petAPI's REST
+//! routes `POST /upload` and `GET /random?label=`.
 
 mod graphiql;
 mod graphql;
@@ -11,23 +12,35 @@ mod images;
 pub mod playground;
 mod responses;
 mod rest;
+mod uploads;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use std::sync::Arc;
+
+use axum::routing::{get, post, put};
 use axum::Router;
 use resolvers::{Catalog, PawqlSchema};
 use tower_http::trace::TraceLayer;
+
+use crate::adapters::embedded::FileImageStore;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub schema: PawqlSchema,
     pub catalog: Catalog,
+    /// Where `PUT /uploads/{ticket}` stages files: the embedded backend's store. `None` on
+    /// AWS, where clients PUT straight to S3.
+    pub staging: Option<Arc<FileImageStore>>,
 }
 
 impl AppState {
-    pub fn new(schema: PawqlSchema, catalog: Catalog) -> AppState {
-        AppState { schema, catalog }
+    pub fn new(schema: PawqlSchema, catalog: Catalog, staging: Option<Arc<FileImageStore>>) -> AppState {
+        AppState {
+            schema,
+            catalog,
+            staging,
+        }
     }
 
     /// Largest request body accepted (one upload plus its multipart envelope).
@@ -50,6 +63,7 @@ pub fn router(state: AppState) -> Router {
             post(rest::upload).layer(DefaultBodyLimit::max(state.max_body_bytes())),
         )
         .route("/random", get(rest::random))
+        .route("/uploads/{ticket}", put(uploads::put))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -1,19 +1,20 @@
 //! The S3 image store against moto's server: real SDK requests over the wire.
 
-use pawql::adapters::aws::{S3ImageStore, DEFAULT_URL_TTL};
+use pawql::adapters::aws::{provision, S3ImageStore, DEFAULT_URL_TTL};
 use resolvers::domain::image::{ImageId, ImageKind, Sha256Hex};
 use resolvers::domain::label::LabelSet;
 use resolvers::ports::ImageStore;
 
 use crate::helpers::fixture;
-use crate::moto::MotoServer;
+use crate::moto::{unique_stage, MotoServer};
 
 #[tokio::test]
 async fn s3_image_store_puts_gets_presigns_and_deletes_against_moto() {
-    let moto = MotoServer::start().await;
-    let s3 = moto.s3().await;
-    s3.create_bucket().bucket("pawql-images").send().await.unwrap();
-    let store = S3ImageStore::new(s3.clone(), "pawql-images", DEFAULT_URL_TTL);
+    let clients = MotoServer::shared().await.clients().await;
+    let resources = provision(&clients, &unique_stage()).await.unwrap();
+    let s3 = clients.s3.clone();
+    let bucket = resources.bucket.as_str();
+    let store = S3ImageStore::new(s3.clone(), bucket, DEFAULT_URL_TTL);
 
     let bytes = fixture("images/cat_chelsea.png");
     let id = ImageId::new(LabelSet::default_pets().parse("cat").unwrap(), Sha256Hex::of(&bytes));
@@ -24,13 +25,7 @@ async fn s3_image_store_puts_gets_presigns_and_deletes_against_moto() {
     );
 
     store.put(&id, ImageKind::Png, bytes.clone().into()).await.unwrap();
-    let head = s3
-        .head_object()
-        .bucket("pawql-images")
-        .key(id.storage_key())
-        .send()
-        .await
-        .unwrap();
+    let head = s3.head_object().bucket(bucket).key(id.storage_key()).send().await.unwrap();
     assert_eq!(head.content_type(), Some("image/png"));
     assert_eq!(head.metadata().unwrap()["s3key"], id.storage_key());
     assert!(
@@ -56,4 +51,28 @@ async fn s3_image_store_puts_gets_presigns_and_deletes_against_moto() {
     store.delete(&id).await.unwrap();
     assert_eq!(store.get(&id).await.unwrap(), None);
     store.delete(&id).await.unwrap();
+}
+
+#[tokio::test]
+async fn provisioned_buckets_are_private_and_encrypted() {
+    let clients = MotoServer::shared().await.clients().await;
+    let resources = provision(&clients, &unique_stage()).await.unwrap();
+    let block = clients
+        .s3
+        .get_public_access_block()
+        .bucket(&resources.bucket)
+        .send()
+        .await
+        .unwrap();
+    let block = block.public_access_block_configuration().unwrap();
+    assert_eq!(block.block_public_acls(), Some(true));
+    assert_eq!(block.restrict_public_buckets(), Some(true));
+    let encryption = clients
+        .s3
+        .get_bucket_encryption()
+        .bucket(&resources.bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(encryption.server_side_encryption_configuration().is_some());
 }

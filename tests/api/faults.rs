@@ -49,84 +49,86 @@ impl ChunkTables for FailingInserts {
     }
 }
 
-#[tokio::test]
-async fn a_failed_table_write_removes_the_stored_object_and_hides_the_cause() {
-    let failing = Arc::new(AtomicBool::new(true));
-    let flag = Arc::clone(&failing);
-    let app = spawn_app_wrapping(move |inner| Arc::new(FailingInserts { inner, failing: flag })).await;
+on_both_backends! {
+    async fn a_failed_table_write_removes_the_stored_object_and_hides_the_cause(backend) {
+        let failing = Arc::new(AtomicBool::new(true));
+        let flag = Arc::clone(&failing);
+        let app = spawn_app_wrapping(backend, move |inner| Arc::new(FailingInserts { inner, failing: flag })).await;
 
-    let bytes = crate::helpers::fixture("images/cat_chelsea.png");
-    let (_, body) = app.upload_raw("cat", None, "cat.png", "image/png", bytes.clone()).await;
-    assert_eq!(error_codes(&body), vec!["INTERNAL_SERVER_ERROR"], "{body}");
-    assert!(
-        !body.to_string().contains("secret detail"),
-        "internal details must not reach the client"
-    );
-    assert_eq!(app.residue().await.0, 0, "no orphan object");
-    app.assert_chunk_invariant().await;
+        let bytes = crate::helpers::fixture("images/cat_chelsea.png");
+        let (_, body) = app.upload_raw("cat", None, "cat.png", "image/png", bytes.clone()).await;
+        assert_eq!(error_codes(&body), vec!["INTERNAL_SERVER_ERROR"], "{body}");
+        assert!(
+            !body.to_string().contains("secret detail"),
+            "internal details must not reach the client"
+        );
+        assert_eq!(app.residue().await.0, 0, "no orphan object");
+        app.assert_chunk_invariant().await;
 
-    // Retrying the same bytes once the fault clears succeeds: uploads are retry-safe.
-    failing.store(false, Ordering::SeqCst);
-    let (status, body) = app.upload_raw("cat", None, "cat.png", "image/png", bytes).await;
-    assert_eq!(status, 200, "{body}");
-    app.assert_chunk_invariant().await;
+        // Retrying the same bytes once the fault clears succeeds: uploads are retry-safe.
+        failing.store(false, Ordering::SeqCst);
+        let (status, body) = app.upload_raw("cat", None, "cat.png", "image/png", bytes).await;
+        assert_eq!(status, 200, "{body}");
+        app.assert_chunk_invariant().await;
+    }
 }
 
-#[tokio::test]
-async fn concurrent_uploads_deletes_and_weight_changes_keep_the_invariant_exact() {
-    let settings = CatalogSettings {
-        sizing: ChunkSizing::new(4, 5).unwrap(),
-        ..CatalogSettings::default()
-    };
-    let app = Arc::new(spawn_app_with(settings).await);
-    let pngs: Vec<Vec<u8>> = (0..60u32).map(crate::random::png_number).map(|b| b.to_vec()).collect();
+on_both_backends! {
+    async fn concurrent_uploads_deletes_and_weight_changes_keep_the_invariant_exact(backend) {
+        let settings = CatalogSettings {
+            sizing: ChunkSizing::new(4, 5).unwrap(),
+            ..CatalogSettings::default()
+        };
+        let app = Arc::new(spawn_app_with(backend, settings).await);
+        let pngs: Vec<Vec<u8>> = (0..60u32).map(crate::random::png_number).map(|b| b.to_vec()).collect();
 
-    let uploads = pngs.iter().enumerate().map(|(i, png)| {
-        let app = Arc::clone(&app);
-        let png = png.clone();
-        tokio::spawn(async move {
-            let weight = 0.01 + (i % 7) as f64 / 7.0;
-            let (status, body) = app.upload_raw("cat", Some(weight), "p.png", "image/png", png).await;
-            assert_eq!(status, 200, "{body}");
-            body["data"]["upload"]["id"].as_str().unwrap().to_owned()
-        })
-    });
-    let mut ids = Vec::new();
-    for task in uploads.collect::<Vec<_>>() {
-        ids.push(task.await.unwrap());
-    }
-
-    // Delete every third image and re-weight the others, all at once, each delete twice.
-    let mut tasks = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        let worker = Arc::clone(&app);
-        let id = id.clone();
-        tasks.push(tokio::spawn(async move {
-            let app = worker;
-            if i % 3 == 0 {
-                app.delete_image(&id).await;
-            } else {
-                let (status, body) = app.set_weight(&id, 0.5 + (i % 5) as f64 / 10.0).await;
-                assert_eq!(status, 200, "{body}");
-            }
-        }));
-        if i % 3 == 0 {
+        let uploads = pngs.iter().enumerate().map(|(i, png)| {
             let app = Arc::clone(&app);
-            let id = ids[i].clone();
-            tasks.push(tokio::spawn(async move {
-                app.delete_image(&id).await;
-            }));
+            let png = png.clone();
+            tokio::spawn(async move {
+                let weight = 0.01 + (i % 7) as f64 / 7.0;
+                let (status, body) = app.upload_raw("cat", Some(weight), "p.png", "image/png", png).await;
+                assert_eq!(status, 200, "{body}");
+                body["data"]["upload"]["id"].as_str().unwrap().to_owned()
+            })
+        });
+        let mut ids = Vec::new();
+        for task in uploads.collect::<Vec<_>>() {
+            ids.push(task.await.unwrap());
         }
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
 
-    let labels = app.labels().await;
-    assert_eq!(
-        labels[0]["imageCount"],
-        json!(40),
-        "60 uploaded, 20 deleted: none lost or duplicated"
-    );
-    app.assert_chunk_invariant().await;
+        // Delete every third image and re-weight the others, all at once, each delete twice.
+        let mut tasks = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let worker = Arc::clone(&app);
+            let id = id.clone();
+            tasks.push(tokio::spawn(async move {
+                let app = worker;
+                if i % 3 == 0 {
+                    app.delete_image(&id).await;
+                } else {
+                    let (status, body) = app.set_weight(&id, 0.5 + (i % 5) as f64 / 10.0).await;
+                    assert_eq!(status, 200, "{body}");
+                }
+            }));
+            if i % 3 == 0 {
+                let app = Arc::clone(&app);
+                let id = ids[i].clone();
+                tasks.push(tokio::spawn(async move {
+                    app.delete_image(&id).await;
+                }));
+            }
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+
+        let labels = app.labels().await;
+        assert_eq!(
+            labels[0]["imageCount"],
+            json!(40),
+            "60 uploaded, 20 deleted: none lost or duplicated"
+        );
+        app.assert_chunk_invariant().await;
+    }
 }

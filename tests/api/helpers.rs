@@ -1,19 +1,25 @@
-//! `spawn_app()`: a real pawql server on 127.0.0.1:0 over the embedded backend in a fresh
-//! temporary data directory, and a `TestApp` with one method per operation.
+//! `spawn_app(backend)`: a real pawql server on 127.0.0.1:0 over the embedded backend in a
+//! fresh temporary data directory, or over S3 + DynamoDB on moto in a fresh stage, and a
+//! `TestApp` with one method per operation. `on_both_backends!` runs a test on each.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use pawql::adapters::embedded;
+use pawql::adapters::aws::{self, AwsClients, Resources};
+use pawql::adapters::embedded::{self, FileImageStore};
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
-use resolvers::ports::{ChunkTables, ImageStore};
+use resolvers::domain::ticket::UploadTicket;
+use resolvers::ports::{ChunkTables, ImageStore, Staged};
 use resolvers::{Catalog, CatalogSettings};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use crate::moto::{unique_stage, MotoServer};
 
 /// The project's own copy of the shared fixtures.
 pub fn fixture(relative: &str) -> Vec<u8> {
@@ -63,12 +69,73 @@ impl ImageStore for CountingStore {
     async fn url(&self, image: &ImageRecord) -> anyhow::Result<String> {
         self.inner.url(image).await
     }
+    async fn presign_upload(&self, ticket: &UploadTicket, ttl: Duration) -> anyhow::Result<String> {
+        self.inner.presign_upload(ticket, ttl).await
+    }
+    async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
+        self.inner.read_staged(ticket, max_bytes).await
+    }
+    async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
+        self.inner.delete_staged(ticket).await
+    }
+}
+
+/// Which backend a test app runs on. Every HTTP test runs on both (see [`on_both_backends`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Files and redb in a temporary data directory.
+    Embedded,
+    /// S3 + DynamoDB on the shared moto server, in a stage of the test's own.
+    Aws,
+}
+
+impl Backend {
+    /// `embedded` on the embedded backend, `aws` on moto: for loops whose cost is per request.
+    pub fn pick<T>(self, embedded: T, aws: T) -> T {
+        match self {
+            Backend::Embedded => embedded,
+            Backend::Aws => aws,
+        }
+    }
+}
+
+/// Declares each test once and runs it on both backends, as `<name>::embedded` and
+/// `<name>::aws`. The body sees its backend as the named argument.
+macro_rules! on_both_backends {
+    ($($(#[doc = $doc:literal])* async fn $name:ident($backend:ident) $body:block)*) => {
+        $(
+            $(#[doc = $doc])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn run($backend: crate::helpers::Backend) $body
+
+                #[tokio::test]
+                async fn embedded() {
+                    run(crate::helpers::Backend::Embedded).await
+                }
+
+                #[tokio::test]
+                async fn aws() {
+                    run(crate::helpers::Backend::Aws).await
+                }
+            }
+        )*
+    };
+}
+
+/// Where a test app's data lives, for checking what was (not) stored.
+pub enum Storage {
+    Embedded { data_dir: PathBuf },
+    Aws { clients: AwsClients, resources: Resources },
 }
 
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub data_dir: PathBuf,
+    pub backend: Backend,
+    pub storage: Storage,
     pub store: Arc<CountingStore>,
     /// The real tables (unwrapped), for checking what was stored.
     pub tables: Arc<dyn ChunkTables>,
@@ -78,31 +145,49 @@ pub struct TestApp {
     _temp: Option<tempfile::TempDir>,
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(CatalogSettings::default()).await
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, CatalogSettings::default()).await
 }
 
-pub async fn spawn_app_with(settings: CatalogSettings) -> TestApp {
-    let temp = tempfile::tempdir().unwrap();
-    let mut app = spawn_app_in(temp.path(), settings).await;
-    app._temp = Some(temp);
-    app
+pub async fn spawn_app_with(backend: Backend, settings: CatalogSettings) -> TestApp {
+    spawn_app_wrapping_with(backend, settings, |tables| tables).await
 }
 
-/// A server whose chunk tables are wrapped by `wrap` (fault injection); its own temp directory.
-pub async fn spawn_app_wrapping(wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>) -> TestApp {
-    let temp = tempfile::tempdir().unwrap();
-    let mut app = start(temp.path(), CatalogSettings::default(), wrap).await;
-    app._temp = Some(temp);
-    app
+/// A server whose chunk tables are wrapped by `wrap` (fault injection).
+pub async fn spawn_app_wrapping(
+    backend: Backend,
+    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
+) -> TestApp {
+    spawn_app_wrapping_with(backend, CatalogSettings::default(), wrap).await
 }
 
-/// A server over an existing data directory (for restart tests); the caller owns the directory.
+async fn spawn_app_wrapping_with(
+    backend: Backend,
+    settings: CatalogSettings,
+    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
+) -> TestApp {
+    match backend {
+        Backend::Embedded => {
+            let temp = tempfile::tempdir().unwrap();
+            let mut app = start_embedded(temp.path(), settings, wrap).await;
+            app._temp = Some(temp);
+            app
+        }
+        Backend::Aws => {
+            let clients = MotoServer::shared().await.clients().await;
+            let stage = unique_stage();
+            aws::provision(&clients, &stage).await.unwrap();
+            start_aws(clients, &stage, settings, wrap).await
+        }
+    }
+}
+
+/// An embedded server over an existing data directory (for restart tests); the caller owns it.
 pub async fn spawn_app_in(data_dir: &Path, settings: CatalogSettings) -> TestApp {
-    start(data_dir, settings, |tables| tables).await
+    start_embedded(data_dir, settings, |tables| tables).await
 }
 
-async fn start(
+async fn start_embedded(
     data_dir: &Path,
     settings: CatalogSettings,
     wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
@@ -110,14 +195,51 @@ async fn start(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (images, tables) = embedded::open(data_dir, &address, settings.labels.clone()).unwrap();
+    let storage = Storage::Embedded {
+        data_dir: data_dir.to_owned(),
+    };
+    serve(listener, address, storage, images.clone(), Some(images), tables, settings, wrap).await
+}
+
+/// A server on the AWS backend of `stage`, found through its SSM parameters as in production.
+async fn start_aws(
+    clients: AwsClients,
+    stage: &str,
+    settings: CatalogSettings,
+    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
+) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let parameters = aws::load_parameters(&clients.ssm, stage).await.unwrap();
+    let resources = Resources::resolve(stage, &parameters, |_| None).unwrap();
+    let backend = aws::open_resources(&clients, resources.clone(), settings.labels.clone());
+    let storage = Storage::Aws { clients, resources };
+    serve(listener, address, storage, backend.images, None, backend.tables, settings, wrap).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    listener: tokio::net::TcpListener,
+    address: String,
+    storage: Storage,
+    images: Arc<dyn ImageStore>,
+    staging: Option<Arc<FileImageStore>>,
+    tables: Arc<dyn ChunkTables>,
+    settings: CatalogSettings,
+    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
+) -> TestApp {
+    let backend = match storage {
+        Storage::Embedded { .. } => Backend::Embedded,
+        Storage::Aws { .. } => Backend::Aws,
+    };
     let store = Arc::new(CountingStore {
         inner: images,
         gets: AtomicUsize::new(0),
     });
-    let real_tables: Arc<dyn ChunkTables> = tables;
+    let real_tables = tables;
     let tables = wrap(real_tables.clone());
     let catalog = Catalog::new(store.clone(), tables.clone(), settings.clone());
-    let router = pawql::app::router_over(store.clone(), tables, settings);
+    let router = pawql::app::router_over(store.clone(), tables, settings, staging);
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -130,7 +252,8 @@ async fn start(
     TestApp {
         address,
         client: reqwest::Client::new(),
-        data_dir: data_dir.to_owned(),
+        backend,
+        storage,
         store,
         tables: real_tables,
         catalog,
@@ -269,28 +392,62 @@ impl TestApp {
             .clone()
     }
 
-    /// Image files currently in the data directory.
-    pub fn stored_files(&self) -> usize {
-        fn count(dir: &Path) -> usize {
-            std::fs::read_dir(dir)
-                .map(|entries| {
-                    entries
-                        .map(|e| e.unwrap().path())
-                        .map(|p| if p.is_dir() { count(&p) } else { 1 })
-                        .sum()
-                })
-                .unwrap_or(0)
-        }
-        count(&self.data_dir.join("images"))
+    /// Stored image objects (files in the data directory, or S3 objects outside `staging/`).
+    pub async fn stored_files(&self) -> usize {
+        self.objects().await.iter().filter(|key| !key.starts_with("staging")).count()
     }
 
-    /// Everything a refused request must not change: files, rows, counts and weight sums.
-    pub async fn residue(&self) -> (usize, usize, Value) {
+    /// Staged uploads not completed (or not cleaned up).
+    pub async fn staged_files(&self) -> usize {
+        self.objects().await.iter().filter(|key| key.starts_with("staging")).count()
+    }
+
+    /// Every object or file the image store holds, as a relative path or key.
+    async fn objects(&self) -> Vec<String> {
+        match &self.storage {
+            Storage::Embedded { data_dir } => {
+                fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+                    for entry in std::fs::read_dir(dir).into_iter().flatten() {
+                        let path = entry.unwrap().path();
+                        if path.is_dir() {
+                            walk(root, &path, out);
+                        } else {
+                            out.push(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+                        }
+                    }
+                }
+                let mut out = Vec::new();
+                for dir in ["images", "staging"] {
+                    walk(data_dir, &data_dir.join(dir), &mut out);
+                }
+                out.into_iter().map(|p| p.replace("images/", "")).collect()
+            }
+            Storage::Aws { clients, resources } => {
+                let mut out = Vec::new();
+                let mut pages = clients
+                    .s3
+                    .list_objects_v2()
+                    .bucket(&resources.bucket)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    for object in page.unwrap().contents() {
+                        out.push(object.key().unwrap().to_owned());
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Everything a refused request must not change: files, staged files, rows, counts and
+    /// weight sums.
+    pub async fn residue(&self) -> (usize, usize, usize, Value) {
         let mut rows = 0;
         for label in self.catalog.settings().labels.iter() {
             rows += self.tables.all_images(label).await.unwrap().len();
         }
-        (self.stored_files(), rows, self.labels().await)
+        (self.stored_files().await, self.staged_files().await, rows, self.labels().await)
     }
 
     /// The chunk invariant: per label, chunk counts and weight sums in chunk info equal what
@@ -335,7 +492,7 @@ impl TestApp {
             assert_eq!(info.active_chunks, active, "{label}: activeChunks");
         }
         assert_eq!(
-            self.stored_files(),
+            self.stored_files().await,
             total_rows,
             "image files vs rows (orphans or missing bytes)"
         );

@@ -59,38 +59,40 @@ async fn every_bad_input_in_the_manifest_has_a_contract_answer_here() {
     assert_eq!(listed.len(), REFUSED.len() + ACCEPTED.len());
 }
 
-#[tokio::test]
-async fn refused_files_get_their_code_and_leave_nothing_behind() {
-    let app = spawn_app().await;
-    app.upload("cat", "images/cat_chelsea.png", 0.5).await;
-    let before = app.residue().await;
-    for (file, code) in REFUSED {
-        let bytes = fixture(&format!("bad-inputs/{file}"));
-        let (status, body) = app.upload_raw("cat", Some(0.7), file, &claimed_type(file), bytes).await;
-        assert_eq!(error_codes(&body), vec![code.to_string()], "{file}: {status} {body}");
-        assert_eq!(body["data"], json!(null), "{file}");
-        assert_eq!(app.residue().await, before, "{file} left something behind");
+on_both_backends! {
+    async fn refused_files_get_their_code_and_leave_nothing_behind(backend) {
+        let app = spawn_app(backend).await;
+        app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+        let before = app.residue().await;
+        for (file, code) in REFUSED {
+            let bytes = fixture(&format!("bad-inputs/{file}"));
+            let (status, body) = app.upload_raw("cat", Some(0.7), file, &claimed_type(file), bytes).await;
+            assert_eq!(error_codes(&body), vec![code.to_string()], "{file}: {status} {body}");
+            assert_eq!(body["data"], json!(null), "{file}");
+            assert_eq!(app.residue().await, before, "{file} left something behind");
+        }
+        app.assert_chunk_invariant().await;
     }
-    app.assert_chunk_invariant().await;
 }
 
-#[tokio::test]
-async fn accepted_hostile_files_are_stored_as_what_their_bytes_are() {
-    let app = spawn_app().await;
-    for (file, content_type, width, height) in ACCEPTED {
-        let bytes = fixture(&format!("bad-inputs/{file}"));
-        let (status, body) = app.upload_raw("cat", None, file, &claimed_type(file), bytes).await;
-        let image = &body["data"]["upload"];
-        assert_eq!(status, 200, "{file}: {body}");
-        assert_eq!(image["contentType"], *content_type, "{file}");
-        assert_eq!(
-            (image["width"].as_u64().unwrap(), image["height"].as_u64().unwrap()),
-            (*width as u64, *height as u64),
-            "{file}"
-        );
+on_both_backends! {
+    async fn accepted_hostile_files_are_stored_as_what_their_bytes_are(backend) {
+        let app = spawn_app(backend).await;
+        for (file, content_type, width, height) in ACCEPTED {
+            let bytes = fixture(&format!("bad-inputs/{file}"));
+            let (status, body) = app.upload_raw("cat", None, file, &claimed_type(file), bytes).await;
+            let image = &body["data"]["upload"];
+            assert_eq!(status, 200, "{file}: {body}");
+            assert_eq!(image["contentType"], *content_type, "{file}");
+            assert_eq!(
+                (image["width"].as_u64().unwrap(), image["height"].as_u64().unwrap()),
+                (*width as u64, *height as u64),
+                "{file}"
+            );
+        }
+        assert_eq!(app.labels().await[0]["imageCount"], ACCEPTED.len());
+        app.assert_chunk_invariant().await;
     }
-    assert_eq!(app.labels().await[0]["imageCount"], ACCEPTED.len());
-    app.assert_chunk_invariant().await;
 }
 
 /// A valid JPEG of random noise (noise does not compress) of about `side`² × 3 / 4 bytes.
@@ -104,158 +106,162 @@ pub fn noise_jpeg(side: u32) -> Vec<u8> {
     out
 }
 
-#[tokio::test]
-async fn a_valid_jpeg_over_the_byte_limit_is_payload_too_large_and_leaves_nothing() {
-    let limit = 256 * 1024;
-    let settings = CatalogSettings {
-        limits: UploadLimits {
-            max_bytes: limit,
-            ..UploadLimits::default()
-        },
-        ..CatalogSettings::default()
-    };
-    let app = spawn_app_with(settings).await;
-    let before = app.residue().await;
+on_both_backends! {
+    async fn a_valid_jpeg_over_the_byte_limit_is_payload_too_large_and_leaves_nothing(backend) {
+        let limit = 256 * 1024;
+        let settings = CatalogSettings {
+            limits: UploadLimits {
+                max_bytes: limit,
+                ..UploadLimits::default()
+            },
+            ..CatalogSettings::default()
+        };
+        let app = spawn_app_with(backend, settings).await;
+        let before = app.residue().await;
 
-    // Over the per-file limit but inside the request envelope: refused by the multipart parser.
-    let slightly_over = noise_jpeg(460);
-    assert!(
-        slightly_over.len() > limit && slightly_over.len() < limit + 64 * 1024,
-        "{}",
-        slightly_over.len()
-    );
-    let (status, body) = app
-        .upload_raw("cat", None, "big.jpg", "image/jpeg", slightly_over)
-        .await;
-    assert_eq!(
-        (status, error_codes(&body)),
-        (413, vec!["PAYLOAD_TOO_LARGE".to_owned()]),
-        "{body}"
-    );
-
-    // Far over: refused from Content-Length before the body is read.
-    let far_over = noise_jpeg(1000);
-    let (status, body) = app.upload_raw("cat", None, "huge.jpg", "image/jpeg", far_over).await;
-    assert_eq!(
-        (status, error_codes(&body)),
-        (413, vec!["PAYLOAD_TOO_LARGE".to_owned()]),
-        "{body}"
-    );
-
-    // A chunked body with no Content-Length is cut off while it streams.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..40).map(|_| Ok(vec![b' '; 16 * 1024])).collect();
-    let response = app
-        .client
-        .post(format!("{}/graphql", app.address))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 413);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(error_codes(&body), vec!["PAYLOAD_TOO_LARGE"]);
-
-    assert_eq!(app.residue().await, before);
-}
-
-#[tokio::test]
-async fn hostile_arguments_are_bad_user_input_and_change_nothing() {
-    let app = spawn_app().await;
-    app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
-    let before = app.residue().await;
-    let png = fixture("bad-inputs/tiny_1x1.png");
-    for (label, weight) in [
-        ("Cat", 0.5),
-        ("cat\u{0}", 0.5),
-        ("🐱", 0.5),
-        ("cat'; DROP TABLE", 0.5),
-        (&*"c".repeat(100_000), 0.5),
-        ("cat", 0.0),
-        ("cat", -0.5),
-        ("cat", 1.0000001),
-        ("cat", 1e308),
-    ] {
-        let (_, body) = app
-            .upload_raw(label, Some(weight), "t.png", "image/png", png.clone())
+        // Over the per-file limit but inside the request envelope: refused by the multipart parser.
+        let slightly_over = noise_jpeg(460);
+        assert!(
+            slightly_over.len() > limit && slightly_over.len() < limit + 64 * 1024,
+            "{}",
+            slightly_over.len()
+        );
+        let (status, body) = app
+            .upload_raw("cat", None, "big.jpg", "image/jpeg", slightly_over)
             .await;
         assert_eq!(
-            error_codes(&body),
-            vec!["BAD_USER_INPUT"],
-            "{:.20} {weight}: {body}",
-            label
+            (status, error_codes(&body)),
+            (413, vec!["PAYLOAD_TOO_LARGE".to_owned()]),
+            "{body}"
         );
-        let message = body["errors"][0]["message"].as_str().unwrap();
-        assert!(
-            message.len() < 300,
-            "hostile input echoed at length: {} bytes",
-            message.len()
+
+        // Far over: refused from Content-Length before the body is read.
+        let far_over = noise_jpeg(1000);
+        let (status, body) = app.upload_raw("cat", None, "huge.jpg", "image/jpeg", far_over).await;
+        assert_eq!(
+            (status, error_codes(&body)),
+            (413, vec!["PAYLOAD_TOO_LARGE".to_owned()]),
+            "{body}"
         );
+
+        // A chunked body with no Content-Length is cut off while it streams.
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..40).map(|_| Ok(vec![b' '; 16 * 1024])).collect();
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error_codes(&body), vec!["PAYLOAD_TOO_LARGE"]);
+
+        assert_eq!(app.residue().await, before);
     }
-    for count in [-1, 101, i32::MAX] {
-        let (_, body) = app
-            .graphql(
-                "query($n: Int!) { randomImages(label: \"dog\", count: $n) { id } }",
-                json!({ "n": count }),
-            )
-            .await;
-        assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"], "count {count}");
-    }
-    assert_eq!(app.residue().await, before);
 }
 
-#[tokio::test]
-async fn malformed_requests_get_a_clear_error_not_a_crash() {
-    let app = spawn_app().await;
-    let url = format!("{}/graphql", app.address);
-    let not_json = app
-        .client
-        .post(&url)
-        .header("content-type", "application/json")
-        .body("{nope")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(not_json.status(), 400);
-    let body: serde_json::Value = not_json.json().await.unwrap();
-    assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"]);
-
-    // Syntax errors and unknown fields are the client's doing and say so.
-    for query in ["{ labels {", "{ labels { nope } }", "{ randomImage(label: 5) { id } }"] {
-        let (_, body) = app.graphql(query, json!({})).await;
-        assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"], "{query}: {body}");
+on_both_backends! {
+    async fn hostile_arguments_are_bad_user_input_and_change_nothing(backend) {
+        let app = spawn_app(backend).await;
+        app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
+        let before = app.residue().await;
+        let png = fixture("bad-inputs/tiny_1x1.png");
+        for (label, weight) in [
+            ("Cat", 0.5),
+            ("cat\u{0}", 0.5),
+            ("🐱", 0.5),
+            ("cat'; DROP TABLE", 0.5),
+            (&*"c".repeat(100_000), 0.5),
+            ("cat", 0.0),
+            ("cat", -0.5),
+            ("cat", 1.0000001),
+            ("cat", 1e308),
+        ] {
+            let (_, body) = app
+                .upload_raw(label, Some(weight), "t.png", "image/png", png.clone())
+                .await;
+            assert_eq!(
+                error_codes(&body),
+                vec!["BAD_USER_INPUT"],
+                "{:.20} {weight}: {body}",
+                label
+            );
+            let message = body["errors"][0]["message"].as_str().unwrap();
+            assert!(
+                message.len() < 300,
+                "hostile input echoed at length: {} bytes",
+                message.len()
+            );
+        }
+        for count in [-1, 101, i32::MAX] {
+            let (_, body) = app
+                .graphql(
+                    "query($n: Int!) { randomImages(label: \"dog\", count: $n) { id } }",
+                    json!({ "n": count }),
+                )
+                .await;
+            assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"], "count {count}");
+        }
+        assert_eq!(app.residue().await, before);
     }
-
-    // A multipart map pointing at a part that was never sent.
-    let form = reqwest::multipart::Form::new()
-        .text("operations", json!({ "query": "mutation($i: Upload!) { upload(label: \"cat\", image: $i) { id } }", "variables": { "i": null } }).to_string())
-        .text("map", json!({ "7": ["variables.i"] }).to_string());
-    let (status, body) = app.post_form("/graphql", form).await;
-    assert_eq!(
-        (status, error_codes(&body)),
-        (400, vec!["BAD_USER_INPUT".to_owned()]),
-        "{body}"
-    );
-    assert_eq!(app.residue().await.0, 0);
 }
 
-#[tokio::test]
-async fn aliased_bulk_reads_exceed_the_complexity_limit_before_any_read() {
-    let app = spawn_app().await;
-    app.upload("cat", "images/cat_chelsea.png", 0.5).await;
-    let one = "randomImages(label: \"cat\", count: 100) { id base64 }";
-    let (_, body) = app.graphql(&format!("{{ {one} }}"), json!({})).await;
-    assert!(body.get("errors").is_none(), "a single full page is allowed: {body}");
+on_both_backends! {
+    async fn malformed_requests_get_a_clear_error_not_a_crash(backend) {
+        let app = spawn_app(backend).await;
+        let url = format!("{}/graphql", app.address);
+        let not_json = app
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body("{nope")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(not_json.status(), 400);
+        let body: serde_json::Value = not_json.json().await.unwrap();
+        assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"]);
 
-    let reads_before = app.store.gets.load(std::sync::atomic::Ordering::SeqCst);
-    let piled = format!("{{ a: {one} b: {one} c: {one} }}");
-    let (_, body) = app.graphql(&piled, json!({})).await;
-    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("complex"), "{body}");
-    assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"]);
-    assert_eq!(
-        app.store.gets.load(std::sync::atomic::Ordering::SeqCst),
-        reads_before,
-        "refused before any read"
-    );
+        // Syntax errors and unknown fields are the client's doing and say so.
+        for query in ["{ labels {", "{ labels { nope } }", "{ randomImage(label: 5) { id } }"] {
+            let (_, body) = app.graphql(query, json!({})).await;
+            assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"], "{query}: {body}");
+        }
+
+        // A multipart map pointing at a part that was never sent.
+        let form = reqwest::multipart::Form::new()
+            .text("operations", json!({ "query": "mutation($i: Upload!) { upload(label: \"cat\", image: $i) { id } }", "variables": { "i": null } }).to_string())
+            .text("map", json!({ "7": ["variables.i"] }).to_string());
+        let (status, body) = app.post_form("/graphql", form).await;
+        assert_eq!(
+            (status, error_codes(&body)),
+            (400, vec!["BAD_USER_INPUT".to_owned()]),
+            "{body}"
+        );
+        assert_eq!(app.residue().await.0, 0);
+    }
+}
+
+on_both_backends! {
+    async fn aliased_bulk_reads_exceed_the_complexity_limit_before_any_read(backend) {
+        let app = spawn_app(backend).await;
+        app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+        let one = "randomImages(label: \"cat\", count: 100) { id base64 }";
+        let (_, body) = app.graphql(&format!("{{ {one} }}"), json!({})).await;
+        assert!(body.get("errors").is_none(), "a single full page is allowed: {body}");
+
+        let reads_before = app.store.gets.load(std::sync::atomic::Ordering::SeqCst);
+        let piled = format!("{{ a: {one} b: {one} c: {one} }}");
+        let (_, body) = app.graphql(&piled, json!({})).await;
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("complex"), "{body}");
+        assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"]);
+        assert_eq!(
+            app.store.gets.load(std::sync::atomic::Ordering::SeqCst),
+            reads_before,
+            "refused before any read"
+        );
+    }
 }

@@ -1,8 +1,13 @@
 //! The HTTP suite: one test binary (one link step on 2 cores), modules by concern.
+//! Most tests run twice, on the embedded backend and on S3 + DynamoDB in moto
+//! (`on_both_backends!` in helpers.rs).
+
+// First: the `on_both_backends!` macro must be defined before the modules that use it.
+#[macro_use]
+mod helpers;
 
 mod aws_s3;
 mod faults;
-mod helpers;
 mod hostile;
 mod moto;
 mod persistence;

@@ -1,9 +1,13 @@
-//! moto's server, the AWS emulator: installed into `.venv/` on first use, started on a free
-//! loopback port for each test that needs it, and stopped when the guard drops.
+//! moto's server, the AWS emulator: installed into `.venv/` on first use (scripts/install-moto),
+//! started once per test process on a free loopback port, and stopped when the process ends.
+//!
+//! Tests share one server and stay apart by names (each test app provisions its own stage).
+//! The server runs under a small shell watchdog that stops it as soon as the test process is
+//! gone, so no emulator outlives a test run, even one that panicked or was killed.
 
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -11,47 +15,56 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::{Credentials, Region};
 
 pub struct MotoServer {
-    child: Child,
     pub endpoint: String,
 }
 
-/// `.venv/bin/moto_server`, installing it once per test process if missing.
-fn moto_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
+/// The watchdog: start moto, then poll the parent (the test process) and stop moto once it
+/// has exited. `$PPID` is fixed at shell start, so it keeps naming the test process.
+const WATCHDOG: &str = r#"
+"$1" -H 127.0.0.1 -p "$2" >/dev/null 2>&1 &
+moto=$!
+trap 'kill $moto 2>/dev/null' EXIT
+while kill -0 "$PPID" 2>/dev/null && kill -0 "$moto" 2>/dev/null; do sleep 0.5; done
+"#;
+
+impl MotoServer {
+    /// The shared server, started on first use.
+    pub async fn shared() -> &'static MotoServer {
+        static SERVER: OnceLock<MotoServer> = OnceLock::new();
+        if let Some(server) = SERVER.get() {
+            return server;
+        }
+        tokio::task::spawn_blocking(|| SERVER.get_or_init(MotoServer::start))
+            .await
+            .unwrap()
+    }
+
+    fn start() -> MotoServer {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let status = Command::new(root.join("scripts/install-moto"))
             .status()
             .expect("running scripts/install-moto");
         assert!(status.success(), "scripts/install-moto failed");
-        root.join(".venv/bin/moto_server")
-    })
-}
-
-impl MotoServer {
-    pub async fn start() -> MotoServer {
-        let binary = tokio::task::spawn_blocking(|| moto_binary().to_owned()).await.unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        Command::new("sh")
+            .args(["-c", WATCHDOG, "moto-watchdog"])
+            .arg(root.join(".venv/bin/moto_server"))
+            .arg(port.to_string())
+            .stdin(Stdio::null())
             .spawn()
             .expect("starting moto_server");
-        let server = MotoServer {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            std::thread::sleep(Duration::from_millis(100));
         }
-        server
+        MotoServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     /// SDK configuration pointing every client at this server, with dummy credentials.
@@ -64,18 +77,15 @@ impl MotoServer {
             .await
     }
 
-    /// An S3 client for this server (path-style addressing: no bucket DNS names on loopback).
-    pub async fn s3(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config().await)
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+    /// The product's clients, configured as `pawql` configures them.
+    pub async fn clients(&self) -> pawql::adapters::aws::AwsClients {
+        pawql::adapters::aws::AwsClients::new(&self.sdk_config().await)
     }
 }
 
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A stage name no other test in this or a concurrent test process uses.
+pub fn unique_stage() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("t{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }

@@ -22,95 +22,101 @@ pub fn png_number(n: u32) -> Bytes {
     Bytes::from(out)
 }
 
-#[tokio::test]
-async fn random_images_follow_weights_exactly_across_chunks_with_a_nearly_empty_last_one() {
-    let settings = CatalogSettings {
-        sizing: ChunkSizing::new(5, 6).unwrap(),
-        ..CatalogSettings::default()
-    };
-    let app = spawn_app_with(settings).await;
-    // 4 full chunks of 5 with weights 0.02..1, and a last chunk holding one light image.
-    let mut weights = Vec::new();
-    for n in 0..21u32 {
-        let weight = if n == 20 {
-            0.02
-        } else {
-            0.02 + 0.98 * f64::from(n % 5) / 4.0
+on_both_backends! {
+    async fn random_images_follow_weights_exactly_across_chunks_with_a_nearly_empty_last_one(backend) {
+        let settings = CatalogSettings {
+            sizing: ChunkSizing::new(5, 6).unwrap(),
+            ..CatalogSettings::default()
         };
-        let record = app.catalog.upload("cat", Some(weight), png_number(n)).await.unwrap();
-        weights.push((record.id.to_string(), record.weight.nanos()));
-    }
-    let info = app
-        .tables
-        .chunk_info(&app.catalog.settings().labels.parse("cat").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(info.chunk_volume, vec![5, 5, 5, 5, 1]);
-    app.assert_chunk_invariant().await;
-
-    let mut rng = StdRng::seed_from_u64(2026);
-    let mut counts = vec![0u64; weights.len()];
-    for _ in 0..1_000 {
-        for image in app.catalog.random_images_with("cat", 100, &mut rng).await.unwrap() {
-            let id = image.id.to_string();
-            counts[weights.iter().position(|(w_id, _)| *w_id == id).unwrap()] += 1;
+        let app = spawn_app_with(backend, settings).await;
+        // 4 full chunks of 5 with weights 0.02..1, and a last chunk holding one light image.
+        let mut weights = Vec::new();
+        for n in 0..21u32 {
+            let weight = if n == 20 {
+                0.02
+            } else {
+                0.02 + 0.98 * f64::from(n % 5) / 4.0
+            };
+            let record = app.catalog.upload("cat", Some(weight), png_number(n)).await.unwrap();
+            weights.push((record.id.to_string(), record.weight.nanos()));
         }
+        let info = app
+            .tables
+            .chunk_info(&app.catalog.settings().labels.parse("cat").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(info.chunk_volume, vec![5, 5, 5, 5, 1]);
+        app.assert_chunk_invariant().await;
+
+        let mut rng = StdRng::seed_from_u64(2026);
+        let mut counts = vec![0u64; weights.len()];
+        // Fewer rounds on moto, where each round is a few real requests; still 20,000 draws.
+        let rounds = backend.pick(1_000u64, 200);
+        for _ in 0..rounds {
+            for image in app.catalog.random_images_with("cat", 100, &mut rng).await.unwrap() {
+                let id = image.id.to_string();
+                counts[weights.iter().position(|(w_id, _)| *w_id == id).unwrap()] += 1;
+            }
+        }
+        assert_eq!(counts.iter().sum::<u64>(), rounds * 100);
+        let total: u64 = weights.iter().map(|(_, w)| w).sum();
+        let expected: Vec<f64> = weights.iter().map(|(_, w)| *w as f64 / total as f64).collect();
+        let stat = chi_square(&counts, &expected);
+        let critical = chi_square_critical_999(weights.len() - 1);
+        assert!(
+            stat < critical,
+            "chi-square {stat:.1} >= {critical:.1}; counts {counts:?}"
+        );
     }
-    assert_eq!(counts.iter().sum::<u64>(), 100_000);
-    let total: u64 = weights.iter().map(|(_, w)| w).sum();
-    let expected: Vec<f64> = weights.iter().map(|(_, w)| *w as f64 / total as f64).collect();
-    let stat = chi_square(&counts, &expected);
-    let critical = chi_square_critical_999(weights.len() - 1);
-    assert!(
-        stat < critical,
-        "chi-square {stat:.1} >= {critical:.1}; counts {counts:?}"
-    );
 }
 
-#[tokio::test]
-async fn an_empty_label_gives_null_and_an_empty_list() {
-    let app = spawn_app().await;
-    assert_eq!(app.random_image("dog", "id").await, json!(null));
-    let data = app.data("{ randomImages(label: \"dog\") { id } }", json!({})).await;
-    assert_eq!(data["randomImages"], json!([]));
+on_both_backends! {
+    async fn an_empty_label_gives_null_and_an_empty_list(backend) {
+        let app = spawn_app(backend).await;
+        assert_eq!(app.random_image("dog", "id").await, json!(null));
+        let data = app.data("{ randomImages(label: \"dog\") { id } }", json!({})).await;
+        assert_eq!(data["randomImages"], json!([]));
+    }
 }
 
-#[tokio::test]
-async fn random_images_returns_count_draws_of_the_label_only() {
-    let app = spawn_app().await;
-    let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
-    app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
-    let data = app
-        .data("{ randomImages(label: \"cat\", count: 7) { id label } }", json!({}))
-        .await;
-    let images = data["randomImages"].as_array().unwrap();
-    assert_eq!(images.len(), 7);
-    assert!(images.iter().all(|i| i["id"] == cat["id"]));
-    let data = app.data("{ randomImages(label: \"cat\") { id } }", json!({})).await;
-    assert_eq!(
-        data["randomImages"].as_array().unwrap().len(),
-        10,
-        "count defaults to 10"
-    );
-    let data = app
-        .data("{ randomImages(label: \"cat\", count: 0) { id } }", json!({}))
-        .await;
-    assert_eq!(data["randomImages"], json!([]));
+on_both_backends! {
+    async fn random_images_returns_count_draws_of_the_label_only(backend) {
+        let app = spawn_app(backend).await;
+        let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+        app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
+        let data = app
+            .data("{ randomImages(label: \"cat\", count: 7) { id label } }", json!({}))
+            .await;
+        let images = data["randomImages"].as_array().unwrap();
+        assert_eq!(images.len(), 7);
+        assert!(images.iter().all(|i| i["id"] == cat["id"]));
+        let data = app.data("{ randomImages(label: \"cat\") { id } }", json!({})).await;
+        assert_eq!(
+            data["randomImages"].as_array().unwrap().len(),
+            10,
+            "count defaults to 10"
+        );
+        let data = app
+            .data("{ randomImages(label: \"cat\", count: 0) { id } }", json!({}))
+            .await;
+        assert_eq!(data["randomImages"], json!([]));
+    }
 }
 
-#[tokio::test]
-async fn a_deleted_image_is_never_drawn_again() {
-    let app = spawn_app().await;
-    let gone = app.upload("cat", "images/cat_chelsea.png", 1.0).await;
-    let kept = app.upload("cat", "images/cat_kde_tabby.png", 0.001).await;
-    app.delete_image(gone["id"].as_str().unwrap()).await;
-    let data = app
-        .data("{ randomImages(label: \"cat\", count: 50) { id } }", json!({}))
-        .await;
-    assert!(data["randomImages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|i| i["id"] == kept["id"]));
+on_both_backends! {
+    async fn a_deleted_image_is_never_drawn_again(backend) {
+        let app = spawn_app(backend).await;
+        let gone = app.upload("cat", "images/cat_chelsea.png", 1.0).await;
+        let kept = app.upload("cat", "images/cat_kde_tabby.png", 0.001).await;
+        app.delete_image(gone["id"].as_str().unwrap()).await;
+        let data = app
+            .data("{ randomImages(label: \"cat\", count: 50) { id } }", json!({}))
+            .await;
+        assert!(data["randomImages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["id"] == kept["id"]));
+    }
 }

@@ -6,5 +6,6 @@ pub mod image;
 pub mod label;
 pub mod sampling;
 pub mod stats;
+pub mod ticket;
 pub mod validation;
 pub mod weight;

@@ -1,9 +1,118 @@
 //! The AWS backend: the official SDK clients behind the same ports as the embedded one.
 //!
-//! So far: the S3 image store. The DynamoDB chunk tables, SSM configuration and the Lambda
-//! entry point are still to come (the AWS-backend issue); until then `pawql serve` runs on
-//! the embedded backend only.
+//! - [`S3ImageStore`]: image bytes in S3, presigned GET URLs, presigned PUT uploads.
+//! - [`DynamoChunkTables`]: the two chunk tables on DynamoDB, conditional transactions only.
+//! - [`resources`]: the one definition of a stage's bucket, tables and SSM parameters;
+//!   [`provision`] creates it on an emulator; [`open`] finds it through SSM.
+//!
+//! Endpoints come from the SDK's standard configuration, so `AWS_ENDPOINT_URL` (or
+//! `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SSM`) points
+//! everything at an emulator.
 
+mod dynamo_chunk_tables;
+mod items;
+mod provision;
+pub mod resources;
 mod s3_image_store;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use aws_config::{BehaviorVersion, SdkConfig};
+use resolvers::domain::label::LabelSet;
+
+pub use dynamo_chunk_tables::{DynamoChunkTables, LABEL_CHUNK_INDEX};
+pub use provision::provision;
+pub use resources::Resources;
 pub use s3_image_store::{S3ImageStore, DEFAULT_URL_TTL};
+
+/// The three service clients, built from one SDK configuration.
+#[derive(Clone)]
+pub struct AwsClients {
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+impl AwsClients {
+    /// Clients from the standard AWS configuration chain (environment, profile, IMDS/Lambda role).
+    pub async fn from_env() -> AwsClients {
+        AwsClients::new(&aws_config::load_defaults(BehaviorVersion::latest()).await)
+    }
+
+    pub fn new(sdk: &SdkConfig) -> AwsClients {
+        AwsClients {
+            s3: aws_sdk_s3::Client::from_conf(s3_config(sdk).build()),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
+        }
+    }
+}
+
+/// S3 settings: path-style addressing when an endpoint is overridden, because emulators on
+/// `127.0.0.1` have no per-bucket DNS names; virtual-hosted style (the AWS default) otherwise.
+pub fn s3_config(sdk: &SdkConfig) -> aws_sdk_s3::config::Builder {
+    let overridden = sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    aws_sdk_s3::config::Builder::from(sdk).force_path_style(overridden)
+}
+
+/// A stage's SSM parameters under `/pawql/{stage}/`, by relative name (SecureStrings decrypted).
+/// Read once at start-up (a Lambda cold start) and kept for the life of the process.
+pub async fn load_parameters(ssm: &aws_sdk_ssm::Client, stage: &str) -> anyhow::Result<HashMap<String, String>> {
+    let path = resources::parameter_path(stage);
+    let mut out = HashMap::new();
+    let mut pages = ssm
+        .get_parameters_by_path()
+        .path(path.trim_end_matches('/'))
+        .recursive(true)
+        .with_decryption(true)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.with_context(|| format!("SSM GetParametersByPath {path}"))?;
+        for parameter in page.parameters() {
+            if let (Some(name), Some(value)) = (parameter.name(), parameter.value()) {
+                out.insert(name.trim_start_matches(&path).to_owned(), value.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The AWS backend of a stage, ready to serve.
+pub struct AwsBackend {
+    pub images: Arc<S3ImageStore>,
+    pub tables: Arc<DynamoChunkTables>,
+    pub resources: Resources,
+}
+
+/// Finds a stage's resources (environment first, then SSM) and builds the adapters.
+pub async fn open(clients: &AwsClients, stage: &str, labels: LabelSet) -> anyhow::Result<AwsBackend> {
+    let from_env = |name: &str| std::env::var(name).ok();
+    let all_from_env = [resources::BUCKET_ENV_VAR, "PAWQL_CHUNK_INFO_TABLE", "PAWQL_IMAGE_CHUNKS_TABLE"]
+        .iter()
+        .all(|name| from_env(name).is_some_and(|v| !v.is_empty()));
+    // With every name in the environment SSM is not needed, and not asked.
+    let parameters = if all_from_env {
+        HashMap::new()
+    } else {
+        load_parameters(&clients.ssm, stage).await?
+    };
+    let resources = Resources::resolve(stage, &parameters, from_env)?;
+    Ok(open_resources(clients, resources, labels))
+}
+
+/// Builds the adapters over known resource names.
+pub fn open_resources(clients: &AwsClients, resources: Resources, labels: LabelSet) -> AwsBackend {
+    AwsBackend {
+        images: Arc::new(S3ImageStore::new(clients.s3.clone(), &resources.bucket, DEFAULT_URL_TTL)),
+        tables: Arc::new(DynamoChunkTables::new(
+            clients.dynamodb.clone(),
+            &resources.chunk_info_table,
+            &resources.image_chunks_table,
+            labels,
+        )),
+        resources,
+    }
+}

@@ -1,6 +1,9 @@
 //! Image bytes in S3 under `<sha256>/<label>` (a high-cardinality prefix), with the content
 //! type set on the object and the key repeated as metadata. `url` is a presigned GET signed
 //! locally: no request to S3 unless the bytes themselves are asked for.
+//!
+//! Presigned uploads are PUT by the client straight to `staging/<label>/<token>`; the bucket's
+//! lifecycle rule (serverless.yml) expires what is never completed.
 
 use std::time::Duration;
 
@@ -10,7 +13,8 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
-use resolvers::ports::ImageStore;
+use resolvers::domain::ticket::UploadTicket;
+use resolvers::ports::{ImageStore, Staged};
 
 /// How long a presigned image URL stays valid by default.
 pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
@@ -88,5 +92,54 @@ impl ImageStore for S3ImageStore {
             .await
             .context("presigning an S3 GET")?;
         Ok(request.uri().to_owned())
+    }
+
+    async fn presign_upload(&self, ticket: &UploadTicket, ttl: Duration) -> anyhow::Result<String> {
+        let presigning = PresigningConfig::expires_in(ttl).context("presigning config")?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(ticket.staging_key())
+            .presigned(presigning)
+            .await
+            .context("presigning an S3 PUT")?;
+        Ok(request.uri().to_owned())
+    }
+
+    async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
+        let key = ticket.staging_key();
+        let object = match self.client.get_object().bucket(&self.bucket).key(&key).send().await {
+            Ok(object) => object,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(Staged::Missing),
+            Err(err) => return Err(err).with_context(|| format!("S3 GetObject {key}")),
+        };
+        // The length is known from the response headers: an oversized file is never read.
+        let declared = object.content_length().unwrap_or(0).max(0) as u64;
+        if declared > max_bytes as u64 {
+            return Ok(Staged::TooLarge(declared));
+        }
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .with_context(|| format!("reading S3 object {key}"))?
+            .into_bytes();
+        if bytes.len() > max_bytes {
+            return Ok(Staged::TooLarge(bytes.len() as u64));
+        }
+        Ok(Staged::Bytes(bytes))
+    }
+
+    async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
+        let key = ticket.staging_key();
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .with_context(|| format!("S3 DeleteObject {key}"))?;
+        Ok(())
     }
 }

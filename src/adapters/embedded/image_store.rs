@@ -3,29 +3,55 @@
 //! Writes go to a temporary file that is synced and then renamed into place, so a crash
 //! never leaves a half-written image under a real name. The content type lives in the
 //! image row; the file holds only the bytes.
+//!
+//! Presigned uploads are staged under `<data-dir>/staging/<label>/<token>`: the local server's
+//! `PUT /uploads/<ticket>` writes there (the stand-in for S3's presigned PUT), and
+//! `completeUpload` reads and removes the file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use bytes::Bytes;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
-use resolvers::ports::ImageStore;
+use resolvers::domain::ticket::{UploadTicket, STAGING_PREFIX};
+use resolvers::ports::{ImageStore, Staged};
 
 /// Image files under one directory, served by the local server at `<public_url>/images/<id>`.
 pub struct FileImageStore {
     root: PathBuf,
+    staging: PathBuf,
     public_url: String,
 }
 
 impl FileImageStore {
-    pub fn open(root: &Path, public_url: &str) -> anyhow::Result<FileImageStore> {
-        std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    /// Images under `root`, staged uploads under `staging`.
+    pub fn open(root: &Path, staging: &Path, public_url: &str) -> anyhow::Result<FileImageStore> {
+        for dir in [root, staging] {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         Ok(FileImageStore {
             root: root.to_owned(),
+            staging: staging.to_owned(),
             public_url: public_url.trim_end_matches('/').to_owned(),
         })
+    }
+
+    /// The staged file of a ticket. Tickets are validated (label, 32 hex digits), so the path
+    /// cannot leave the staging directory.
+    fn staged_path(&self, ticket: &UploadTicket) -> PathBuf {
+        let key = ticket.staging_key();
+        self.staging.join(key.trim_start_matches(STAGING_PREFIX))
+    }
+
+    /// Stores the body of a `PUT /uploads/<ticket>` (already size-checked by the server).
+    pub async fn write_staged(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()> {
+        let path = self.staged_path(ticket);
+        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+            .await
+            .context("write task panicked")?
     }
 
     /// The file of an image. Ids are validated (`[a-z0-9_]` label, hex hash), so the path
@@ -63,6 +89,34 @@ impl ImageStore for FileImageStore {
 
     async fn url(&self, image: &ImageRecord) -> anyhow::Result<String> {
         Ok(format!("{}/images/{}", self.public_url, image.id))
+    }
+
+    /// The local server's upload route. It does not expire: the local server is a
+    /// single-user development tool on loopback; S3's presigned PUT is what expires.
+    async fn presign_upload(&self, ticket: &UploadTicket, _ttl: Duration) -> anyhow::Result<String> {
+        Ok(format!("{}/uploads/{ticket}", self.public_url))
+    }
+
+    async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
+        let path = self.staged_path(ticket);
+        let size = match tokio::fs::metadata(&path).await {
+            Ok(meta) => meta.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Staged::Missing),
+            Err(e) => return Err(e).context("reading a staged upload"),
+        };
+        if size > max_bytes as u64 {
+            return Ok(Staged::TooLarge(size));
+        }
+        let bytes = tokio::fs::read(&path).await.context("reading a staged upload")?;
+        Ok(Staged::Bytes(Bytes::from(bytes)))
+    }
+
+    async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
+        match tokio::fs::remove_file(self.staged_path(ticket)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).context("removing a staged upload"),
+        }
     }
 }
 

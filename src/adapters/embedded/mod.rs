@@ -25,7 +25,7 @@ pub fn open(
     labels: resolvers::domain::label::LabelSet,
 ) -> anyhow::Result<(Arc<FileImageStore>, Arc<RedbChunkTables>)> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let images = FileImageStore::open(&data_dir.join("images"), public_url)?;
+    let images = FileImageStore::open(&data_dir.join("images"), &data_dir.join("staging"), public_url)?;
     let tables = RedbChunkTables::open(&data_dir.join("pawql.redb"), labels)?;
     Ok((Arc::new(images), Arc::new(tables)))
 }

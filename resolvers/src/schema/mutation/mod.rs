@@ -1,6 +1,7 @@
 //! `Mutation`: one resolver struct per root field, merged.
 
 mod delete_image;
+mod request_upload;
 mod set_weight;
 mod upload;
 
@@ -10,6 +11,7 @@ use async_graphql::MergedObject;
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     upload::UploadMutation,
+    request_upload::RequestUploadMutation,
     set_weight::SetWeightMutation,
     delete_image::DeleteImageMutation,
 );

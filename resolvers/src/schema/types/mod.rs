@@ -2,6 +2,8 @@
 
 mod image;
 mod label_stats;
+mod upload_ticket;
 
 pub use image::Image;
 pub use label_stats::LabelStats;
+pub use upload_ticket::UploadTicket;

@@ -1,0 +1,33 @@
+//! `Mutation.requestUpload` and `Mutation.completeUpload`: the presigned upload flow for
+//! files too large to send through the API (Lambda's 6 MB request limit).
+
+use async_graphql::{Context, Object, Result, ResultExt, ID};
+
+use crate::catalog::Catalog;
+use crate::schema::types::{Image, UploadTicket};
+
+#[derive(Default)]
+pub struct RequestUploadMutation;
+
+#[Object]
+impl RequestUploadMutation {
+    /// Starts an upload that bypasses the API's request size: returns a URL to PUT the file
+    /// to and a ticket for `completeUpload`.
+    async fn request_upload(&self, ctx: &Context<'_>, label: String) -> Result<UploadTicket> {
+        let catalog = ctx.data_unchecked::<Catalog>();
+        Ok(catalog.request_upload(&label).await.extend()?.into())
+    }
+
+    /// Files the image PUT for `ticket`, after the same checks as `upload`. A refused file
+    /// is removed; after `INTERNAL_SERVER_ERROR` the call can be retried with the same ticket.
+    /// `weight` defaults to 0.5 (also when null).
+    async fn complete_upload(
+        &self,
+        ctx: &Context<'_>,
+        ticket: ID,
+        #[graphql(default = 0.5)] weight: Option<f64>,
+    ) -> Result<Image> {
+        let catalog = ctx.data_unchecked::<Catalog>();
+        Ok(catalog.complete_upload(&ticket, weight).await.extend()?.into())
+    }
+}

@@ -1,0 +1,320 @@
+//! `chunkInfoTable` and `imageChunksTable` (with its GSI `LabelChunkIndex`) on DynamoDB.
+//!
+//! Every bookkeeping change is one `TransactWriteItems` of two conditional writes: the image
+//! row (`attribute_not_exists`, or "still the row I read") and the chunk info (`revision`
+//! unchanged, then bumped). Two writers racing on a label cannot both win; the loser re-reads
+//! and tries again (optimistic concurrency), so the counts and weight sums never drift and
+//! no write is a blind read-modify-write.
+//!
+//! A random pick costs exactly two requests: `GetItem` on the chunk info, then one `Query` of
+//! `LabelChunkIndex` for the chosen chunk (a chunk is at most `chunkMax` small rows, one page).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use resolvers::domain::chunks::{ChunkInfo, ChunkSizing};
+use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
+use resolvers::domain::label::{Label, LabelSet};
+use resolvers::domain::weight::Weight;
+use resolvers::ports::{ChunkTables, Inserted};
+
+use super::items::{self, n, Item, VersionedInfo};
+
+/// The name of the GSI on `imageChunksTable` (partition `label`, sort `chunkNumber`).
+pub const LABEL_CHUNK_INDEX: &str = "LabelChunkIndex";
+
+/// How often a write retries after losing a race before giving up with an internal error.
+/// High on purpose: a burst of uploads to one label all contend on one chunk info item.
+const MAX_ATTEMPTS: u32 = 100;
+
+/// The DynamoDB implementation of [`ChunkTables`].
+pub struct DynamoChunkTables {
+    client: Client,
+    chunk_info_table: String,
+    image_chunks_table: String,
+    labels: LabelSet,
+}
+
+/// What a transaction ended with.
+enum Outcome {
+    Committed,
+    /// A condition failed (someone else wrote first) or DynamoDB reported a transaction conflict.
+    LostRace,
+}
+
+impl DynamoChunkTables {
+    pub fn new(
+        client: Client,
+        chunk_info_table: impl Into<String>,
+        image_chunks_table: impl Into<String>,
+        labels: LabelSet,
+    ) -> DynamoChunkTables {
+        DynamoChunkTables {
+            client,
+            chunk_info_table: chunk_info_table.into(),
+            image_chunks_table: image_chunks_table.into(),
+            labels,
+        }
+    }
+
+    async fn read_info(&self, label: &str) -> anyhow::Result<Option<VersionedInfo>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.chunk_info_table)
+            .set_key(Some(items::info_key(label)))
+            .consistent_read(true)
+            .send()
+            .await
+            .with_context(|| format!("DynamoDB GetItem {}", self.chunk_info_table))?;
+        output.item.as_ref().map(items::versioned_info).transpose()
+    }
+
+    async fn read_row(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.image_chunks_table)
+            .set_key(Some(items::image_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .with_context(|| format!("DynamoDB GetItem {}", self.image_chunks_table))?;
+        output
+            .item
+            .as_ref()
+            .map(|item| items::image_record(item, &self.labels))
+            .transpose()
+    }
+
+    /// The row and its label's chunk info, read for a change.
+    async fn read_row_and_info(&self, id: &ImageId) -> anyhow::Result<Option<(ImageRecord, VersionedInfo)>> {
+        let Some(record) = self.read_row(id).await? else {
+            return Ok(None);
+        };
+        let info = self
+            .read_info(id.label.as_str())
+            .await?
+            .with_context(|| format!("label {} has rows but no chunk info", id.label))?;
+        Ok(Some((record, info)))
+    }
+
+    /// Writes the new chunk info if its revision is still `read.revision` (absent when 0).
+    fn put_info(&self, info: &ChunkInfo, read_revision: u64) -> anyhow::Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.chunk_info_table)
+            .set_item(Some(items::info_item(info, read_revision + 1)));
+        let put = if read_revision == 0 {
+            put.condition_expression("attribute_not_exists(#label)")
+                .expression_attribute_names("#label", "label")
+        } else {
+            put.condition_expression("#revision = :revision")
+                .expression_attribute_names("#revision", "revision")
+                .expression_attribute_values(":revision", n(read_revision))
+        };
+        Ok(TransactWriteItem::builder().put(put.build()?).build())
+    }
+
+    /// A condition that the row is still exactly the one read: same chunk, same weight.
+    fn row_unchanged(record: &ImageRecord) -> (&'static str, [(&'static str, &'static str); 2], Item) {
+        (
+            "#chunk = :chunk AND #weight = :weight",
+            [("#chunk", "chunkNumber"), ("#weight", "weight")],
+            Item::from([
+                (":chunk".to_owned(), n(record.chunk_number)),
+                (":weight".to_owned(), n(record.weight.to_decimal_string())),
+            ]),
+        )
+    }
+
+    async fn transact(&self, writes: Vec<TransactWriteItem>) -> anyhow::Result<Outcome> {
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(Outcome::Committed),
+            Err(SdkError::ServiceError(err)) if is_lost_race(err.err()) => Ok(Outcome::LostRace),
+            Err(err) => Err(err).context("DynamoDB TransactWriteItems"),
+        }
+    }
+
+    /// Paginated query; `index` picks the GSI.
+    async fn query(&self, label: &str, chunk: Option<u32>, consistent: bool) -> anyhow::Result<Vec<ImageRecord>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.image_chunks_table)
+                .expression_attribute_names("#label", "label")
+                .expression_attribute_values(":label", items::s(label))
+                .set_exclusive_start_key(start.take());
+            request = match chunk {
+                Some(chunk) => request
+                    .index_name(LABEL_CHUNK_INDEX)
+                    .key_condition_expression("#label = :label AND #chunk = :chunk")
+                    .expression_attribute_names("#chunk", "chunkNumber")
+                    .expression_attribute_values(":chunk", n(chunk)),
+                None => request
+                    .key_condition_expression("#label = :label")
+                    .consistent_read(consistent),
+            };
+            let page = request
+                .send()
+                .await
+                .with_context(|| format!("DynamoDB Query {}", self.image_chunks_table))?;
+            for item in page.items() {
+                out.push(items::image_record(item, &self.labels)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+/// A cancelled transaction whose reasons are all condition failures or conflicts: retry.
+fn is_lost_race(err: &TransactWriteItemsError) -> bool {
+    match err {
+        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+            cancelled.cancellation_reasons().iter().all(|reason| {
+                matches!(
+                    reason.code(),
+                    None | Some("None") | Some("ConditionalCheckFailed") | Some("TransactionConflict")
+                )
+            })
+        }
+        TransactWriteItemsError::TransactionInProgressException(_) => true,
+        _ => false,
+    }
+}
+
+/// A short, growing, jittered pause between attempts so racing writers spread out.
+async fn back_off(attempt: u32) {
+    let cap_ms = 5u64 << attempt.min(6);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(1 + nanos % cap_ms)).await;
+}
+
+fn gave_up(what: &str, id: &ImageId) -> anyhow::Error {
+    anyhow::anyhow!("{what} {id}: lost the race for chunk info {MAX_ATTEMPTS} times")
+}
+
+#[async_trait]
+impl ChunkTables for DynamoChunkTables {
+    async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<ChunkInfo>> {
+        Ok(self.read_info(label.as_str()).await?.map(|versioned| versioned.info))
+    }
+
+    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Vec<ImageRecord>> {
+        // GSI reads are eventually consistent: a pick may briefly miss a new image or see a
+        // removed one, which the catalog tolerates (an empty chunk is re-drawn).
+        self.query(label.as_str(), Some(chunk), false).await
+    }
+
+    async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
+        self.read_row(id).await
+    }
+
+    async fn insert_image(&self, image: NewImage, sizing: ChunkSizing) -> anyhow::Result<Inserted> {
+        for attempt in 0..MAX_ATTEMPTS {
+            if let Some(existing) = self.read_row(&image.id).await? {
+                return Ok(Inserted::Existing(existing));
+            }
+            let label = &image.id.label;
+            let read = self.read_info(label.as_str()).await?.unwrap_or_else(|| VersionedInfo {
+                info: ChunkInfo::empty(label, sizing),
+                revision: 0,
+            });
+            let mut info = read.info;
+            let chunk = info.chunk_for_new_image();
+            info.add_image(chunk, image.weight)?;
+            let record = image.clone().into_record(chunk);
+            let put_row = Put::builder()
+                .table_name(&self.image_chunks_table)
+                .set_item(Some(items::image_item(&record)))
+                .condition_expression("attribute_not_exists(#s3key)")
+                .expression_attribute_names("#s3key", "s3key")
+                .build()?;
+            let writes = vec![
+                TransactWriteItem::builder().put(put_row).build(),
+                self.put_info(&info, read.revision)?,
+            ];
+            match self.transact(writes).await? {
+                Outcome::Committed => return Ok(Inserted::New(record)),
+                Outcome::LostRace => back_off(attempt).await,
+            }
+        }
+        Err(gave_up("insert", &image.id))
+    }
+
+    async fn remove_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let Some((record, read)) = self.read_row_and_info(id).await? else {
+                return Ok(None);
+            };
+            let mut info = read.info;
+            info.remove_image(record.chunk_number, record.weight)?;
+            let (condition, names, values) = Self::row_unchanged(&record);
+            let delete_row = Delete::builder()
+                .table_name(&self.image_chunks_table)
+                .set_key(Some(items::image_key(id)))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names.map(|(k, v)| (k.to_owned(), v.to_owned())).into()))
+                .set_expression_attribute_values(Some(values))
+                .build()?;
+            let writes = vec![
+                TransactWriteItem::builder().delete(delete_row).build(),
+                self.put_info(&info, read.revision)?,
+            ];
+            match self.transact(writes).await? {
+                Outcome::Committed => return Ok(Some(record)),
+                Outcome::LostRace => back_off(attempt).await,
+            }
+        }
+        Err(gave_up("remove", id))
+    }
+
+    async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let Some((mut record, read)) = self.read_row_and_info(id).await? else {
+                return Ok(None);
+            };
+            let mut info = read.info;
+            info.change_weight(record.chunk_number, record.weight, weight)?;
+            let (condition, names, mut values) = Self::row_unchanged(&record);
+            values.insert(":new".to_owned(), n(weight.to_decimal_string()));
+            let update_row = Update::builder()
+                .table_name(&self.image_chunks_table)
+                .set_key(Some(items::image_key(id)))
+                .update_expression("SET #weight = :new")
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names.map(|(k, v)| (k.to_owned(), v.to_owned())).into()))
+                .set_expression_attribute_values(Some(values))
+                .build()?;
+            let writes = vec![
+                TransactWriteItem::builder().update(update_row).build(),
+                self.put_info(&info, read.revision)?,
+            ];
+            match self.transact(writes).await? {
+                Outcome::Committed => {
+                    record.weight = weight;
+                    return Ok(Some(record));
+                }
+                Outcome::LostRace => back_off(attempt).await,
+            }
+        }
+        Err(gave_up("set weight of", id))
+    }
+
+    async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {
+        self.query(label.as_str(), None, true).await
+    }
+}

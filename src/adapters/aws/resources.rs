@@ -1,0 +1,176 @@
+//! The AWS resources of one stage, defined once: names, keys and indexes of the two chunk
+//! tables, the bucket, and the SSM parameters that point the Lambda at them.
+//!
+//! `pawql provision` creates exactly this on an emulator (or a sandbox account), and a test
+//! checks that `serverless.yml` declares the same tables, keys, index and parameter names, so
+//! the local stack and the deployed one cannot drift apart.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+
+/// The stage used when none is given (`PAWQL_STAGE`).
+pub const DEFAULT_STAGE: &str = "dev";
+
+/// Key attribute types, as DynamoDB names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    S,
+    N,
+}
+
+impl KeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::S => "S",
+            KeyType::N => "N",
+        }
+    }
+}
+
+/// A global secondary index (projection ALL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: &'static str,
+    pub partition_key: (&'static str, KeyType),
+    pub sort_key: (&'static str, KeyType),
+}
+
+/// One DynamoDB table: its name within a stage, keys and indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    /// The seed's table name; the deployed table is `pawql-{stage}-{base_name}`.
+    pub base_name: &'static str,
+    /// SSM parameter (under `/pawql/{stage}/`) and environment variable naming the table.
+    pub parameter: &'static str,
+    pub env_var: &'static str,
+    pub partition_key: (&'static str, KeyType),
+    pub sort_key: Option<(&'static str, KeyType)>,
+    pub indexes: Vec<IndexSpec>,
+}
+
+impl TableSpec {
+    pub fn name(&self, stage: &str) -> String {
+        format!("pawql-{stage}-{}", self.base_name)
+    }
+}
+
+/// `chunkInfoTable`: one item per label.
+pub fn chunk_info_table() -> TableSpec {
+    TableSpec {
+        base_name: "chunkInfoTable",
+        parameter: "chunkInfoTable",
+        env_var: "PAWQL_CHUNK_INFO_TABLE",
+        partition_key: ("label", KeyType::S),
+        sort_key: None,
+        indexes: Vec::new(),
+    }
+}
+
+/// `imageChunksTable`: one item per image, with `LabelChunkIndex` for reading one chunk.
+pub fn image_chunks_table() -> TableSpec {
+    TableSpec {
+        base_name: "imageChunksTable",
+        parameter: "imageChunksTable",
+        env_var: "PAWQL_IMAGE_CHUNKS_TABLE",
+        partition_key: ("label", KeyType::S),
+        sort_key: Some(("s3key", KeyType::S)),
+        indexes: vec![IndexSpec {
+            name: super::LABEL_CHUNK_INDEX,
+            partition_key: ("label", KeyType::S),
+            sort_key: ("chunkNumber", KeyType::N),
+        }],
+    }
+}
+
+/// The bucket's SSM parameter and environment variable.
+pub const BUCKET_PARAMETER: &str = "bucket";
+pub const BUCKET_ENV_VAR: &str = "PAWQL_BUCKET";
+
+/// The bucket name `pawql provision` uses. The deployed bucket adds the account id, since
+/// bucket names are global (see serverless.yml); the Lambda learns it from SSM either way.
+pub fn default_bucket_name(stage: &str) -> String {
+    format!("pawql-{stage}-images")
+}
+
+/// Where a stage's parameters live.
+pub fn parameter_path(stage: &str) -> String {
+    format!("/pawql/{stage}/")
+}
+
+/// What the AWS backend needs to find: resolved from SSM, overridden by the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    pub bucket: String,
+    pub chunk_info_table: String,
+    pub image_chunks_table: String,
+}
+
+impl Resources {
+    /// The names `pawql provision` creates for a stage.
+    pub fn for_stage(stage: &str) -> Resources {
+        Resources {
+            bucket: default_bucket_name(stage),
+            chunk_info_table: chunk_info_table().name(stage),
+            image_chunks_table: image_chunks_table().name(stage),
+        }
+    }
+
+    /// The SSM parameters (relative names) describing these resources.
+    pub fn parameters(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (BUCKET_PARAMETER, self.bucket.clone()),
+            (chunk_info_table().parameter, self.chunk_info_table.clone()),
+            (image_chunks_table().parameter, self.image_chunks_table.clone()),
+        ]
+    }
+
+    /// Picks each name from the environment first, then from the stage's SSM parameters
+    /// (relative names → values). A name found in neither is an error naming both places.
+    pub fn resolve(
+        stage: &str,
+        parameters: &HashMap<String, String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Resources> {
+        let pick = |parameter: &str, env_var: &str| -> anyhow::Result<String> {
+            env(env_var)
+                .filter(|v| !v.is_empty())
+                .or_else(|| parameters.get(parameter).cloned())
+                .with_context(|| {
+                    format!(
+                        "no {parameter}: set the SSM parameter {}{parameter} or the environment variable {env_var}",
+                        parameter_path(stage)
+                    )
+                })
+        };
+        let chunk_info = chunk_info_table();
+        let image_chunks = image_chunks_table();
+        Ok(Resources {
+            bucket: pick(BUCKET_PARAMETER, BUCKET_ENV_VAR)?,
+            chunk_info_table: pick(chunk_info.parameter, chunk_info.env_var)?,
+            image_chunks_table: pick(image_chunks.parameter, image_chunks.env_var)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_overrides_ssm_and_missing_names_are_explained() {
+        let ssm = HashMap::from([
+            ("bucket".to_owned(), "from-ssm".to_owned()),
+            ("chunkInfoTable".to_owned(), "info-from-ssm".to_owned()),
+            ("imageChunksTable".to_owned(), "rows-from-ssm".to_owned()),
+        ]);
+        let env = |name: &str| (name == "PAWQL_BUCKET").then(|| "from-env".to_owned());
+        let resolved = Resources::resolve("dev", &ssm, env).unwrap();
+        assert_eq!(resolved.bucket, "from-env");
+        assert_eq!(resolved.chunk_info_table, "info-from-ssm");
+
+        let err = Resources::resolve("prod", &HashMap::new(), |_| None).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("/pawql/prod/bucket") && text.contains("PAWQL_BUCKET"), "{text}");
+    }
+}
