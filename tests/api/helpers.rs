@@ -228,6 +228,11 @@ async fn serve(
     settings: CatalogSettings,
     wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
 ) -> TestApp {
+    // Warnings and internal errors show in a failing test's output (RUST_LOG for more).
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .try_init();
     let backend = match storage {
         Storage::Embedded { .. } => Backend::Embedded,
         Storage::Aws { .. } => Backend::Aws,

@@ -2,6 +2,7 @@
 //! started once per test process on a free loopback port, and stopped when the process ends.
 //!
 //! Tests share one server and stay apart by names (each test app provisions its own stage).
+//! It is moto's app served one request at a time (scripts/moto-server.py says why).
 //! The server runs under a small shell watchdog that stops it as soon as the test process is
 //! gone, so no emulator outlives a test run, even one that panicked or was killed.
 
@@ -21,7 +22,7 @@ pub struct MotoServer {
 /// The watchdog: start moto, then poll the parent (the test process) and stop moto once it
 /// has exited. `$PPID` is fixed at shell start, so it keeps naming the test process.
 const WATCHDOG: &str = r#"
-"$1" -H 127.0.0.1 -p "$2" >/dev/null 2>&1 &
+"$1" "$2" 127.0.0.1 "$3" >/dev/null 2>&1 &
 moto=$!
 trap 'kill $moto 2>/dev/null' EXIT
 while kill -0 "$PPID" 2>/dev/null && kill -0 "$moto" 2>/dev/null; do sleep 0.5; done
@@ -52,7 +53,8 @@ impl MotoServer {
             .port();
         Command::new("sh")
             .args(["-c", WATCHDOG, "moto-watchdog"])
-            .arg(root.join(".venv/bin/moto_server"))
+            .arg(root.join(".venv/bin/python"))
+            .arg(root.join("scripts/moto-server.py"))
             .arg(port.to_string())
             .stdin(Stdio::null())
             .spawn()

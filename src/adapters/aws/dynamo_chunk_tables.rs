@@ -15,7 +15,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Get, Put, TransactGetItem, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use resolvers::domain::chunks::{ChunkInfo, ChunkSizing};
 use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
@@ -92,16 +92,30 @@ impl DynamoChunkTables {
             .transpose()
     }
 
-    /// The row and its label's chunk info, read for a change.
+    /// The row and its label's chunk info, read for a change in one `TransactGetItems`: a
+    /// snapshot of both, so a concurrent writer cannot slip between the two reads.
     async fn read_row_and_info(&self, id: &ImageId) -> anyhow::Result<Option<(ImageRecord, VersionedInfo)>> {
-        let Some(record) = self.read_row(id).await? else {
+        let get = |table: &str, key: Item| -> anyhow::Result<TransactGetItem> {
+            Ok(TransactGetItem::builder()
+                .get(Get::builder().table_name(table).set_key(Some(key)).build()?)
+                .build())
+        };
+        let output = self
+            .client
+            .transact_get_items()
+            .transact_items(get(&self.image_chunks_table, items::image_key(id))?)
+            .transact_items(get(&self.chunk_info_table, items::info_key(id.label.as_str()))?)
+            .send()
+            .await
+            .context("DynamoDB TransactGetItems")?;
+        let responses = output.responses();
+        let item = |i: usize| responses.get(i).and_then(|r| r.item()).filter(|item| !item.is_empty());
+        let Some(row) = item(0) else {
             return Ok(None);
         };
-        let info = self
-            .read_info(id.label.as_str())
-            .await?
-            .with_context(|| format!("label {} has rows but no chunk info", id.label))?;
-        Ok(Some((record, info)))
+        let record = items::image_record(row, &self.labels)?;
+        let info = item(1).with_context(|| format!("label {} has rows but no chunk info", id.label))?;
+        Ok(Some((record, items::versioned_info(info)?)))
     }
 
     /// Writes the new chunk info if its revision is still `read.revision` (absent when 0).
