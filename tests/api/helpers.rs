@@ -201,6 +201,15 @@ async fn start_embedded(
     serve(listener, address, storage, images.clone(), Some(images), tables, settings, wrap).await
 }
 
+/// An AWS-backend server over the caller's clients (instrumented ones, in the budget test),
+/// in a fresh stage provisioned with plain clients.
+pub async fn spawn_aws_app_with_clients(clients: AwsClients) -> TestApp {
+    let plain = MotoServer::shared().await.clients().await;
+    let stage = unique_stage();
+    aws::provision(&plain, &stage).await.unwrap();
+    start_aws(clients, &stage, CatalogSettings::default(), |tables| tables).await
+}
+
 /// A server on the AWS backend of `stage`, found through its SSM parameters as in production.
 async fn start_aws(
     clients: AwsClients,

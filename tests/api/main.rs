@@ -7,11 +7,14 @@
 mod helpers;
 
 mod aws_s3;
+mod budget;
 mod faults;
 mod hostile;
+mod lambda;
 mod moto;
 mod persistence;
 mod playground;
+mod presigned;
 mod random;
 mod rest;
 mod schema;

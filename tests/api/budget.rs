@@ -1,0 +1,105 @@
+//! The AWS request budget, counted by an SDK interceptor on the real clients: every request
+//! that got a response from moto is recorded as `service.Operation`, so an extra read shows up
+//! here. (Counted on the response side because presigning runs the request pipeline up to
+//! signing without sending anything; a presigned URL is not a request.)
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use pawql::adapters::aws::AwsClients;
+use serde_json::json;
+
+use crate::helpers::spawn_aws_app_with_clients;
+use crate::moto::MotoServer;
+
+/// Records each request when its response arrives.
+#[derive(Debug, Clone, Default)]
+struct RequestLog(Arc<Mutex<Vec<String>>>);
+
+impl RequestLog {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "RequestLog"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let metadata = cfg.load::<Metadata>().expect("every SDK operation has metadata");
+        let service = metadata.service().to_lowercase();
+        self.0.lock().unwrap().push(format!("{service}.{}", metadata.name()));
+        Ok(())
+    }
+}
+
+async fn logged_clients(log: &RequestLog) -> AwsClients {
+    let sdk = MotoServer::shared().await.sdk_config().await;
+    AwsClients {
+        s3: aws_sdk_s3::Client::from_conf(pawql::adapters::aws::s3_config(&sdk).interceptor(log.clone()).build()),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(log.clone()).build(),
+        ),
+        ssm: aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::config::Builder::from(&sdk).interceptor(log.clone()).build()),
+    }
+}
+
+#[tokio::test]
+async fn each_operation_stays_within_its_aws_request_budget() {
+    let log = RequestLog::default();
+    let app = spawn_aws_app_with_clients(logged_clients(&log).await).await;
+    assert_eq!(
+        log.take(),
+        ["ssm.GetParametersByPath"],
+        "start-up reads the stage's parameters once"
+    );
+
+    app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+    let upload = log.take();
+    assert_eq!(
+        upload.iter().filter(|r| r.starts_with("s3.")).collect::<Vec<_>>(),
+        ["s3.PutObject"],
+        "an upload writes the object once and reads nothing from S3: {upload:?}"
+    );
+    assert_eq!(
+        upload.iter().filter(|r| r.ends_with("TransactWriteItems")).count(),
+        1,
+        "row and chunk info change in one transaction: {upload:?}"
+    );
+    assert!(upload.len() <= 5, "{upload:?}");
+
+    app.random_image("cat", "url").await;
+    assert_eq!(
+        log.take(),
+        ["dynamodb.GetItem", "dynamodb.Query"],
+        "randomImage {{ url }} is chunk info + one chunk, and no S3 request (the URL is signed locally)"
+    );
+
+    app.random_image("cat", "base64").await;
+    assert_eq!(
+        log.take(),
+        ["dynamodb.GetItem", "dynamodb.Query", "s3.GetObject"],
+        "base64 adds exactly the one S3 read"
+    );
+
+    // Many draws from one chunk still cost one chunk query.
+    app.data("{ randomImages(label: \"cat\", count: 50) { url } }", json!({})).await;
+    assert_eq!(log.take(), ["dynamodb.GetItem", "dynamodb.Query"]);
+
+    app.data("{ labels { label imageCount } }", json!({})).await;
+    assert_eq!(
+        log.take(),
+        ["dynamodb.GetItem", "dynamodb.GetItem"],
+        "one chunk info per configured label"
+    );
+}
