@@ -25,7 +25,13 @@ async fn s3_image_store_puts_gets_presigns_and_deletes_against_moto() {
     );
 
     store.put(&id, ImageKind::Png, bytes.clone().into()).await.unwrap();
-    let head = s3.head_object().bucket(bucket).key(id.storage_key()).send().await.unwrap();
+    let head = s3
+        .head_object()
+        .bucket(bucket)
+        .key(id.storage_key())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.content_type(), Some("image/png"));
     assert_eq!(head.metadata().unwrap()["s3key"], id.storage_key());
     assert!(

@@ -48,9 +48,15 @@ async fn logged_clients(log: &RequestLog) -> AwsClients {
     AwsClients {
         s3: aws_sdk_s3::Client::from_conf(pawql::adapters::aws::s3_config(&sdk).interceptor(log.clone()).build()),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(log.clone()).build(),
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(log.clone())
+                .build(),
         ),
-        ssm: aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::config::Builder::from(&sdk).interceptor(log.clone()).build()),
+        ssm: aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&sdk)
+                .interceptor(log.clone())
+                .build(),
+        ),
     }
 }
 
@@ -93,7 +99,8 @@ async fn each_operation_stays_within_its_aws_request_budget() {
     );
 
     // Many draws from one chunk still cost one chunk query.
-    app.data("{ randomImages(label: \"cat\", count: 50) { url } }", json!({})).await;
+    app.data("{ randomImages(label: \"cat\", count: 50) { url } }", json!({}))
+        .await;
     assert_eq!(log.take(), ["dynamodb.GetItem", "dynamodb.Query"]);
 
     app.data("{ labels { label imageCount } }", json!({})).await;

@@ -198,7 +198,17 @@ async fn start_embedded(
     let storage = Storage::Embedded {
         data_dir: data_dir.to_owned(),
     };
-    serve(listener, address, storage, images.clone(), Some(images), tables, settings, wrap).await
+    serve(
+        listener,
+        address,
+        storage,
+        images.clone(),
+        Some(images),
+        tables,
+        settings,
+        wrap,
+    )
+    .await
 }
 
 /// An AWS-backend server over the caller's clients (instrumented ones, in the budget test),
@@ -223,7 +233,17 @@ async fn start_aws(
     let resources = Resources::resolve(stage, &parameters, |_| None).unwrap();
     let backend = aws::open_resources(&clients, resources.clone(), settings.labels.clone());
     let storage = Storage::Aws { clients, resources };
-    serve(listener, address, storage, backend.images, None, backend.tables, settings, wrap).await
+    serve(
+        listener,
+        address,
+        storage,
+        backend.images,
+        None,
+        backend.tables,
+        settings,
+        wrap,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -408,12 +428,20 @@ impl TestApp {
 
     /// Stored image objects (files in the data directory, or S3 objects outside `staging/`).
     pub async fn stored_files(&self) -> usize {
-        self.objects().await.iter().filter(|key| !key.starts_with("staging")).count()
+        self.objects()
+            .await
+            .iter()
+            .filter(|key| !key.starts_with("staging"))
+            .count()
     }
 
     /// Staged uploads not completed (or not cleaned up).
     pub async fn staged_files(&self) -> usize {
-        self.objects().await.iter().filter(|key| key.starts_with("staging")).count()
+        self.objects()
+            .await
+            .iter()
+            .filter(|key| key.starts_with("staging"))
+            .count()
     }
 
     /// Every object or file the image store holds, as a relative path or key.
@@ -461,7 +489,12 @@ impl TestApp {
         for label in self.catalog.settings().labels.iter() {
             rows += self.tables.all_images(label).await.unwrap().len();
         }
-        (self.stored_files().await, self.staged_files().await, rows, self.labels().await)
+        (
+            self.stored_files().await,
+            self.staged_files().await,
+            rows,
+            self.labels().await,
+        )
     }
 
     /// The chunk invariant: per label, chunk counts and weight sums in chunk info equal what

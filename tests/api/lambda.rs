@@ -10,7 +10,9 @@ use crate::helpers::{fixture, IMAGE_FIELDS};
 use crate::moto::{unique_stage, MotoServer};
 
 fn event(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/events").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/events")
+        .join(name);
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
@@ -27,7 +29,9 @@ fn multipart_upload(image: &[u8]) -> Vec<u8> {
         ("operations", operations.to_string()),
         ("map", json!({ "0": ["variables.image"] }).to_string()),
     ] {
-        body.extend(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes());
+        body.extend(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+        );
     }
     body.extend(
         format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"cat.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n")
@@ -67,7 +71,10 @@ async fn api_gateway_v2_events_go_through_the_same_router() {
         .unwrap();
     assert_eq!(response["statusCode"], 200, "{response}");
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-    assert_eq!(body["data"]["labels"][0], json!({ "label": "cat", "imageCount": 1, "totalWeight": 0.25 }));
+    assert_eq!(
+        body["data"]["labels"][0],
+        json!({ "label": "cat", "imageCount": 1, "totalWeight": 0.25 })
+    );
 
     // GET with a query string; image bytes go back base64-encoded.
     let response = pawql::lambda::invoke(router.clone(), event("apigw-v2-get-random.json"))
@@ -84,7 +91,9 @@ async fn api_gateway_v2_events_go_through_the_same_router() {
     let response = pawql::lambda::invoke(router.clone(), refused).await.unwrap();
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     assert_eq!(crate::helpers::error_codes(&body), ["UNSUPPORTED_MEDIA_TYPE"], "{body}");
-    let response = pawql::lambda::invoke(router, event("apigw-v2-post-graphql.json")).await.unwrap();
+    let response = pawql::lambda::invoke(router, event("apigw-v2-post-graphql.json"))
+        .await
+        .unwrap();
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["data"]["labels"][0]["imageCount"], 1);
 }

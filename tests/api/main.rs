@@ -8,6 +8,7 @@ mod helpers;
 
 mod aws_s3;
 mod budget;
+mod deployment;
 mod faults;
 mod hostile;
 mod lambda;

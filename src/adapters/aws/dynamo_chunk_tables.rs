@@ -147,7 +147,13 @@ impl DynamoChunkTables {
     }
 
     async fn transact(&self, writes: Vec<TransactWriteItem>) -> anyhow::Result<Outcome> {
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
             Ok(_) => Ok(Outcome::Committed),
             Err(SdkError::ServiceError(err)) if is_lost_race(err.err()) => Ok(Outcome::LostRace),
             Err(err) => Err(err).context("DynamoDB TransactWriteItems"),

@@ -102,7 +102,10 @@ pub fn image_item(record: &ImageRecord) -> Item {
 pub fn image_record(item: &Item, labels: &LabelSet) -> anyhow::Result<ImageRecord> {
     let s3key = get_s(item, "s3key")?;
     let id = ImageId::from_storage_key(s3key, labels)?;
-    anyhow::ensure!(id.label.as_str() == get_s(item, "label")?, "row label and s3key disagree");
+    anyhow::ensure!(
+        id.label.as_str() == get_s(item, "label")?,
+        "row label and s3key disagree"
+    );
     let weight = get(item, "weight")?
         .as_n()
         .map_err(|_| anyhow::anyhow!("weight is not a number"))?;

@@ -90,9 +90,13 @@ pub struct AwsBackend {
 /// Finds a stage's resources (environment first, then SSM) and builds the adapters.
 pub async fn open(clients: &AwsClients, stage: &str, labels: LabelSet) -> anyhow::Result<AwsBackend> {
     let from_env = |name: &str| std::env::var(name).ok();
-    let all_from_env = [resources::BUCKET_ENV_VAR, "PAWQL_CHUNK_INFO_TABLE", "PAWQL_IMAGE_CHUNKS_TABLE"]
-        .iter()
-        .all(|name| from_env(name).is_some_and(|v| !v.is_empty()));
+    let all_from_env = [
+        resources::BUCKET_ENV_VAR,
+        "PAWQL_CHUNK_INFO_TABLE",
+        "PAWQL_IMAGE_CHUNKS_TABLE",
+    ]
+    .iter()
+    .all(|name| from_env(name).is_some_and(|v| !v.is_empty()));
     // With every name in the environment SSM is not needed, and not asked.
     let parameters = if all_from_env {
         HashMap::new()
@@ -106,7 +110,11 @@ pub async fn open(clients: &AwsClients, stage: &str, labels: LabelSet) -> anyhow
 /// Builds the adapters over known resource names.
 pub fn open_resources(clients: &AwsClients, resources: Resources, labels: LabelSet) -> AwsBackend {
     AwsBackend {
-        images: Arc::new(S3ImageStore::new(clients.s3.clone(), &resources.bucket, DEFAULT_URL_TTL)),
+        images: Arc::new(S3ImageStore::new(
+            clients.s3.clone(),
+            &resources.bucket,
+            DEFAULT_URL_TTL,
+        )),
         tables: Arc::new(DynamoChunkTables::new(
             clients.dynamodb.clone(),
             &resources.chunk_info_table,

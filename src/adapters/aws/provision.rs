@@ -69,7 +69,11 @@ async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<
         .bucket(bucket)
         .server_side_encryption_configuration(
             ServerSideEncryptionConfiguration::builder()
-                .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(sse).build())
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(sse)
+                        .build(),
+                )
                 .build()?,
         )
         .send()
@@ -79,7 +83,10 @@ async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<
 }
 
 fn key(name: &str, key_type: DynamoKeyType) -> anyhow::Result<KeySchemaElement> {
-    Ok(KeySchemaElement::builder().attribute_name(name).key_type(key_type).build()?)
+    Ok(KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()?)
 }
 
 fn scalar(key_type: KeyType) -> ScalarAttributeType {

@@ -171,6 +171,9 @@ mod tests {
 
         let err = Resources::resolve("prod", &HashMap::new(), |_| None).unwrap_err();
         let text = format!("{err:#}");
-        assert!(text.contains("/pawql/prod/bucket") && text.contains("PAWQL_BUCKET"), "{text}");
+        assert!(
+            text.contains("/pawql/prod/bucket") && text.contains("PAWQL_BUCKET"),
+            "{text}"
+        );
     }
 }
