@@ -17,6 +17,8 @@ use aws_sdk_s3::config::{Credentials, Region};
 
 pub struct MotoServer {
     pub endpoint: String,
+    /// The watchdog shell; it exits (stopping moto) when the test process does.
+    _watchdog: std::process::Child,
 }
 
 /// The watchdog: start moto, then poll the parent (the test process) and stop moto once it
@@ -51,7 +53,7 @@ impl MotoServer {
             .local_addr()
             .unwrap()
             .port();
-        Command::new("sh")
+        let watchdog = Command::new("sh")
             .args(["-c", WATCHDOG, "moto-watchdog"])
             .arg(root.join(".venv/bin/python"))
             .arg(root.join("scripts/moto-server.py"))
@@ -66,6 +68,7 @@ impl MotoServer {
         }
         MotoServer {
             endpoint: format!("http://127.0.0.1:{port}"),
+            _watchdog: watchdog,
         }
     }
 

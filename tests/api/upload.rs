@@ -3,7 +3,7 @@
 use base64::Engine;
 use serde_json::json;
 
-use crate::helpers::{error_codes, fixture, manifest, spawn_app, IMAGE_FIELDS};
+use crate::helpers::{error_codes, fixture, manifest, spawn_app, without_url, IMAGE_FIELDS};
 
 on_both_backends! {
     async fn every_fixture_photo_uploads_with_the_dimensions_and_hash_of_its_bytes(backend) {
@@ -35,7 +35,7 @@ on_both_backends! {
         let app = spawn_app(backend).await;
         let first = app.upload("cat", "images/cat_chelsea.png", 0.3).await;
         let second = app.upload("cat", "images/cat_chelsea.png", 0.9).await;
-        assert_eq!(first, second, "the existing image comes back unchanged");
+        assert_eq!(without_url(&first), without_url(&second), "the existing image comes back unchanged");
         assert_eq!(
             app.labels().await[0],
             json!({ "label": "cat", "imageCount": 1, "totalWeight": 0.3 })
@@ -100,7 +100,7 @@ on_both_backends! {
         let uploaded = app.upload("dog", "images/dog_kde_golden.png", 0.25).await;
         let q = format!("query($id: ID!) {{ image(id: $id) {{ {IMAGE_FIELDS} }} }}");
         let found = app.data(&q, json!({ "id": uploaded["id"] })).await;
-        assert_eq!(found["image"], uploaded);
+        assert_eq!(without_url(&found["image"]), without_url(&uploaded));
 
         let missing = format!("dog-{}", "0".repeat(64));
         assert_eq!(app.data(&q, json!({ "id": missing })).await["image"], json!(null));
