@@ -76,6 +76,14 @@ async fn api_gateway_v2_events_go_through_the_same_router() {
         json!({ "label": "cat", "imageCount": 1, "totalWeight": 0.25 })
     );
 
+    // A Function URL event (same payload format), its JSON body base64-encoded.
+    let response = pawql::lambda::invoke(router.clone(), event("function-url-post-graphql-base64.json"))
+        .await
+        .unwrap();
+    assert_eq!(response["statusCode"], 200, "{response}");
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["data"]["labels"][0], json!({ "label": "cat", "imageCount": 1 }));
+
     // GET with a query string; image bytes go back base64-encoded.
     let response = pawql::lambda::invoke(router.clone(), event("apigw-v2-get-random.json"))
         .await
