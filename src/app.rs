@@ -4,12 +4,25 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use resolvers::ports::{ChunkTables, ImageStore};
+use resolvers::ports::{CatDetector, ChunkTables, ImageStore, ScanStore};
+use resolvers::scanning::{ScanSettings, Scanner};
 use resolvers::{build_schema, CatalogSettings, Deps};
 
 use crate::adapters::aws::{self, AwsClients};
-use crate::adapters::embedded::{self, FileImageStore};
+#[cfg(feature = "offline-detector")]
+use crate::adapters::embedded::RedbScanStore;
+use crate::adapters::embedded::{self, FileImageStore, RedbChunkTables};
 use crate::server::{router, AppState};
+use crate::worker;
+
+/// What scanning runs on: where scans are kept and what detects cats. The local worker works
+/// on them (started here, on the current tokio runtime).
+pub struct ScanParts {
+    pub scans: Arc<dyn ScanStore>,
+    pub detector: Arc<dyn CatDetector>,
+    /// The key that unlocks scan debug data (`PAWQL_ADMIN_KEY`); none: debug data stays hidden.
+    pub admin_key: Option<String>,
+}
 
 /// Builds the router over any pair of ports (embedded, AWS, or a test's instrumented store).
 /// `staging` is the local store behind `PUT /uploads/{ticket}` (embedded backend only).
@@ -18,21 +31,73 @@ pub fn router_over(
     tables: Arc<dyn ChunkTables>,
     settings: CatalogSettings,
     staging: Option<Arc<FileImageStore>>,
+    scanning: Option<ScanParts>,
 ) -> Router {
-    let deps = Deps::new(images, tables, settings);
+    let mut deps = Deps::new(images.clone(), tables.clone(), settings.clone());
+    let mut admin_key = None;
+    if let Some(parts) = scanning {
+        admin_key = parts.admin_key.filter(|k| !k.is_empty());
+        let (dispatch, queue) = worker::channel();
+        let scanner = Scanner {
+            scans: parts.scans,
+            images,
+            tables,
+            detector: parts.detector,
+            dispatch,
+            labels: settings.labels.clone(),
+            limits: settings.limits,
+            settings: ScanSettings::default(),
+        };
+        queue.start(scanner.clone());
+        deps.scanner = Some(scanner);
+    }
     let catalog = deps.catalog.clone();
-    router(AppState::new(build_schema(deps), catalog, staging))
+    let mut state = AppState::new(build_schema(deps), catalog, staging);
+    state.admin_key = admin_key;
+    router(state)
+}
+
+/// The offline detector and the embedded scan store over `tables`' database, when the build
+/// has the detector.
+pub fn embedded_scanning(
+    tables: &RedbChunkTables,
+    threshold: f64,
+    admin_key: Option<String>,
+) -> anyhow::Result<Option<ScanParts>> {
+    #[cfg(feature = "offline-detector")]
+    {
+        let detector = crate::detectors::offline::OfflineDetector::load(threshold)?;
+        Ok(Some(ScanParts {
+            scans: Arc::new(RedbScanStore::new(tables.database())?),
+            detector: Arc::new(detector),
+            admin_key,
+        }))
+    }
+    #[cfg(not(feature = "offline-detector"))]
+    {
+        let _ = (tables, threshold, admin_key);
+        tracing::warn!("built without the offline detector: scanning is off");
+        Ok(None)
+    }
 }
 
 /// Builds the router over the embedded backend in `data_dir`; image URLs start with `public_url`.
-pub fn embedded_router(data_dir: &Path, public_url: &str, settings: CatalogSettings) -> anyhow::Result<Router> {
+pub fn embedded_router(
+    data_dir: &Path,
+    public_url: &str,
+    settings: CatalogSettings,
+    cat_threshold: f64,
+    admin_key: Option<String>,
+) -> anyhow::Result<Router> {
     let (images, tables) = embedded::open(data_dir, public_url, settings.labels.clone())?;
-    Ok(router_over(images.clone(), tables, settings, Some(images)))
+    let scanning = embedded_scanning(&tables, cat_threshold, admin_key)?;
+    Ok(router_over(images.clone(), tables, settings, Some(images), scanning))
 }
 
 /// Builds the router over a stage's AWS resources, found through SSM (see [`aws::open`]).
 pub async fn aws_router(clients: &AwsClients, stage: &str, settings: CatalogSettings) -> anyhow::Result<Router> {
     let backend = aws::open(clients, stage, settings.labels.clone()).await?;
     tracing::info!(stage, resources = ?backend.resources, "AWS backend");
-    Ok(router_over(backend.images, backend.tables, settings, None))
+    // Scans on DynamoDB (stream-driven) are not built yet: scanning is off on this backend.
+    Ok(router_over(backend.images, backend.tables, settings, None, None))
 }

@@ -4,5 +4,7 @@
 pub mod adapters;
 pub mod app;
 pub mod config;
+pub mod detectors;
 pub mod lambda;
 pub mod server;
+pub mod worker;

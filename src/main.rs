@@ -61,7 +61,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let router = match args.backend {
-        Backend::Embedded => pawql::app::embedded_router(&args.data_dir, &public_url, settings)?,
+        Backend::Embedded => pawql::app::embedded_router(
+            &args.data_dir,
+            &public_url,
+            settings,
+            args.cat_threshold,
+            args.admin_key.clone(),
+        )?,
         Backend::Aws => pawql::app::aws_router(&AwsClients::from_env().await, &args.stage.stage, settings).await?,
     };
     tracing::info!(%bound, backend = ?args.backend, "pawql serving: GraphiQL at {public_url}/graphql");

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod domain;
 pub mod error;
 pub mod ports;
+pub mod scanning;
 pub mod schema;
 
 pub use catalog::{Catalog, CatalogSettings};

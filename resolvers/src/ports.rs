@@ -10,8 +10,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::domain::chunks::{ChunkInfo, ChunkSizing};
-use crate::domain::image::{ImageId, ImageKind, ImageRecord, NewImage};
+use crate::domain::detection::{DetectError, Detection};
+use crate::domain::image::{ImageId, ImageKind, ImageRecord, NewImage, Sha256Hex};
 use crate::domain::label::Label;
+use crate::domain::scan::{ScanRecord, ScanRequested};
 use crate::domain::ticket::UploadTicket;
 use crate::domain::weight::Weight;
 
@@ -34,6 +36,52 @@ pub trait ImageStore: Send + Sync {
     async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged>;
     /// Removes a staged file; removing a missing one is not an error.
     async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()>;
+
+    /// Stores bytes uploaded only to be scanned, under their hash.
+    async fn put_scan_upload(&self, sha256: &Sha256Hex, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()>;
+    /// The bytes of a scan-only upload, or `None`.
+    async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>>;
+}
+
+/// The scan records (see [`crate::domain::scan`]). Every transition is conditional on the
+/// state before it.
+#[async_trait]
+pub trait ScanStore: Send + Sync {
+    async fn get(&self, id: &str) -> anyhow::Result<Option<ScanRecord>>;
+    /// Records `pending` unless a scan of these bytes exists. With `force`, a *final* scan is
+    /// replaced by `pending`; a pending or running one is returned as it is.
+    async fn request(&self, pending: ScanRecord, force: bool) -> anyhow::Result<ScanRequested>;
+    /// Claims a scan for work: `PENDING` → `RUNNING` (attempts + 1). With `reclaim`, a
+    /// `RUNNING` scan (left by a crash) is claimed again. `None` when not claimable.
+    async fn claim(&self, id: &str, reclaim: bool) -> anyhow::Result<Option<ScanRecord>>;
+    /// Writes the outcome of a claimed scan, only if it is still `RUNNING`; false otherwise.
+    async fn finish(&self, record: ScanRecord) -> anyhow::Result<bool>;
+    /// Scans not final (`PENDING` or `RUNNING`), for recovery at start-up.
+    async fn unfinished(&self) -> anyhow::Result<Vec<ScanRecord>>;
+}
+
+/// Hands a pending scan to whatever works on it: the local worker's queue, or nothing on AWS
+/// (there the DynamoDB stream of the scan table invokes the scan handler).
+pub trait ScanDispatch: Send + Sync {
+    fn dispatch(&self, id: &str);
+}
+
+/// The bytes a detector looks at, and where they live.
+#[derive(Debug, Clone)]
+pub struct ScanInput {
+    pub sha256: Sha256Hex,
+    pub kind: ImageKind,
+    pub bytes: Bytes,
+    /// The catalogue image, when the scan is of one (Rekognition can read it from S3).
+    pub image: Option<ImageId>,
+}
+
+/// Decides whether an image shows a cat.
+#[async_trait]
+pub trait CatDetector: Send + Sync {
+    /// Shown in `Scan.detector`.
+    fn name(&self) -> &str;
+    async fn detect(&self, input: &ScanInput) -> Result<Detection, DetectError>;
 }
 
 /// What a ticket's staging location holds.

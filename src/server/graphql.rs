@@ -43,7 +43,10 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         .max_num_files(MAX_FILES_PER_REQUEST);
     match async_graphql::http::receive_batch_body(content_type, body_reader, options).await {
         Ok(batch) => {
-            let mut response = state.schema.execute_batch(batch).await;
+            let caller = resolvers::schema::Caller {
+                admin: state.is_admin(&headers),
+            };
+            let mut response = state.schema.execute_batch(batch.data(caller)).await;
             code_uncoded_errors(&mut response);
             GraphQLResponse::from(response).into_response()
         }

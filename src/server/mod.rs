@@ -32,6 +32,8 @@ pub struct AppState {
     /// Where `PUT /uploads/{ticket}` stages files: the embedded backend's store. `None` on
     /// AWS, where clients PUT straight to S3.
     pub staging: Option<Arc<FileImageStore>>,
+    /// The admin key (`x-pawql-admin-key`) that unlocks debug data; `None`: nobody is admin.
+    pub admin_key: Option<String>,
 }
 
 impl AppState {
@@ -40,7 +42,17 @@ impl AppState {
             schema,
             catalog,
             staging,
+            admin_key: None,
         }
+    }
+
+    /// Whether the request presented the admin key (compared in constant time).
+    pub fn is_admin(&self, headers: &axum::http::HeaderMap) -> bool {
+        let (Some(key), Some(given)) = (self.admin_key.as_deref(), headers.get(ADMIN_KEY_HEADER)) else {
+            return false;
+        };
+        let given = given.as_bytes();
+        key.len() == given.len() && key.bytes().zip(given).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
     }
 
     /// Largest request body accepted (one upload plus its multipart envelope).
@@ -48,6 +60,9 @@ impl AppState {
         self.catalog.settings().limits.max_bytes + MULTIPART_ENVELOPE_BYTES
     }
 }
+
+/// The header carrying the admin key.
+pub const ADMIN_KEY_HEADER: &str = "x-pawql-admin-key";
 
 /// Room for the `operations` and `map` parts and the part headers around one upload.
 const MULTIPART_ENVELOPE_BYTES: usize = 64 * 1024;

@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use pawql::adapters::aws::{self, AwsClients, Resources};
 use pawql::adapters::embedded::{self, FileImageStore};
-use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
+use pawql::app::ScanParts;
+use pawql::detectors::offline::DEFAULT_CAT_THRESHOLD;
+use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::UploadTicket;
 use resolvers::ports::{ChunkTables, ImageStore, Staged};
 use resolvers::{Catalog, CatalogSettings};
@@ -78,7 +80,16 @@ impl ImageStore for CountingStore {
     async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
         self.inner.delete_staged(ticket).await
     }
+    async fn put_scan_upload(&self, sha256: &Sha256Hex, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
+        self.inner.put_scan_upload(sha256, kind, bytes).await
+    }
+    async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
+        self.inner.get_scan_upload(sha256).await
+    }
 }
+
+/// The admin key every test server is started with.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 
 /// Which backend a test app runs on. Every HTTP test runs on both (see [`on_both_backends`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,20 +205,17 @@ async fn start_embedded(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (images, tables) = embedded::open(data_dir, &address, settings.labels.clone()).unwrap();
+    let scanning = pawql::app::embedded_scanning(&tables, DEFAULT_CAT_THRESHOLD, Some(ADMIN_KEY.into())).unwrap();
     let storage = Storage::Embedded {
         data_dir: data_dir.to_owned(),
     };
-    serve(
-        listener,
-        address,
-        storage,
-        images.clone(),
-        Some(images),
+    let ports = Ports {
+        images: images.clone(),
+        staging: Some(images),
         tables,
-        settings,
-        wrap,
-    )
-    .await
+        scanning,
+    };
+    serve(listener, address, storage, ports, settings, wrap).await
 }
 
 /// An AWS-backend server over the caller's clients (instrumented ones, in the budget test),
@@ -232,27 +240,28 @@ async fn start_aws(
     let resources = Resources::resolve(stage, &parameters, |_| None).unwrap();
     let backend = aws::open_resources(&clients, resources.clone(), settings.labels.clone());
     let storage = Storage::Aws { clients, resources };
-    serve(
-        listener,
-        address,
-        storage,
-        backend.images,
-        None,
-        backend.tables,
-        settings,
-        wrap,
-    )
-    .await
+    let ports = Ports {
+        images: backend.images,
+        staging: None,
+        tables: backend.tables,
+        scanning: None,
+    };
+    serve(listener, address, storage, ports, settings, wrap).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The ports a test server runs on.
+struct Ports {
+    images: Arc<dyn ImageStore>,
+    staging: Option<Arc<FileImageStore>>,
+    tables: Arc<dyn ChunkTables>,
+    scanning: Option<ScanParts>,
+}
+
 async fn serve(
     listener: tokio::net::TcpListener,
     address: String,
     storage: Storage,
-    images: Arc<dyn ImageStore>,
-    staging: Option<Arc<FileImageStore>>,
-    tables: Arc<dyn ChunkTables>,
+    ports: Ports,
     settings: CatalogSettings,
     wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
 ) -> TestApp {
@@ -261,6 +270,12 @@ async fn serve(
         .with_test_writer()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .try_init();
+    let Ports {
+        images,
+        staging,
+        tables,
+        scanning,
+    } = ports;
     let store = Arc::new(CountingStore {
         inner: images,
         gets: AtomicUsize::new(0),
@@ -268,7 +283,7 @@ async fn serve(
     let real_tables = tables;
     let tables = wrap(real_tables.clone());
     let catalog = Catalog::new(store.clone(), tables.clone(), settings.clone());
-    let router = pawql::app::router_over(store.clone(), tables, settings, staging);
+    let router = pawql::app::router_over(store.clone(), tables, settings, staging, scanning);
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)

@@ -9,6 +9,7 @@ mod helpers;
 mod aws_s3;
 mod budget;
 mod deployment;
+mod detector;
 mod faults;
 mod hostile;
 mod lambda;

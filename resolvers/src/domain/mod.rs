@@ -2,9 +2,11 @@
 //! validation. Pure logic, no I/O; every backend shares it.
 
 pub mod chunks;
+pub mod detection;
 pub mod image;
 pub mod label;
 pub mod sampling;
+pub mod scan;
 pub mod stats;
 pub mod ticket;
 pub mod validation;

@@ -11,6 +11,7 @@ use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 
 use crate::catalog::{Catalog, CatalogSettings};
 use crate::ports::{ChunkTables, ImageStore};
+use crate::scanning::Scanner;
 
 pub use mutation::Mutation;
 pub use query::Query;
@@ -21,14 +22,33 @@ pub type PawqlSchema = Schema<Query, Mutation, EmptySubscription>;
 /// Everything the resolvers need, built once at start-up.
 pub struct Deps {
     pub catalog: Catalog,
+    /// Scanning, when this build and backend have a detector.
+    pub scanner: Option<Scanner>,
 }
 
 impl Deps {
     pub fn new(images: Arc<dyn ImageStore>, tables: Arc<dyn ChunkTables>, settings: CatalogSettings) -> Deps {
         Deps {
             catalog: Catalog::new(images, tables, settings),
+            scanner: None,
         }
     }
+}
+
+/// Who is calling, per request: set by the HTTP layer from the request headers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caller {
+    /// Presented the admin key.
+    pub admin: bool,
+}
+
+/// The scanner, or a clear error where scanning is not available.
+pub(crate) fn scanner<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a Scanner> {
+    use async_graphql::ErrorExtensions;
+    ctx.data_opt::<Scanner>().ok_or_else(|| {
+        crate::error::ApiError::Internal(anyhow::anyhow!("scanning requested, but this server has no detector"))
+            .extend()
+    })
 }
 
 /// Query depth cap: the deepest legitimate operation is far shallower.
@@ -40,7 +60,11 @@ const MAX_QUERY_COMPLEXITY: usize = 2_000;
 
 /// Builds the one schema. Every entry point calls this, so they cannot drift apart.
 pub fn build_schema(deps: Deps) -> PawqlSchema {
-    schema_builder().data(deps.catalog).finish()
+    let builder = schema_builder().data(deps.catalog);
+    match deps.scanner {
+        Some(scanner) => builder.data(scanner).finish(),
+        None => builder.finish(),
+    }
 }
 
 fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {

@@ -12,9 +12,12 @@ use async_trait::async_trait;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
-use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
+use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::UploadTicket;
 use resolvers::ports::{ImageStore, Staged};
+
+/// Where bytes uploaded only to be scanned live (expired by lifecycle rule, like scans).
+pub const SCAN_UPLOAD_PREFIX: &str = "scan-uploads/";
 
 /// How long a presigned image URL stays valid by default.
 pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
@@ -129,6 +132,31 @@ impl ImageStore for S3ImageStore {
             return Ok(Staged::TooLarge(bytes.len() as u64));
         }
         Ok(Staged::Bytes(bytes))
+    }
+
+    async fn put_scan_upload(&self, sha256: &Sha256Hex, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
+        let key = format!("{SCAN_UPLOAD_PREFIX}{}", sha256.as_str());
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type(kind.content_type())
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .with_context(|| format!("S3 PutObject {key}"))?;
+        Ok(())
+    }
+
+    async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
+        let key = format!("{SCAN_UPLOAD_PREFIX}{}", sha256.as_str());
+        let object = match self.client.get_object().bucket(&self.bucket).key(&key).send().await {
+            Ok(object) => object,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(err) => return Err(err).with_context(|| format!("S3 GetObject {key}")),
+        };
+        let bytes = object.body.collect().await.with_context(|| format!("reading {key}"))?;
+        Ok(Some(bytes.into_bytes()))
     }
 
     async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {

@@ -46,6 +46,11 @@ impl RedbChunkTables {
         })
     }
 
+    /// The database, for the other tables kept in the same file (scans).
+    pub fn database(&self) -> Arc<Database> {
+        Arc::clone(&self.db)
+    }
+
     /// Runs blocking redb work off the async runtime.
     async fn blocking<T, F>(&self, work: F) -> anyhow::Result<T>
     where

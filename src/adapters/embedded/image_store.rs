@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use bytes::Bytes;
-use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
+use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::{UploadTicket, STAGING_PREFIX};
 use resolvers::ports::{ImageStore, Staged};
 
@@ -23,18 +23,20 @@ use resolvers::ports::{ImageStore, Staged};
 pub struct FileImageStore {
     root: PathBuf,
     staging: PathBuf,
+    scan_uploads: PathBuf,
     public_url: String,
 }
 
 impl FileImageStore {
-    /// Images under `root`, staged uploads under `staging`.
-    pub fn open(root: &Path, staging: &Path, public_url: &str) -> anyhow::Result<FileImageStore> {
-        for dir in [root, staging] {
+    /// Images under `root`, staged uploads under `staging`, scan-only uploads under `scan_uploads`.
+    pub fn open(root: &Path, staging: &Path, scan_uploads: &Path, public_url: &str) -> anyhow::Result<FileImageStore> {
+        for dir in [root, staging, scan_uploads] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         Ok(FileImageStore {
             root: root.to_owned(),
             staging: staging.to_owned(),
+            scan_uploads: scan_uploads.to_owned(),
             public_url: public_url.trim_end_matches('/').to_owned(),
         })
     }
@@ -116,6 +118,21 @@ impl ImageStore for FileImageStore {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e).context("removing a staged upload"),
+        }
+    }
+
+    async fn put_scan_upload(&self, sha256: &Sha256Hex, _kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
+        let path = self.scan_uploads.join(sha256.as_str());
+        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+            .await
+            .context("write task panicked")?
+    }
+
+    async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
+        match tokio::fs::read(self.scan_uploads.join(sha256.as_str())).await {
+            Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).context("reading a scan upload"),
         }
     }
 }

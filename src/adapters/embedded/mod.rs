@@ -8,6 +8,7 @@
 mod chunk_tables;
 mod image_store;
 mod rows;
+mod scan_store;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use anyhow::Context;
 
 pub use chunk_tables::RedbChunkTables;
 pub use image_store::FileImageStore;
+pub use scan_store::RedbScanStore;
 
 /// Opens (creating if needed) the embedded backend in `data_dir`. `public_url` is the base
 /// URL the local server is reached at; image URLs are built on it.
@@ -25,7 +27,12 @@ pub fn open(
     labels: resolvers::domain::label::LabelSet,
 ) -> anyhow::Result<(Arc<FileImageStore>, Arc<RedbChunkTables>)> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let images = FileImageStore::open(&data_dir.join("images"), &data_dir.join("staging"), public_url)?;
+    let images = FileImageStore::open(
+        &data_dir.join("images"),
+        &data_dir.join("staging"),
+        &data_dir.join("scan-uploads"),
+        public_url,
+    )?;
     let tables = RedbChunkTables::open(&data_dir.join("pawql.redb"), labels)?;
     Ok((Arc::new(images), Arc::new(tables)))
 }

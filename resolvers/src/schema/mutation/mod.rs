@@ -1,6 +1,7 @@
 //! `Mutation`: one resolver struct per root field, merged.
 
 mod delete_image;
+mod request_scan;
 mod request_upload;
 mod set_weight;
 mod upload;
@@ -12,6 +13,7 @@ use async_graphql::MergedObject;
 pub struct Mutation(
     upload::UploadMutation,
     request_upload::RequestUploadMutation,
+    request_scan::RequestScanMutation,
     set_weight::SetWeightMutation,
     delete_image::DeleteImageMutation,
 );

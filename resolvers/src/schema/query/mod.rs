@@ -4,6 +4,7 @@ mod image;
 mod labels;
 mod random_image;
 mod random_images;
+mod scan_result;
 
 use async_graphql::MergedObject;
 
@@ -14,4 +15,5 @@ pub struct Query(
     random_images::RandomImagesQuery,
     image::ImageQuery,
     labels::LabelsQuery,
+    scan_result::ScanResultQuery,
 );

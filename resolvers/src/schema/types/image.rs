@@ -52,6 +52,14 @@ impl Image {
         self.0.byte_size
     }
 
+    /// The scan of these bytes (any label, or a scan-only upload of the same bytes), if any.
+    async fn scan(&self, ctx: &Context<'_>) -> Result<Option<super::Scan>> {
+        let Some(scanner) = ctx.data_opt::<crate::scanning::Scanner>() else {
+            return Ok(None);
+        };
+        Ok(scanner.scan_of(&self.0.id.sha256).await.extend()?.map(super::Scan))
+    }
+
     /// SHA-256 of the bytes, lowercase hex.
     async fn sha256(&self) -> &str {
         self.0.id.sha256.as_str()

@@ -1,0 +1,241 @@
+//! The scan service: record scan requests (deduplicated by content) and work on them.
+//!
+//! `request_*` only records a `PENDING` scan and hands it to the dispatcher, so the mutation
+//! returns at once. `run` does the work wherever it happens (the local worker, or the Lambda's
+//! stream handler on AWS): claim, load the bytes, detect (retrying transient failures with
+//! backoff), and write the final state. A scan never stays `PENDING` or `RUNNING` for good: a
+//! failure ends `FAILED` with a reason code, and a crash mid-scan is picked up at start-up.
+//!
+//! Debug data is collected in a [`ScanTrace`] owned by the one `run` call, so a scan's log
+//! lines can only ever be its own, however many scans run at once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use tracing::warn;
+
+use crate::domain::detection::DetectError;
+use crate::domain::image::{ImageId, ImageKind, Sha256Hex};
+use crate::domain::label::LabelSet;
+use crate::domain::scan::{ScanDebug, ScanRecord, ScanRequested, ScanSource, ScanStatus, ScanVerdict};
+use crate::domain::validation::{validate_image, UploadLimits};
+use crate::error::{ApiError, ApiResult};
+use crate::ports::{CatDetector, ChunkTables, ImageStore, ScanDispatch, ScanInput, ScanStore};
+
+/// How hard `run` tries before a scan fails.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanSettings {
+    /// Detector attempts per scan (transient failures only; others fail at once).
+    pub max_attempts: u32,
+    /// First pause between attempts; doubles each time.
+    pub retry_base: Duration,
+}
+
+impl Default for ScanSettings {
+    fn default() -> Self {
+        ScanSettings {
+            max_attempts: 4,
+            retry_base: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Everything scanning needs.
+#[derive(Clone)]
+pub struct Scanner {
+    pub scans: Arc<dyn ScanStore>,
+    pub images: Arc<dyn ImageStore>,
+    pub tables: Arc<dyn ChunkTables>,
+    pub detector: Arc<dyn CatDetector>,
+    pub dispatch: Arc<dyn ScanDispatch>,
+    pub labels: LabelSet,
+    pub limits: UploadLimits,
+    pub settings: ScanSettings,
+}
+
+/// A scan's own log lines and step timings.
+#[derive(Default)]
+pub struct ScanTrace {
+    log: Vec<String>,
+    timings: Vec<(String, f64)>,
+}
+
+impl ScanTrace {
+    fn line(&mut self, scan: &str, text: impl Into<String>) {
+        let text = text.into();
+        tracing::debug!(scan, "{text}");
+        self.log.push(format!("{} {text}", Utc::now().format("%H:%M:%S%.3f")));
+    }
+
+    async fn timed<T>(&mut self, step: &str, work: impl std::future::Future<Output = T>) -> T {
+        let started = Instant::now();
+        let out = work.await;
+        self.timings
+            .push((step.to_owned(), started.elapsed().as_secs_f64() * 1e3));
+        out
+    }
+}
+
+impl Scanner {
+    /// `requestScan(imageId:)`: a scan of a catalogue image.
+    pub async fn request_for_image(&self, image_id: &str, debug: bool, force: bool) -> ApiResult<ScanRecord> {
+        let id = ImageId::parse(image_id, &self.labels)?;
+        if self.tables.get_image(&id).await?.is_none() {
+            return Err(ApiError::NotFound(format!("no image {id}")));
+        }
+        let source = ScanSource::Image { id: id.to_string() };
+        self.record(ScanRecord::pending(id.sha256.clone(), source, debug, Utc::now()), force)
+            .await
+    }
+
+    /// `requestScan(image:)`: a scan of bytes uploaded only for it. They pass the same
+    /// validation as an upload, and are stored only if a scan of them is really to be done.
+    pub async fn request_for_upload(&self, bytes: Bytes, debug: bool, force: bool) -> ApiResult<ScanRecord> {
+        let limits = self.limits;
+        let checked = bytes.clone();
+        let facts = tokio::task::spawn_blocking(move || validate_image(&checked, &limits))
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("validation task failed: {e}")))??;
+        if !force {
+            if let Some(existing) = self.scans.get(facts.sha256.as_str()).await? {
+                return Ok(existing);
+            }
+        }
+        self.images.put_scan_upload(&facts.sha256, facts.kind, bytes).await?;
+        let source = ScanSource::Upload {
+            content_type: facts.kind.content_type().to_owned(),
+        };
+        self.record(ScanRecord::pending(facts.sha256, source, debug, Utc::now()), force)
+            .await
+    }
+
+    async fn record(&self, pending: ScanRecord, force: bool) -> ApiResult<ScanRecord> {
+        match self.scans.request(pending, force).await? {
+            ScanRequested::New(record) => {
+                self.dispatch.dispatch(&record.id);
+                Ok(record)
+            }
+            ScanRequested::Existing(record) => Ok(record),
+        }
+    }
+
+    /// `scanResult(id)`.
+    pub async fn scan(&self, id: &str) -> ApiResult<Option<ScanRecord>> {
+        let id = Sha256Hex::parse(id)
+            .ok_or_else(|| ApiError::BadUserInput(format!("{id:?} is not a scan id (64 hex digits)")))?;
+        Ok(self.scans.get(id.as_str()).await?)
+    }
+
+    /// The latest scan of an image's bytes (`Image.scan`).
+    pub async fn scan_of(&self, sha256: &Sha256Hex) -> ApiResult<Option<ScanRecord>> {
+        Ok(self.scans.get(sha256.as_str()).await?)
+    }
+
+    /// Works on one scan to its end. `reclaim` also takes over a `RUNNING` scan (recovery
+    /// after a crash). Errors only when the scan store itself fails; the scan then stays
+    /// claimable and recovery retries it.
+    pub async fn run(&self, id: &str, reclaim: bool) -> anyhow::Result<()> {
+        let Some(mut scan) = self.scans.claim(id, reclaim).await? else {
+            return Ok(());
+        };
+        let mut trace = ScanTrace::default();
+        trace.line(id, format!("claimed (attempt {})", scan.attempts));
+        let outcome = self.detect(&scan, &mut trace).await;
+        scan.detector = Some(self.detector.name().to_owned());
+        scan.finished_at = Some(Utc::now());
+        let raw = match outcome {
+            Ok(detection) => {
+                trace.line(
+                    id,
+                    format!("cat: {} (P = {:.4})", detection.is_cat, detection.cat_confidence),
+                );
+                scan.status = ScanStatus::Succeeded;
+                scan.verdict = Some(ScanVerdict {
+                    is_cat: detection.is_cat,
+                    cat_confidence: detection.cat_confidence,
+                    labels: detection.labels,
+                });
+                scan.error = None;
+                Some(detection.raw)
+            }
+            Err(err) => {
+                trace.line(id, format!("failed: {err}"));
+                scan.status = ScanStatus::Failed;
+                scan.error = Some(err.to_string());
+                None
+            }
+        };
+        if scan.debug_requested {
+            scan.debug = Some(ScanDebug {
+                raw,
+                timings: trace.timings,
+                log: trace.log,
+            });
+        }
+        if !self.scans.finish(scan).await? {
+            warn!(scan = id, "scan was no longer running when it finished; result dropped");
+        }
+        Ok(())
+    }
+
+    async fn detect(
+        &self,
+        scan: &ScanRecord,
+        trace: &mut ScanTrace,
+    ) -> Result<crate::domain::detection::Detection, DetectError> {
+        let input = trace.timed("load", self.load(scan)).await?;
+        trace.line(&scan.id, format!("loaded {} bytes", input.bytes.len()));
+        let mut pause = self.settings.retry_base;
+        for attempt in 1..=self.settings.max_attempts {
+            match trace.timed("detect", self.detector.detect(&input)).await {
+                Ok(detection) => return Ok(detection),
+                Err(err) if err.retryable && attempt < self.settings.max_attempts => {
+                    trace.line(
+                        &scan.id,
+                        format!("attempt {attempt} failed ({err}); retrying in {pause:?}"),
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    async fn load(&self, scan: &ScanRecord) -> Result<ScanInput, DetectError> {
+        let sha256 = Sha256Hex::parse(&scan.id).ok_or_else(|| DetectError::permanent("BAD_RECORD", "scan id"))?;
+        let storage = |e: anyhow::Error| DetectError::permanent("STORAGE_FAILED", format!("{e:#}"));
+        let missing = || DetectError::permanent("IMAGE_MISSING", "the scanned bytes are gone");
+        match &scan.source {
+            ScanSource::Image { id } => {
+                let id = ImageId::parse(id, &self.labels).map_err(|_| missing())?;
+                let record = self.tables.get_image(&id).await.map_err(storage)?.ok_or_else(missing)?;
+                let bytes = self.images.get(&id).await.map_err(storage)?.ok_or_else(missing)?;
+                Ok(ScanInput {
+                    sha256,
+                    kind: record.kind,
+                    bytes,
+                    image: Some(id),
+                })
+            }
+            ScanSource::Upload { content_type } => {
+                let kind = ImageKind::from_content_type(content_type).ok_or_else(missing)?;
+                let bytes = self
+                    .images
+                    .get_scan_upload(&sha256)
+                    .await
+                    .map_err(storage)?
+                    .ok_or_else(missing)?;
+                Ok(ScanInput {
+                    sha256,
+                    kind,
+                    bytes,
+                    image: None,
+                })
+            }
+        }
+    }
+}
