@@ -27,6 +27,13 @@ impl ScanDispatch for LocalDispatch {
     }
 }
 
+/// Runs never dispatch; the worker's scanner gets this instead of the queue's sender.
+struct NoDispatch;
+
+impl ScanDispatch for NoDispatch {
+    fn dispatch(&self, _id: &str) {}
+}
+
 /// The receiving side, until the scanner exists to work with.
 pub struct WorkerQueue {
     receiver: mpsc::UnboundedReceiver<(String, bool)>,
@@ -45,8 +52,14 @@ pub fn channel() -> (Arc<LocalDispatch>, WorkerQueue) {
 impl WorkerQueue {
     /// Starts the worker on the runtime: first re-queues unfinished scans, then works on
     /// whatever arrives.
+    /// The worker ends once every dispatcher is gone (the server stopped) and the queue is
+    /// drained; it holds no dispatcher itself, or it would keep its own queue open forever.
     pub fn start(self, scanner: Scanner) -> tokio::task::JoinHandle<()> {
         let WorkerQueue { mut receiver, sender } = self;
+        let scanner = Scanner {
+            dispatch: Arc::new(NoDispatch),
+            ..scanner
+        };
         tokio::spawn(async move {
             match scanner.scans.unfinished().await {
                 Ok(left) => {

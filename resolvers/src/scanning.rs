@@ -66,7 +66,8 @@ impl ScanTrace {
     fn line(&mut self, scan: &str, text: impl Into<String>) {
         let text = text.into();
         tracing::debug!(scan, "{text}");
-        self.log.push(format!("{} {text}", Utc::now().format("%H:%M:%S%.3f")));
+        self.log
+            .push(format!("{} scan={scan} {text}", Utc::now().format("%H:%M:%S%.3f")));
     }
 
     async fn timed<T>(&mut self, step: &str, work: impl std::future::Future<Output = T>) -> T {

@@ -19,5 +19,6 @@ mod playground;
 mod presigned;
 mod random;
 mod rest;
+mod scan;
 mod schema;
 mod upload;

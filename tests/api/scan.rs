@@ -1,0 +1,286 @@
+//! Cat scans over HTTP on the embedded backend with the offline detector: requested, worked
+//! on in the background, deduplicated by content, debug data behind the admin key, and
+//! finished after a crash. (Scans on the AWS backend come with the DynamoDB scan table.)
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use resolvers::domain::image::Sha256Hex;
+use resolvers::domain::scan::{ScanRecord, ScanSource, ScanStatus};
+use resolvers::CatalogSettings;
+use serde_json::{json, Value};
+
+use crate::helpers::{error_codes, fixture, spawn_app, spawn_app_in, Backend, TestApp, ADMIN_KEY};
+
+const SCAN_FIELDS: &str =
+    "id status isCat catConfidence labels { name confidence } detector requestedAt finishedAt error attempts";
+
+async fn request_scan_of(app: &TestApp, image_id: &str, debug: bool, force: bool) -> Value {
+    let q = format!(
+        "mutation($id: ID!, $debug: Boolean, $force: Boolean) {{ requestScan(imageId: $id, debug: $debug, force: $force) {{ {SCAN_FIELDS} }} }}"
+    );
+    app.data(&q, json!({ "id": image_id, "debug": debug, "force": force }))
+        .await["requestScan"]
+        .clone()
+}
+
+/// Polls `scanResult` until the scan is final.
+async fn wait_for_final(app: &TestApp, id: &str, with_debug: bool) -> Value {
+    let fields = if with_debug {
+        format!("{SCAN_FIELDS} debug")
+    } else {
+        SCAN_FIELDS.to_owned()
+    };
+    let q = format!("query($id: ID!) {{ scanResult(id: $id) {{ {fields} }} }}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("x-pawql-admin-key", ADMIN_KEY)
+            .json(&json!({ "query": q, "variables": { "id": id } }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        let scan = body["data"]["scanResult"].clone();
+        if scan["status"] == "SUCCEEDED" || scan["status"] == "FAILED" {
+            return scan;
+        }
+        assert!(Instant::now() < deadline, "scan {id} not final: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_scan_returns_pending_at_once_and_succeeds_in_the_background() {
+    let app = spawn_app(Backend::Embedded).await;
+    let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+    let dog = app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
+
+    let requested = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await;
+    assert_eq!(
+        requested["id"], cat["sha256"],
+        "a scan is named by the content it scans"
+    );
+    assert!(
+        requested["status"] == "PENDING" || requested["status"] == "RUNNING" || requested["status"] == "SUCCEEDED",
+        "{requested}"
+    );
+    let done = wait_for_final(&app, requested["id"].as_str().unwrap(), false).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["isCat"], true);
+    assert!(done["catConfidence"].as_f64().unwrap() > 0.4);
+    assert_eq!(done["detector"], "offline:efficientnet-lite0");
+    assert!(done["finishedAt"].is_string());
+    assert!(!done["labels"].as_array().unwrap().is_empty());
+
+    let scanned = request_scan_of(&app, dog["id"].as_str().unwrap(), false, false).await;
+    let done = wait_for_final(&app, scanned["id"].as_str().unwrap(), false).await;
+    assert_eq!(done["isCat"], false, "{done}");
+
+    // Image.scan shows the scan of the image's bytes.
+    let image = app
+        .data(
+            "query($id: ID!) { image(id: $id) { scan { status isCat } } }",
+            json!({ "id": cat["id"] }),
+        )
+        .await;
+    assert_eq!(image["image"]["scan"], json!({ "status": "SUCCEEDED", "isCat": true }));
+}
+
+#[tokio::test]
+async fn the_same_bytes_are_scanned_once_unless_forced() {
+    let app = spawn_app(Backend::Embedded).await;
+    let cat = app.upload("cat", "images/cat_kde_tabby_q85.jpg", 0.5).await;
+    let id = cat["id"].as_str().unwrap();
+    // Concurrent requests for one image: one scan.
+    let requests = (0..5).map(|_| request_scan_of(&app, id, false, false));
+    let scans = futures_util::future::join_all(requests).await;
+    assert!(scans.iter().all(|s| s["id"] == scans[0]["id"]));
+    let first = wait_for_final(&app, scans[0]["id"].as_str().unwrap(), false).await;
+    assert_eq!(first["attempts"], 1, "one scan ran: {first}");
+
+    // The same bytes uploaded for scanning only, or under another label: the same scan.
+    let again = scan_only_upload(&app, fixture("images/cat_kde_tabby_q85.jpg")).await;
+    assert_eq!(
+        again["data"]["requestScan"]["finishedAt"], first["finishedAt"],
+        "{again}"
+    );
+    let as_dog = app.upload("dog", "images/cat_kde_tabby_q85.jpg", 0.5).await;
+    let scan = request_scan_of(&app, as_dog["id"].as_str().unwrap(), false, false).await;
+    assert_eq!(scan["finishedAt"], first["finishedAt"]);
+
+    // force: a new scan of the same bytes.
+    let forced = request_scan_of(&app, id, false, true).await;
+    assert_ne!(forced["status"], "SUCCEEDED", "a forced scan starts over: {forced}");
+    let done = wait_for_final(&app, id.rsplit('-').next().unwrap(), false).await;
+    assert_ne!(done["finishedAt"], first["finishedAt"]);
+    assert_eq!(done["isCat"], true);
+}
+
+async fn scan_only_upload(app: &TestApp, bytes: Vec<u8>) -> Value {
+    let operations = json!({
+        "query": format!("mutation($image: Upload!) {{ requestScan(image: $image) {{ {SCAN_FIELDS} }} }}"),
+        "variables": { "image": null }
+    });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.image"] }).to_string())
+        .part("0", reqwest::multipart::Part::bytes(bytes).file_name("x"));
+    app.post_form("/graphql", form).await.1
+}
+
+#[tokio::test]
+async fn scan_only_uploads_are_validated_like_uploads_and_scanned() {
+    let app = spawn_app(Backend::Embedded).await;
+    let before = app.residue().await;
+    for (file, code) in [
+        ("bad-inputs/truncated.jpg", "INVALID_IMAGE"),
+        ("bad-inputs/cat.gif", "UNSUPPORTED_MEDIA_TYPE"),
+        ("bad-inputs/bomb_50000x50000_1bit.png", "IMAGE_TOO_LARGE"),
+    ] {
+        let body = scan_only_upload(&app, fixture(file)).await;
+        assert_eq!(error_codes(&body), [code], "{file}: {body}");
+    }
+    assert_eq!(app.residue().await, before, "refused scans leave nothing behind");
+
+    let body = scan_only_upload(&app, fixture("bad-inputs/exif_orientation_6.jpg")).await;
+    let id = body["data"]["requestScan"]["id"].as_str().unwrap().to_owned();
+    let done = wait_for_final(&app, &id, false).await;
+    assert_eq!(done["isCat"], true, "{done}");
+    assert_eq!(
+        app.labels().await[0]["imageCount"],
+        0,
+        "a scan-only upload is not in the catalogue"
+    );
+
+    let (_, body) = app.graphql("mutation { requestScan { id } }", json!({})).await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "neither imageId nor image");
+    let (_, body) = app
+        .graphql(
+            "mutation($id: ID!) { requestScan(imageId: $id) { id } }",
+            json!({ "id": format!("cat-{}", "0".repeat(64)) }),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["NOT_FOUND"]);
+    let (_, body) = app.graphql("{ scanResult(id: \"../x\") { id } }", json!({})).await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
+    let unknown = app
+        .data(
+            &format!("{{ scanResult(id: \"{}\") {{ id }} }}", "0".repeat(64)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(unknown["scanResult"], Value::Null);
+}
+
+#[tokio::test]
+async fn debug_data_needs_the_admin_key_and_holds_only_its_own_scan() {
+    let app = spawn_app(Backend::Embedded).await;
+    let mut ids = Vec::new();
+    for file in [
+        "images/cat_chelsea.png",
+        "images/none_coffee.png",
+        "images/dog_darknet_bicycle.jpg",
+        "images/none_rocket.jpg",
+    ] {
+        let label = if file.contains("cat") { "cat" } else { "dog" };
+        ids.push(app.upload(label, file, 0.5).await["id"].as_str().unwrap().to_owned());
+    }
+    // Requested at once, so the worker runs them concurrently.
+    let requests = ids.iter().map(|id| request_scan_of(&app, id, true, false));
+    let scans = futures_util::future::join_all(requests).await;
+    for scan in &scans {
+        let id = scan["id"].as_str().unwrap();
+        let done = wait_for_final(&app, id, true).await;
+        let debug = &done["debug"];
+        let log = debug["log"].as_array().unwrap();
+        assert!(!log.is_empty(), "{done}");
+        assert!(debug["timings"].as_array().unwrap().iter().any(|t| t[0] == "detect"));
+        assert_eq!(debug["raw"]["probs"].as_array().unwrap().len(), 1000);
+        let text = log.iter().map(|l| l.as_str().unwrap()).collect::<Vec<_>>().join("\n");
+        assert!(text.contains("claimed"), "{text}");
+        assert!(
+            log.iter()
+                .all(|line| line.as_str().unwrap().contains(&format!("scan={id}"))),
+            "every line is this scan's own: {text}"
+        );
+        for other in scans.iter().filter(|s| s["id"] != scan["id"]) {
+            let other_id = other["id"].as_str().unwrap();
+            assert!(!text.contains(other_id), "scan {id}'s log mentions {other_id}");
+        }
+    }
+
+    // Without the key (or with a wrong one): FORBIDDEN, and no debug data.
+    let q = format!(
+        "{{ scanResult(id: \"{}\") {{ status debug }} }}",
+        scans[0]["id"].as_str().unwrap()
+    );
+    let (_, body) = app.graphql(&q, json!({})).await;
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    assert!(body["data"]["scanResult"].is_null() || body["data"]["scanResult"]["debug"].is_null());
+    let wrong: Value = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("x-pawql-admin-key", "test-admin-key-0123456780")
+        .json(&json!({ "query": q }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(error_codes(&wrong), ["FORBIDDEN"]);
+}
+
+#[tokio::test]
+async fn scans_left_pending_or_running_by_a_crash_finish_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running_id, pending_id);
+    {
+        // What a crash leaves: the server stopped with one scan claimed and one not yet.
+        let app = spawn_app_in(dir.path(), CatalogSettings::default()).await;
+        let running = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
+        let pending = app.upload("dog", "images/dog_farm_german_shepherd.webp", 0.5).await;
+        running_id = running["sha256"].as_str().unwrap().to_owned();
+        pending_id = pending["sha256"].as_str().unwrap().to_owned();
+        app.stop().await;
+        let (_, tables) = pawql::adapters::embedded::open(
+            dir.path(),
+            "http://x",
+            resolvers::domain::label::LabelSet::default_pets(),
+        )
+        .unwrap();
+        let scans = pawql::adapters::embedded::RedbScanStore::new(tables.database()).unwrap();
+        use resolvers::ports::ScanStore;
+        for (sha, image_id, status) in [
+            (&running_id, running["id"].as_str().unwrap(), ScanStatus::Running),
+            (&pending_id, pending["id"].as_str().unwrap(), ScanStatus::Pending),
+        ] {
+            let mut record = ScanRecord::pending(
+                Sha256Hex::parse(sha).unwrap(),
+                ScanSource::Image {
+                    id: image_id.to_owned(),
+                },
+                false,
+                Utc::now(),
+            );
+            record.status = status;
+            record.attempts = u32::from(status == ScanStatus::Running);
+            scans.request(record, false).await.unwrap();
+        }
+    }
+    let app = spawn_app_in(dir.path(), CatalogSettings::default()).await;
+    let running = wait_for_final(&app, &running_id, false).await;
+    assert_eq!(
+        (running["status"].as_str(), running["isCat"].as_bool()),
+        (Some("SUCCEEDED"), Some(true))
+    );
+    assert_eq!(running["attempts"], 2, "taken up again after the crash");
+    let pending = wait_for_final(&app, &pending_id, false).await;
+    assert_eq!(
+        (pending["status"].as_str(), pending["isCat"].as_bool()),
+        (Some("SUCCEEDED"), Some(false))
+    );
+}
