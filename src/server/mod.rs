@@ -1,7 +1,8 @@
 //! The one HTTP router. The local server hands it to `axum::serve`; the Lambda entry
 //! hands the same router to `lambda_http` (only `main` differs).
 //!
-//! Routes: `POST /graphql` (JSON and multipart), `GET /graphql` (GraphiQL),
+//! Routes: `POST /graphql` (JSON and multipart), `GET /graphql` (GraphiQL), `/graphql/ws`
+//! (subscriptions over WebSocket, graphql-transport-ws),
 //! `GET /healthz`, `GET /images/{id}` (image bytes for `Image.url` on the embedded backend),
 //! `PUT /uploads/{ticket}` (presigned uploads, embedded backend only), and petAPI's REST
 //! routes `POST /upload` and `GET /random?label=`.
@@ -17,6 +18,7 @@ mod uploads;
 use axum::extract::DefaultBodyLimit;
 use std::sync::Arc;
 
+use async_graphql_axum::GraphQLSubscription;
 use axum::routing::{get, post, put};
 use axum::Router;
 use resolvers::{Catalog, PawqlSchema};
@@ -71,6 +73,7 @@ const MULTIPART_ENVELOPE_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphiql::page).post(graphql::execute))
+        .route_service("/graphql/ws", GraphQLSubscription::new(state.schema.clone()))
         .route("/healthz", get(healthz))
         .route("/images/{id}", get(images::bytes))
         .route(

@@ -284,3 +284,64 @@ async fn scans_left_pending_or_running_by_a_crash_finish_after_a_restart() {
         (Some("SUCCEEDED"), Some(false))
     );
 }
+
+/// Subscribes to `scanUpdated` over WebSocket (graphql-transport-ws); returns every `next`
+/// payload until the server completes the subscription.
+async fn subscribe_scan_updated(app: &TestApp, id: &str) -> Vec<Value> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-transport-ws");
+    let send = |v: Value| Message::text(v.to_string());
+    socket.send(send(json!({ "type": "connection_init" }))).await.unwrap();
+    let query = format!("subscription($id: ID!) {{ scanUpdated(id: $id) {{ {SCAN_FIELDS} }} }}");
+    let mut updates = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("subscription did not complete")
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = message else { continue };
+        let message: Value = serde_json::from_str(&text).unwrap();
+        match message["type"].as_str().unwrap() {
+            "connection_ack" => {
+                let subscribe =
+                    json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "id": id } } });
+                socket.send(send(subscribe)).await.unwrap();
+            }
+            "next" => updates.push(message["payload"].clone()),
+            "complete" => return updates,
+            other => panic!("unexpected {other}: {message}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn scan_updated_streams_each_status_change_until_final_over_websocket() {
+    let app = spawn_app(Backend::Embedded).await;
+    let cat = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
+    let scan = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await;
+    let updates = subscribe_scan_updated(&app, scan["id"].as_str().unwrap()).await;
+    let statuses: Vec<&str> = updates
+        .iter()
+        .map(|u| u["data"]["scanUpdated"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.last(), Some(&"SUCCEEDED"), "{updates:?}");
+    let mut deduped = statuses.clone();
+    deduped.dedup();
+    assert_eq!(deduped, statuses, "one update per status change");
+    assert_eq!(updates.last().unwrap()["data"]["scanUpdated"]["isCat"], true);
+
+    // A finished scan: one update, then complete.
+    let again = subscribe_scan_updated(&app, scan["id"].as_str().unwrap()).await;
+    assert_eq!(again.len(), 1);
+}

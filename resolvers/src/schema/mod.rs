@@ -3,11 +3,12 @@
 
 mod mutation;
 mod query;
+mod subscription;
 pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 
 use crate::catalog::{Catalog, CatalogSettings};
 use crate::ports::{ChunkTables, ImageStore};
@@ -15,9 +16,10 @@ use crate::scanning::Scanner;
 
 pub use mutation::Mutation;
 pub use query::Query;
+pub use subscription::Subscription;
 
 /// The schema type served by the Lambda, the local server and the tests.
-pub type PawqlSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type PawqlSchema = Schema<Query, Mutation, Subscription>;
 
 /// Everything the resolvers need, built once at start-up.
 pub struct Deps {
@@ -67,8 +69,8 @@ pub fn build_schema(deps: Deps) -> PawqlSchema {
     }
 }
 
-fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription)
         .limit_depth(MAX_QUERY_DEPTH)
         .limit_complexity(MAX_QUERY_COMPLEXITY)
 }
