@@ -15,7 +15,7 @@ use pawql::app::ScanParts;
 use pawql::detectors::offline::DEFAULT_CAT_THRESHOLD;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::UploadTicket;
-use resolvers::ports::{ChunkTables, ImageStore, Staged};
+use resolvers::ports::{CatDetector, ChunkTables, ImageStore, Staged};
 use resolvers::{Catalog, CatalogSettings};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -195,6 +195,31 @@ async fn spawn_app_wrapping_with(
 /// An embedded server over an existing data directory (for restart tests); the caller owns it.
 pub async fn spawn_app_in(data_dir: &Path, settings: CatalogSettings) -> TestApp {
     start_embedded(data_dir, settings, |tables| tables).await
+}
+
+/// An embedded server whose cat detector is wrapped by `wrap` (fault injection).
+pub async fn spawn_app_with_detector(wrap: impl FnOnce(Arc<dyn CatDetector>) -> Arc<dyn CatDetector>) -> TestApp {
+    let temp = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let settings = CatalogSettings::default();
+    let (images, tables) = embedded::open(temp.path(), &address, settings.labels.clone()).unwrap();
+    let mut scanning = pawql::app::embedded_scanning(&tables, DEFAULT_CAT_THRESHOLD, None)
+        .unwrap()
+        .unwrap();
+    scanning.detector = wrap(scanning.detector);
+    let storage = Storage::Embedded {
+        data_dir: temp.path().to_owned(),
+    };
+    let ports = Ports {
+        images: images.clone(),
+        staging: Some(images),
+        tables,
+        scanning: Some(scanning),
+    };
+    let mut app = serve(listener, address, storage, ports, settings, |tables| tables).await;
+    app._temp = Some(temp);
+    app
 }
 
 async fn start_embedded(

@@ -345,3 +345,87 @@ async fn scan_updated_streams_each_status_change_until_final_over_websocket() {
     let again = subscribe_scan_updated(&app, scan["id"].as_str().unwrap()).await;
     assert_eq!(again.len(), 1);
 }
+
+/// A detector that fails its first `transient` calls with a retryable error, or every call
+/// with a permanent one, before delegating to the real detector.
+struct FailingDetector {
+    inner: std::sync::Arc<dyn resolvers::ports::CatDetector>,
+    transient: std::sync::atomic::AtomicU32,
+    permanent: bool,
+}
+
+#[async_trait::async_trait]
+impl resolvers::ports::CatDetector for FailingDetector {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    async fn detect(
+        &self,
+        input: &resolvers::ports::ScanInput,
+    ) -> Result<resolvers::domain::detection::Detection, resolvers::domain::detection::DetectError> {
+        use resolvers::domain::detection::DetectError;
+        if self.permanent {
+            return Err(DetectError::permanent(
+                "DETECTOR_FAILED",
+                "the model rejected the input",
+            ));
+        }
+        let left = self.transient.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.transient.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(DetectError::retryable("THROTTLED", "slow down"));
+        }
+        self.inner.detect(input).await
+    }
+}
+
+#[tokio::test]
+async fn transient_detector_failures_are_retried_and_permanent_ones_fail_with_a_reason() {
+    use crate::helpers::spawn_app_with_detector;
+    let app = spawn_app_with_detector(|inner| {
+        std::sync::Arc::new(FailingDetector {
+            inner,
+            transient: 2.into(),
+            permanent: false,
+        })
+    })
+    .await;
+    let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+    let scan = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await;
+    let done = wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;
+    assert_eq!(
+        (done["status"].as_str(), done["isCat"].as_bool()),
+        (Some("SUCCEEDED"), Some(true)),
+        "{done}"
+    );
+
+    let app = spawn_app_with_detector(|inner| {
+        std::sync::Arc::new(FailingDetector {
+            inner,
+            transient: 0.into(),
+            permanent: true,
+        })
+    })
+    .await;
+    let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+    let scan = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await;
+    let done = wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;
+    assert_eq!(done["status"], "FAILED");
+    assert!(done["error"].as_str().unwrap().starts_with("DETECTOR_FAILED"), "{done}");
+    assert_eq!(done["isCat"], Value::Null);
+
+    let app = spawn_app_with_detector(|inner| {
+        std::sync::Arc::new(FailingDetector {
+            inner,
+            transient: 100.into(),
+            permanent: false,
+        })
+    })
+    .await;
+    let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+    let scan = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await;
+    let done = wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;
+    assert_eq!(done["status"], "FAILED", "retries end; the scan does not stay pending");
+    assert!(done["error"].as_str().unwrap().starts_with("THROTTLED"), "{done}");
+}
