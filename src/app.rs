@@ -9,9 +9,7 @@ use resolvers::scanning::{ScanSettings, Scanner};
 use resolvers::{build_schema, CatalogSettings, Deps};
 
 use crate::adapters::aws::{self, AwsClients};
-#[cfg(feature = "offline-detector")]
-use crate::adapters::embedded::RedbScanStore;
-use crate::adapters::embedded::{self, FileImageStore, RedbChunkTables};
+use crate::adapters::embedded::{self, FileImageStore, RedbChunkTables, RedbScanStore};
 use crate::server::{router, AppState};
 use crate::worker;
 
@@ -57,28 +55,36 @@ pub fn router_over(
     router(state)
 }
 
-/// The offline detector and the embedded scan store over `tables`' database, when the build
-/// has the detector.
+/// The offline detector, when the build has it (feature `offline-detector`).
+pub fn offline_detector(threshold: f64) -> anyhow::Result<Option<Arc<dyn CatDetector>>> {
+    #[cfg(feature = "offline-detector")]
+    {
+        Ok(Some(Arc::new(crate::detectors::offline::OfflineDetector::load(
+            threshold,
+        )?)))
+    }
+    #[cfg(not(feature = "offline-detector"))]
+    {
+        let _ = threshold;
+        tracing::warn!("built without the offline detector: scanning is off");
+        Ok(None)
+    }
+}
+
+/// The offline detector and the embedded scan store over `tables`' database.
 pub fn embedded_scanning(
     tables: &RedbChunkTables,
     threshold: f64,
     admin_key: Option<String>,
 ) -> anyhow::Result<Option<ScanParts>> {
-    #[cfg(feature = "offline-detector")]
-    {
-        let detector = crate::detectors::offline::OfflineDetector::load(threshold)?;
-        Ok(Some(ScanParts {
-            scans: Arc::new(RedbScanStore::new(tables.database())?),
-            detector: Arc::new(detector),
-            admin_key,
-        }))
-    }
-    #[cfg(not(feature = "offline-detector"))]
-    {
-        let _ = (tables, threshold, admin_key);
-        tracing::warn!("built without the offline detector: scanning is off");
-        Ok(None)
-    }
+    let Some(detector) = offline_detector(threshold)? else {
+        return Ok(None);
+    };
+    Ok(Some(ScanParts {
+        scans: Arc::new(RedbScanStore::new(tables.database())?),
+        detector,
+        admin_key,
+    }))
 }
 
 /// Builds the router over the embedded backend in `data_dir`; image URLs start with `public_url`.
@@ -95,9 +101,22 @@ pub fn embedded_router(
 }
 
 /// Builds the router over a stage's AWS resources, found through SSM (see [`aws::open`]).
-pub async fn aws_router(clients: &AwsClients, stage: &str, settings: CatalogSettings) -> anyhow::Result<Router> {
+/// Scans are kept in the stage's `scanTable`; with the offline detector in the build (the
+/// local `serve --backend aws`) the in-process worker runs them. The Lambda build has no
+/// detector yet (Rekognition is wired with the stream handler): scanning is off there.
+pub async fn aws_router(
+    clients: &AwsClients,
+    stage: &str,
+    settings: CatalogSettings,
+    cat_threshold: f64,
+    admin_key: Option<String>,
+) -> anyhow::Result<Router> {
     let backend = aws::open(clients, stage, settings.labels.clone()).await?;
     tracing::info!(stage, resources = ?backend.resources, "AWS backend");
-    // Scans on DynamoDB (stream-driven) are not built yet: scanning is off on this backend.
-    Ok(router_over(backend.images, backend.tables, settings, None, None))
+    let scanning = offline_detector(cat_threshold)?.map(|detector| ScanParts {
+        scans: backend.scans.clone(),
+        detector,
+        admin_key,
+    });
+    Ok(router_over(backend.images, backend.tables, settings, None, scanning))
 }

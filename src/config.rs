@@ -79,7 +79,7 @@ pub struct ServeArgs {
     #[arg(long, env = "PAWQL_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Offline detector: a cat at or above this P(cat).
-    #[arg(long, env = "PAWQL_CAT_THRESHOLD", default_value_t = 0.2)]
+    #[arg(long, env = "PAWQL_CAT_THRESHOLD", default_value_t = crate::detectors::DEFAULT_CAT_THRESHOLD)]
     pub cat_threshold: f64,
     /// Key that unlocks scan debug data (header `x-pawql-admin-key`). Unset: nobody sees it.
     #[arg(long, env = "PAWQL_ADMIN_KEY", hide_env_values = true)]

@@ -68,7 +68,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.cat_threshold,
             args.admin_key.clone(),
         )?,
-        Backend::Aws => pawql::app::aws_router(&AwsClients::from_env().await, &args.stage.stage, settings).await?,
+        Backend::Aws => {
+            let clients = AwsClients::from_env().await;
+            pawql::app::aws_router(
+                &clients,
+                &args.stage.stage,
+                settings,
+                args.cat_threshold,
+                args.admin_key.clone(),
+            )
+            .await?
+        }
     };
     tracing::info!(%bound, backend = ?args.backend, "pawql serving: GraphiQL at {public_url}/graphql");
     axum::serve(listener, router)
@@ -93,7 +103,14 @@ async fn provision(args: StageArgs) -> anyhow::Result<()> {
 
 async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
     let settings = args.catalog.settings()?;
-    let router = pawql::app::aws_router(&AwsClients::from_env().await, &args.stage.stage, settings).await?;
+    let router = pawql::app::aws_router(
+        &AwsClients::from_env().await,
+        &args.stage.stage,
+        settings,
+        pawql::detectors::DEFAULT_CAT_THRESHOLD,
+        None,
+    )
+    .await?;
     pawql::lambda::run(router).await
 }
 

@@ -20,9 +20,7 @@ static LABELS: &str = include_str!("../../models/imagenet_labels.txt");
 
 /// ImageNet classes that are domestic cats.
 pub const CAT_CLASSES: std::ops::RangeInclusive<usize> = 281..=285;
-/// Default decision threshold on P(cat). On the fixture photos every cat scores ≥ 0.43 and
-/// everything else ≤ 0.012 (models/PROVENANCE.md); 0.2 sits well inside that gap.
-pub const DEFAULT_CAT_THRESHOLD: f64 = 0.2;
+pub use super::DEFAULT_CAT_THRESHOLD;
 /// The name reported in `Scan.detector`.
 pub const DETECTOR_NAME: &str = "offline:efficientnet-lite0";
 /// Labels kept in a detection (the raw output keeps all 1000 scores).

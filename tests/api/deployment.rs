@@ -101,6 +101,18 @@ fn check_table(declared: &Value, spec: &TableSpec) {
         })
         .unwrap_or_default();
     assert_eq!(declared_indexes, indexes, "{}: indexes", spec.base_name);
+    assert_eq!(
+        props["StreamSpecification"]["StreamViewType"].as_str(),
+        spec.stream.then_some("NEW_IMAGE"),
+        "{}: stream",
+        spec.base_name
+    );
+    assert_eq!(
+        props["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        spec.ttl_attribute,
+        "{}: TTL",
+        spec.base_name
+    );
 }
 
 #[test]
@@ -110,8 +122,8 @@ fn serverless_yml_declares_what_provision_creates() {
     let of_type = |t: &str| -> Vec<&Value> { declared.values().filter(|r| r["Type"] == t).collect() };
 
     let tables = of_type("AWS::DynamoDB::Table");
-    assert_eq!(tables.len(), 2);
-    for spec in [resources::chunk_info_table(), resources::image_chunks_table()] {
+    assert_eq!(tables.len(), resources::tables().len());
+    for spec in resources::tables() {
         let table = tables
             .iter()
             .find(|t| t["Properties"]["TableName"].as_str() == Some(&spec.name("${sls:stage}")))

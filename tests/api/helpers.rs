@@ -265,11 +265,18 @@ async fn start_aws(
     let resources = Resources::resolve(stage, &parameters, |_| None).unwrap();
     let backend = aws::open_resources(&clients, resources.clone(), settings.labels.clone());
     let storage = Storage::Aws { clients, resources };
+    let scanning = pawql::app::offline_detector(DEFAULT_CAT_THRESHOLD)
+        .unwrap()
+        .map(|detector| ScanParts {
+            scans: backend.scans.clone(),
+            detector,
+            admin_key: Some(ADMIN_KEY.into()),
+        });
     let ports = Ports {
         images: backend.images,
         staging: None,
         tables: backend.tables,
-        scanning: None,
+        scanning,
     };
     serve(listener, address, storage, ports, settings, wrap).await
 }

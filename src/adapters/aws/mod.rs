@@ -2,6 +2,7 @@
 //!
 //! - [`S3ImageStore`]: image bytes in S3, presigned GET URLs, presigned PUT uploads.
 //! - [`DynamoChunkTables`]: the two chunk tables on DynamoDB, conditional transactions only.
+//! - [`DynamoScanStore`]: scan records, conditional transitions, TTL for scan-only uploads.
 //! - [`resources`]: the one definition of a stage's bucket, tables and SSM parameters;
 //!   [`provision`] creates it on an emulator; [`open`] finds it through SSM.
 //!
@@ -10,6 +11,7 @@
 //! everything at an emulator.
 
 mod dynamo_chunk_tables;
+mod dynamo_scan_store;
 mod items;
 mod provision;
 pub mod resources;
@@ -23,6 +25,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use resolvers::domain::label::LabelSet;
 
 pub use dynamo_chunk_tables::{DynamoChunkTables, LABEL_CHUNK_INDEX};
+pub use dynamo_scan_store::DynamoScanStore;
 pub use provision::provision;
 pub use resources::Resources;
 pub use s3_image_store::{S3ImageStore, DEFAULT_URL_TTL};
@@ -84,6 +87,7 @@ pub async fn load_parameters(ssm: &aws_sdk_ssm::Client, stage: &str) -> anyhow::
 pub struct AwsBackend {
     pub images: Arc<S3ImageStore>,
     pub tables: Arc<DynamoChunkTables>,
+    pub scans: Arc<DynamoScanStore>,
     pub resources: Resources,
 }
 
@@ -121,6 +125,7 @@ pub fn open_resources(clients: &AwsClients, resources: Resources, labels: LabelS
             &resources.image_chunks_table,
             labels,
         )),
+        scans: Arc::new(DynamoScanStore::new(clients.dynamodb.clone(), &resources.scan_table)),
         resources,
     }
 }

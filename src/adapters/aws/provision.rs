@@ -5,7 +5,7 @@
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType as DynamoKeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_s3::types::{
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
@@ -20,7 +20,7 @@ use super::AwsClients;
 pub async fn provision(clients: &AwsClients, stage: &str) -> anyhow::Result<Resources> {
     let names = Resources::for_stage(stage);
     create_bucket(&clients.s3, &names.bucket).await?;
-    for spec in [resources::chunk_info_table(), resources::image_chunks_table()] {
+    for spec in resources::tables() {
         create_table(&clients.dynamodb, &spec, &spec.name(stage)).await?;
     }
     for (parameter, value) in names.parameters() {
@@ -131,9 +131,32 @@ async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, spec: &TableSpec, nam
                 .build()?,
         );
     }
-    match request.send().await {
-        Ok(_) => Ok(()),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
-        Err(err) => Err(err).with_context(|| format!("DynamoDB CreateTable {name}")),
+    if spec.stream {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()?,
+        );
     }
+    match request.send().await {
+        Ok(_) => {}
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
+        Err(err) => return Err(err).with_context(|| format!("DynamoDB CreateTable {name}")),
+    }
+    if let Some(attribute) = spec.ttl_attribute {
+        dynamodb
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(attribute)
+                    .build()?,
+            )
+            .send()
+            .await
+            .with_context(|| format!("DynamoDB UpdateTimeToLive {name}"))?;
+    }
+    Ok(())
 }

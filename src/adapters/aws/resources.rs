@@ -47,6 +47,10 @@ pub struct TableSpec {
     pub partition_key: (&'static str, KeyType),
     pub sort_key: Option<(&'static str, KeyType)>,
     pub indexes: Vec<IndexSpec>,
+    /// A stream of new item images (what invokes the scan handler on AWS).
+    pub stream: bool,
+    /// The TTL attribute (epoch seconds), if items expire.
+    pub ttl_attribute: Option<&'static str>,
 }
 
 impl TableSpec {
@@ -64,6 +68,8 @@ pub fn chunk_info_table() -> TableSpec {
         partition_key: ("label", KeyType::S),
         sort_key: None,
         indexes: Vec::new(),
+        stream: false,
+        ttl_attribute: None,
     }
 }
 
@@ -80,7 +86,28 @@ pub fn image_chunks_table() -> TableSpec {
             partition_key: ("label", KeyType::S),
             sort_key: ("chunkNumber", KeyType::N),
         }],
+        stream: false,
+        ttl_attribute: None,
     }
+}
+
+/// `scanTable`: one item per scan (id = SHA-256 of the bytes), streamed, expiring by TTL.
+pub fn scan_table() -> TableSpec {
+    TableSpec {
+        base_name: "scanTable",
+        parameter: "scanTable",
+        env_var: "PAWQL_SCAN_TABLE",
+        partition_key: ("id", KeyType::S),
+        sort_key: None,
+        indexes: Vec::new(),
+        stream: true,
+        ttl_attribute: Some("expiresAtEpoch"),
+    }
+}
+
+/// Every table of a stage.
+pub fn tables() -> Vec<TableSpec> {
+    vec![chunk_info_table(), image_chunks_table(), scan_table()]
 }
 
 /// The bucket's SSM parameter and environment variable.
@@ -104,6 +131,7 @@ pub struct Resources {
     pub bucket: String,
     pub chunk_info_table: String,
     pub image_chunks_table: String,
+    pub scan_table: String,
 }
 
 impl Resources {
@@ -113,6 +141,7 @@ impl Resources {
             bucket: default_bucket_name(stage),
             chunk_info_table: chunk_info_table().name(stage),
             image_chunks_table: image_chunks_table().name(stage),
+            scan_table: scan_table().name(stage),
         }
     }
 
@@ -122,6 +151,7 @@ impl Resources {
             (BUCKET_PARAMETER, self.bucket.clone()),
             (chunk_info_table().parameter, self.chunk_info_table.clone()),
             (image_chunks_table().parameter, self.image_chunks_table.clone()),
+            (scan_table().parameter, self.scan_table.clone()),
         ]
     }
 
@@ -145,10 +175,12 @@ impl Resources {
         };
         let chunk_info = chunk_info_table();
         let image_chunks = image_chunks_table();
+        let scans = scan_table();
         Ok(Resources {
             bucket: pick(BUCKET_PARAMETER, BUCKET_ENV_VAR)?,
             chunk_info_table: pick(chunk_info.parameter, chunk_info.env_var)?,
             image_chunks_table: pick(image_chunks.parameter, image_chunks.env_var)?,
+            scan_table: pick(scans.parameter, scans.env_var)?,
         })
     }
 }
@@ -163,6 +195,7 @@ mod tests {
             ("bucket".to_owned(), "from-ssm".to_owned()),
             ("chunkInfoTable".to_owned(), "info-from-ssm".to_owned()),
             ("imageChunksTable".to_owned(), "rows-from-ssm".to_owned()),
+            ("scanTable".to_owned(), "scans-from-ssm".to_owned()),
         ]);
         let env = |name: &str| (name == "PAWQL_BUCKET").then(|| "from-env".to_owned());
         let resolved = Resources::resolve("dev", &ssm, env).unwrap();
