@@ -68,7 +68,11 @@ async fn each_operation_stays_within_its_aws_request_budget() {
     // unfinished (a background task, so wait for it before counting anything else).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !log.0.lock().unwrap().iter().any(|r| r == "dynamodb.Scan") {
-        assert!(std::time::Instant::now() < deadline, "no recovery scan: {:?}", log.0.lock().unwrap());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recovery scan: {:?}",
+            log.0.lock().unwrap()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(log.take(), ["ssm.GetParametersByPath", "dynamodb.Scan"]);
