@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
@@ -37,18 +38,14 @@ impl S3ImageStore {
             url_ttl,
         }
     }
-}
 
-#[async_trait]
-impl ImageStore for S3ImageStore {
-    async fn put(&self, id: &ImageId, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
-        let key = id.storage_key();
+    async fn put_object(&self, key: &str, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
         self.client
             .put_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .content_type(kind.content_type())
-            .metadata("s3key", &key)
+            .metadata("s3key", key)
             .body(ByteStream::from(bytes))
             .send()
             .await
@@ -56,12 +53,18 @@ impl ImageStore for S3ImageStore {
         Ok(())
     }
 
-    async fn get(&self, id: &ImageId) -> anyhow::Result<Option<Bytes>> {
-        let key = id.storage_key();
-        let object = match self.client.get_object().bucket(&self.bucket).key(&key).send().await {
-            Ok(object) => object,
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
-            Err(err) => return Err(err).with_context(|| format!("S3 GetObject {key}")),
+    /// The object, or `None` for a missing key (with `s3:ListBucket`, S3 says 404, not 403).
+    async fn get_object(&self, key: &str) -> anyhow::Result<Option<GetObjectOutput>> {
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(object) => Ok(Some(object)),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(err) => Err(err).with_context(|| format!("S3 GetObject {key}")),
+        }
+    }
+
+    async fn get_bytes(&self, key: &str) -> anyhow::Result<Option<Bytes>> {
+        let Some(object) = self.get_object(key).await? else {
+            return Ok(None);
         };
         let bytes = object
             .body
@@ -71,17 +74,31 @@ impl ImageStore for S3ImageStore {
         Ok(Some(bytes.into_bytes()))
     }
 
-    async fn delete(&self, id: &ImageId) -> anyhow::Result<()> {
-        let key = id.storage_key();
-        // DeleteObject succeeds for a missing key, which is what the port asks for.
+    /// DeleteObject succeeds for a missing key, which is what the port asks for.
+    async fn delete_object(&self, key: &str) -> anyhow::Result<()> {
         self.client
             .delete_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .send()
             .await
             .with_context(|| format!("S3 DeleteObject {key}"))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ImageStore for S3ImageStore {
+    async fn put(&self, id: &ImageId, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
+        self.put_object(&id.storage_key(), kind, bytes).await
+    }
+
+    async fn get(&self, id: &ImageId) -> anyhow::Result<Option<Bytes>> {
+        self.get_bytes(&id.storage_key()).await
+    }
+
+    async fn delete(&self, id: &ImageId) -> anyhow::Result<()> {
+        self.delete_object(&id.storage_key()).await
     }
 
     async fn url(&self, image: &ImageRecord) -> anyhow::Result<String> {
@@ -112,10 +129,8 @@ impl ImageStore for S3ImageStore {
 
     async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
         let key = ticket.staging_key();
-        let object = match self.client.get_object().bucket(&self.bucket).key(&key).send().await {
-            Ok(object) => object,
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(Staged::Missing),
-            Err(err) => return Err(err).with_context(|| format!("S3 GetObject {key}")),
+        let Some(object) = self.get_object(&key).await? else {
+            return Ok(Staged::Missing);
         };
         // The length is known from the response headers: an oversized file is never read.
         let declared = object.content_length().unwrap_or(0).max(0) as u64;
@@ -135,39 +150,16 @@ impl ImageStore for S3ImageStore {
     }
 
     async fn put_scan_upload(&self, sha256: &Sha256Hex, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
-        let key = format!("{SCAN_UPLOAD_PREFIX}{}", sha256.as_str());
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .content_type(kind.content_type())
-            .body(ByteStream::from(bytes))
-            .send()
+        self.put_object(&format!("{SCAN_UPLOAD_PREFIX}{}", sha256.as_str()), kind, bytes)
             .await
-            .with_context(|| format!("S3 PutObject {key}"))?;
-        Ok(())
     }
 
     async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
-        let key = format!("{SCAN_UPLOAD_PREFIX}{}", sha256.as_str());
-        let object = match self.client.get_object().bucket(&self.bucket).key(&key).send().await {
-            Ok(object) => object,
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
-            Err(err) => return Err(err).with_context(|| format!("S3 GetObject {key}")),
-        };
-        let bytes = object.body.collect().await.with_context(|| format!("reading {key}"))?;
-        Ok(Some(bytes.into_bytes()))
+        self.get_bytes(&format!("{SCAN_UPLOAD_PREFIX}{}", sha256.as_str()))
+            .await
     }
 
     async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
-        let key = ticket.staging_key();
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-            .with_context(|| format!("S3 DeleteObject {key}"))?;
-        Ok(())
+        self.delete_object(&ticket.staging_key()).await
     }
 }

@@ -50,10 +50,7 @@ impl FileImageStore {
 
     /// Stores the body of a `PUT /uploads/<ticket>` (already size-checked by the server).
     pub async fn write_staged(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()> {
-        let path = self.staged_path(ticket);
-        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
-            .await
-            .context("write task panicked")?
+        write_file(self.staged_path(ticket), bytes).await
     }
 
     /// The file of an image. Ids are validated (`[a-z0-9_]` label, hex hash), so the path
@@ -67,26 +64,15 @@ impl FileImageStore {
 #[async_trait]
 impl ImageStore for FileImageStore {
     async fn put(&self, id: &ImageId, _kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
-        let path = self.path_of(id);
-        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
-            .await
-            .context("write task panicked")?
+        write_file(self.path_of(id), bytes).await
     }
 
     async fn get(&self, id: &ImageId) -> anyhow::Result<Option<Bytes>> {
-        match tokio::fs::read(self.path_of(id)).await {
-            Ok(bytes) => Ok(Some(Bytes::from(bytes))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).context("reading an image file"),
-        }
+        read_optional(&self.path_of(id)).await
     }
 
     async fn delete(&self, id: &ImageId) -> anyhow::Result<()> {
-        match tokio::fs::remove_file(self.path_of(id)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).context("removing an image file"),
-        }
+        remove_optional(&self.path_of(id)).await
     }
 
     async fn url(&self, image: &ImageRecord) -> anyhow::Result<String> {
@@ -114,26 +100,40 @@ impl ImageStore for FileImageStore {
     }
 
     async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
-        match tokio::fs::remove_file(self.staged_path(ticket)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).context("removing a staged upload"),
-        }
+        remove_optional(&self.staged_path(ticket)).await
     }
 
     async fn put_scan_upload(&self, sha256: &Sha256Hex, _kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
-        let path = self.scan_uploads.join(sha256.as_str());
-        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
-            .await
-            .context("write task panicked")?
+        write_file(self.scan_uploads.join(sha256.as_str()), bytes).await
     }
 
     async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
-        match tokio::fs::read(self.scan_uploads.join(sha256.as_str())).await {
-            Ok(bytes) => Ok(Some(Bytes::from(bytes))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).context("reading a scan upload"),
-        }
+        read_optional(&self.scan_uploads.join(sha256.as_str())).await
+    }
+}
+
+/// Writes a file atomically, off the async runtime.
+async fn write_file(path: PathBuf, bytes: Bytes) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+        .await
+        .context("write task panicked")?
+}
+
+/// A file's bytes, or `None` when it does not exist.
+async fn read_optional(path: &Path) -> anyhow::Result<Option<Bytes>> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Removes a file; a missing one is not an error.
+async fn remove_optional(path: &Path) -> anyhow::Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
     }
 }
 
