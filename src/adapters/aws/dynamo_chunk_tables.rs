@@ -245,8 +245,12 @@ impl ChunkTables for DynamoChunkTables {
 
     async fn insert_image(&self, image: NewImage, sizing: ChunkSizing) -> anyhow::Result<Inserted> {
         for attempt in 0..MAX_ATTEMPTS {
-            if let Some(existing) = self.read_row(&image.id).await? {
-                return Ok(Inserted::Existing(existing));
+            // The row's write is conditional on its absence, so the first attempt needs no read
+            // (the catalog has just looked); after a lost race the row may be why.
+            if attempt > 0 {
+                if let Some(existing) = self.read_row(&image.id).await? {
+                    return Ok(Inserted::Existing(existing));
+                }
             }
             let label = &image.id.label;
             let read = self.read_info(label.as_str()).await?.unwrap_or_else(|| VersionedInfo {
