@@ -19,6 +19,14 @@ pub const OPERATIONS: &[(&str, &str)] = &[
         include_str!("../../playground/set_weight.graphql"),
     ),
     (
+        "request_scan.graphql",
+        include_str!("../../playground/request_scan.graphql"),
+    ),
+    (
+        "scan_of_image.graphql",
+        include_str!("../../playground/scan_of_image.graphql"),
+    ),
+    (
         "delete_image.graphql",
         include_str!("../../playground/delete_image.graphql"),
     ),
