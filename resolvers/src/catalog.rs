@@ -18,7 +18,7 @@ use crate::domain::image::{ImageId, ImageRecord, NewImage};
 use crate::domain::label::{Label, LabelSet};
 use crate::domain::sampling::{pick_chunk, pick_weighted};
 use crate::domain::ticket::UploadTicket;
-use crate::domain::validation::{validate_image, UploadLimits};
+use crate::domain::validation::{validate_image_off_runtime, UploadLimits};
 use crate::domain::weight::Weight;
 use crate::error::{ApiError, ApiResult};
 use crate::ports::{ChunkTables, ImageStore, Staged};
@@ -95,11 +95,7 @@ impl Catalog {
     pub async fn upload(&self, label: &str, weight: Option<f64>, bytes: Bytes) -> ApiResult<ImageRecord> {
         let label = self.settings.labels.parse(label)?;
         let weight = weight.map(Weight::from_f64).transpose()?.unwrap_or(Weight::DEFAULT);
-        let limits = self.settings.limits;
-        let checked = bytes.clone();
-        let facts = tokio::task::spawn_blocking(move || validate_image(&checked, &limits))
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("validation task failed: {e}")))??;
+        let facts = validate_image_off_runtime(&bytes, self.settings.limits).await?;
 
         let id = ImageId::new(label, facts.sha256.clone());
         if let Some(existing) = self.tables.get_image(&id).await? {

@@ -20,7 +20,7 @@ use crate::domain::detection::DetectError;
 use crate::domain::image::{ImageId, ImageKind, Sha256Hex};
 use crate::domain::label::LabelSet;
 use crate::domain::scan::{ScanDebug, ScanRecord, ScanRequested, ScanSource, ScanStatus, ScanVerdict};
-use crate::domain::validation::{validate_image, UploadLimits};
+use crate::domain::validation::{validate_image_off_runtime, UploadLimits};
 use crate::error::{ApiError, ApiResult};
 use crate::ports::{CatDetector, ChunkTables, ImageStore, ScanDispatch, ScanInput, ScanStore};
 
@@ -94,11 +94,7 @@ impl Scanner {
     /// `requestScan(image:)`: a scan of bytes uploaded only for it. They pass the same
     /// validation as an upload, and are stored only if a scan of them is really to be done.
     pub async fn request_for_upload(&self, bytes: Bytes, debug: bool, force: bool) -> ApiResult<ScanRecord> {
-        let limits = self.limits;
-        let checked = bytes.clone();
-        let facts = tokio::task::spawn_blocking(move || validate_image(&checked, &limits))
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("validation task failed: {e}")))??;
+        let facts = validate_image_off_runtime(&bytes, self.limits).await?;
         if !force {
             if let Some(existing) = self.scans.get(facts.sha256.as_str()).await? {
                 return Ok(existing);

@@ -209,3 +209,12 @@ mod tests {
         assert_eq!(err.code(), "INVALID_IMAGE", "{err}");
     }
 }
+
+/// [`validate_image`] on a blocking thread: decoding is CPU work that must not stall the
+/// async runtime. Every door that takes image bytes validates through this.
+pub async fn validate_image_off_runtime(bytes: &bytes::Bytes, limits: UploadLimits) -> ApiResult<ImageFacts> {
+    let checked = bytes.clone();
+    tokio::task::spawn_blocking(move || validate_image(&checked, &limits))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("validation task failed: {e}")))?
+}
