@@ -349,6 +349,10 @@ on_both_backends! {
         // A finished scan: one update, then complete.
         let again = subscribe_scan_updated(&app, scan["id"].as_str().unwrap()).await;
         assert_eq!(again.len(), 1);
+        // No such scan: an error with its code, then complete.
+        let missing = subscribe_scan_updated(&app, &"0".repeat(64)).await;
+        assert_eq!(missing.len(), 1);
+        assert_eq!(error_codes(&missing[0]), ["NOT_FOUND"], "{missing:?}");
     }
 }
 
