@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::detection::DetectedLabel;
-use super::image::{ImageId, Sha256Hex};
+use super::image::Sha256Hex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -97,14 +97,6 @@ impl ScanRecord {
             finished_at: None,
             expires_at,
             debug: None,
-        }
-    }
-
-    /// The catalogue image scanned, if any.
-    pub fn image_id(&self, labels: &super::label::LabelSet) -> Option<ImageId> {
-        match &self.source {
-            ScanSource::Image { id } => ImageId::parse(id, labels).ok(),
-            ScanSource::Upload { .. } => None,
         }
     }
 }
