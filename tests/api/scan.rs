@@ -25,6 +25,20 @@ async fn request_scan_of(app: &TestApp, image_id: &str, debug: bool, force: bool
         .clone()
 }
 
+/// A GraphQL request carrying an admin key header; returns the body.
+async fn graphql_with_key(app: &TestApp, key: &str, query: &str, variables: Value) -> Value {
+    app.client
+        .post(format!("{}/graphql", app.address))
+        .header("x-pawql-admin-key", key)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Polls `scanResult` until the scan is final.
 async fn wait_for_final(app: &TestApp, id: &str, with_debug: bool) -> Value {
     let fields = if with_debug {
@@ -35,15 +49,7 @@ async fn wait_for_final(app: &TestApp, id: &str, with_debug: bool) -> Value {
     let q = format!("query($id: ID!) {{ scanResult(id: $id) {{ {fields} }} }}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let response = app
-            .client
-            .post(format!("{}/graphql", app.address))
-            .header("x-pawql-admin-key", ADMIN_KEY)
-            .json(&json!({ "query": q, "variables": { "id": id } }))
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
+        let body = graphql_with_key(app, ADMIN_KEY, &q, json!({ "id": id })).await;
         let scan = body["data"]["scanResult"].clone();
         if scan["status"] == "SUCCEEDED" || scan["status"] == "FAILED" {
             return scan;
@@ -224,17 +230,7 @@ on_both_backends! {
         let (_, body) = app.graphql(&q, json!({})).await;
         assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
         assert!(body["data"]["scanResult"].is_null() || body["data"]["scanResult"]["debug"].is_null());
-        let wrong: Value = app
-            .client
-            .post(format!("{}/graphql", app.address))
-            .header("x-pawql-admin-key", "test-admin-key-0123456780")
-            .json(&json!({ "query": q }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let wrong = graphql_with_key(&app, "test-admin-key-0123456780", &q, json!({})).await;
         assert_eq!(error_codes(&wrong), ["FORBIDDEN"]);
     }
 }
@@ -390,52 +386,37 @@ impl resolvers::ports::CatDetector for FailingDetector {
     }
 }
 
-#[tokio::test]
-async fn transient_detector_failures_are_retried_and_permanent_ones_fail_with_a_reason() {
-    use crate::helpers::spawn_app_with_detector;
-    let app = spawn_app_with_detector(|inner| {
+/// Uploads the cat photo to a server whose detector fails as told, scans it, and returns the
+/// final scan.
+async fn scan_with_failing_detector(transient: u32, permanent: bool) -> Value {
+    let app = crate::helpers::spawn_app_with_detector(|inner| {
         std::sync::Arc::new(FailingDetector {
             inner,
-            transient: 2.into(),
-            permanent: false,
+            transient: transient.into(),
+            permanent,
         })
     })
     .await;
     let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
     let scan = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await;
-    let done = wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;
+    wait_for_final(&app, scan["id"].as_str().unwrap(), false).await
+}
+
+#[tokio::test]
+async fn transient_detector_failures_are_retried_and_permanent_ones_fail_with_a_reason() {
+    let done = scan_with_failing_detector(2, false).await;
     assert_eq!(
         (done["status"].as_str(), done["isCat"].as_bool()),
         (Some("SUCCEEDED"), Some(true)),
         "{done}"
     );
 
-    let app = spawn_app_with_detector(|inner| {
-        std::sync::Arc::new(FailingDetector {
-            inner,
-            transient: 0.into(),
-            permanent: true,
-        })
-    })
-    .await;
-    let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
-    let scan = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await;
-    let done = wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;
+    let done = scan_with_failing_detector(0, true).await;
     assert_eq!(done["status"], "FAILED");
     assert!(done["error"].as_str().unwrap().starts_with("DETECTOR_FAILED"), "{done}");
     assert_eq!(done["isCat"], Value::Null);
 
-    let app = spawn_app_with_detector(|inner| {
-        std::sync::Arc::new(FailingDetector {
-            inner,
-            transient: 100.into(),
-            permanent: false,
-        })
-    })
-    .await;
-    let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
-    let scan = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await;
-    let done = wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;
+    let done = scan_with_failing_detector(100, false).await;
     assert_eq!(done["status"], "FAILED", "retries end; the scan does not stay pending");
     assert!(done["error"].as_str().unwrap().starts_with("THROTTLED"), "{done}");
 }
