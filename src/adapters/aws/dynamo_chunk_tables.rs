@@ -62,32 +62,28 @@ impl DynamoChunkTables {
         }
     }
 
-    async fn read_info(&self, label: &str) -> anyhow::Result<Option<VersionedInfo>> {
+    /// One item by key, strongly consistent (writes are decided on what it says).
+    async fn get_item(&self, table: &str, key: Item) -> anyhow::Result<Option<Item>> {
         let output = self
             .client
             .get_item()
-            .table_name(&self.chunk_info_table)
-            .set_key(Some(items::info_key(label)))
+            .table_name(table)
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await
-            .with_context(|| format!("DynamoDB GetItem {}", self.chunk_info_table))?;
-        output.item.as_ref().map(items::versioned_info).transpose()
+            .with_context(|| format!("DynamoDB GetItem {table}"))?;
+        Ok(output.item)
+    }
+
+    async fn read_info(&self, label: &str) -> anyhow::Result<Option<VersionedInfo>> {
+        let item = self.get_item(&self.chunk_info_table, items::info_key(label)).await?;
+        item.as_ref().map(items::versioned_info).transpose()
     }
 
     async fn read_row(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.image_chunks_table)
-            .set_key(Some(items::image_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .with_context(|| format!("DynamoDB GetItem {}", self.image_chunks_table))?;
-        output
-            .item
-            .as_ref()
+        let item = self.get_item(&self.image_chunks_table, items::image_key(id)).await?;
+        item.as_ref()
             .map(|item| items::image_record(item, &self.labels))
             .transpose()
     }
