@@ -4,22 +4,53 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use resolvers::ports::{CatDetector, ChunkTables, ImageStore, ScanStore};
+use resolvers::ports::{CatDetector, ChunkTables, ImageStore, ScanDispatch, ScanStore};
 use resolvers::scanning::{ScanSettings, Scanner};
 use resolvers::{build_schema, CatalogSettings, Deps};
 
-use crate::adapters::aws::{self, AwsClients};
+use crate::adapters::aws::{self, AwsBackend, AwsClients, RekognitionDetector};
 use crate::adapters::embedded::{self, FileImageStore, RedbChunkTables, RedbScanStore};
 use crate::server::{router, AppState};
 use crate::worker;
 
-/// What scanning runs on: where scans are kept and what detects cats. The local worker works
-/// on them (started here, on the current tokio runtime).
+/// What scanning runs on: where scans are kept, what detects cats, and who does the work.
 pub struct ScanParts {
     pub scans: Arc<dyn ScanStore>,
     pub detector: Arc<dyn CatDetector>,
     /// The key that unlocks scan debug data (`PAWQL_ADMIN_KEY`); none: debug data stays hidden.
     pub admin_key: Option<String>,
+    pub worker: ScanWorker,
+}
+
+/// Who works on the scans `requestScan` records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanWorker {
+    /// A worker inside this process (the local server; started on the current tokio runtime).
+    InProcess,
+    /// The scan handler, invoked by the scan table's DynamoDB stream (the Lambda deployment):
+    /// requests only record the pending scan.
+    Stream,
+}
+
+/// A scanner over the given ports.
+pub fn scanner(
+    images: Arc<dyn ImageStore>,
+    tables: Arc<dyn ChunkTables>,
+    settings: &CatalogSettings,
+    scans: Arc<dyn ScanStore>,
+    detector: Arc<dyn CatDetector>,
+    dispatch: Arc<dyn ScanDispatch>,
+) -> Scanner {
+    Scanner {
+        scans,
+        images,
+        tables,
+        detector,
+        dispatch,
+        labels: settings.labels.clone(),
+        limits: settings.limits,
+        settings: ScanSettings::default(),
+    }
 }
 
 /// Builds the router over any pair of ports (embedded, AWS, or a test's instrumented store).
@@ -35,18 +66,22 @@ pub fn router_over(
     let mut admin_key = None;
     if let Some(parts) = scanning {
         admin_key = parts.admin_key.filter(|k| !k.is_empty());
-        let (dispatch, queue) = worker::channel();
-        let scanner = Scanner {
-            scans: parts.scans,
-            images,
-            tables,
-            detector: parts.detector,
-            dispatch,
-            labels: settings.labels.clone(),
-            limits: settings.limits,
-            settings: ScanSettings::default(),
+        let scanner = match parts.worker {
+            ScanWorker::InProcess => {
+                let (dispatch, queue) = worker::channel();
+                let scanner = self::scanner(images, tables, &settings, parts.scans, parts.detector, dispatch);
+                queue.start(scanner.clone());
+                scanner
+            }
+            ScanWorker::Stream => self::scanner(
+                images,
+                tables,
+                &settings,
+                parts.scans,
+                parts.detector,
+                Arc::new(worker::NoDispatch),
+            ),
         };
-        queue.start(scanner.clone());
         deps.scanner = Some(scanner);
     }
     let catalog = deps.catalog.clone();
@@ -84,6 +119,7 @@ pub fn embedded_scanning(
         scans: Arc::new(RedbScanStore::new(tables.database())?),
         detector,
         admin_key,
+        worker: ScanWorker::InProcess,
     }))
 }
 
@@ -100,23 +136,72 @@ pub fn embedded_router(
     Ok(router_over(images.clone(), tables, settings, Some(images), scanning))
 }
 
+/// How scanning runs on the AWS backend.
+#[derive(Debug, Clone, Copy)]
+pub enum AwsScanning {
+    /// `serve --backend aws`: the offline detector in the in-process worker (P(cat) threshold).
+    InProcess { cat_threshold: f64 },
+    /// The Lambda deployment: Rekognition (minimum confidence in percent), worked on by the
+    /// stream-invoked scan handler.
+    Stream { min_confidence: f64 },
+}
+
 /// Builds the router over a stage's AWS resources, found through SSM (see [`aws::open`]).
-/// Scans are kept in the stage's `scanTable`; with the offline detector in the build (the
-/// local `serve --backend aws`) the in-process worker runs them. The Lambda build has no
-/// detector yet (Rekognition is wired with the stream handler): scanning is off there.
+/// Scans are kept in the stage's `scanTable`. The admin key comes from `admin_key`, else from
+/// the stage's SSM parameter `adminKey` (a SecureString).
 pub async fn aws_router(
     clients: &AwsClients,
     stage: &str,
     settings: CatalogSettings,
-    cat_threshold: f64,
+    scanning: AwsScanning,
     admin_key: Option<String>,
 ) -> anyhow::Result<Router> {
     let backend = aws::open(clients, stage, settings.labels.clone()).await?;
     tracing::info!(stage, resources = ?backend.resources, "AWS backend");
-    let scanning = offline_detector(cat_threshold)?.map(|detector| ScanParts {
-        scans: backend.scans.clone(),
+    let admin_key = admin_key.or_else(|| backend.admin_key.clone());
+    let parts = match scanning {
+        AwsScanning::InProcess { cat_threshold } => offline_detector(cat_threshold)?.map(|detector| ScanParts {
+            scans: backend.scans.clone(),
+            detector,
+            admin_key,
+            worker: ScanWorker::InProcess,
+        }),
+        AwsScanning::Stream { min_confidence } => Some(ScanParts {
+            scans: backend.scans.clone(),
+            detector: rekognition(clients, &backend, min_confidence),
+            admin_key,
+            worker: ScanWorker::Stream,
+        }),
+    };
+    Ok(router_over(backend.images, backend.tables, settings, None, parts))
+}
+
+/// Rekognition over the stage's bucket.
+fn rekognition(clients: &AwsClients, backend: &AwsBackend, min_confidence: f64) -> Arc<dyn CatDetector> {
+    Arc::new(RekognitionDetector::new(
+        clients.rekognition.clone(),
+        &backend.resources.bucket,
+        min_confidence,
+    ))
+}
+
+/// The scanner of the stream-invoked scan handler: Rekognition, and no dispatch (the stream
+/// already is the dispatch).
+pub async fn aws_stream_scanner(
+    clients: &AwsClients,
+    stage: &str,
+    settings: &CatalogSettings,
+    min_confidence: f64,
+) -> anyhow::Result<Scanner> {
+    let backend = aws::open(clients, stage, settings.labels.clone()).await?;
+    tracing::info!(stage, resources = ?backend.resources, "scan handler");
+    let detector = rekognition(clients, &backend, min_confidence);
+    Ok(scanner(
+        backend.images,
+        backend.tables,
+        settings,
+        backend.scans,
         detector,
-        admin_key,
-    });
-    Ok(router_over(backend.images, backend.tables, settings, None, scanning))
+        Arc::new(worker::NoDispatch),
+    ))
 }

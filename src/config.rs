@@ -88,11 +88,29 @@ pub struct ServeArgs {
     pub catalog: CatalogArgs,
 }
 
+/// Which Lambda handler this process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Handler {
+    /// The GraphQL/REST API (API Gateway HTTP API or Function URL events).
+    Api,
+    /// The scan handler (DynamoDB stream events of the scan table).
+    ScanStream,
+}
+
 /// `pawql lambda`: the Lambda runtime loop (the default when `AWS_LAMBDA_RUNTIME_API` is set).
+/// Both functions of serverless.yml run the same binary; `PAWQL_HANDLER` tells them apart.
 #[derive(Debug, Clone, Args)]
 pub struct LambdaArgs {
+    #[arg(long, env = "PAWQL_HANDLER", value_enum, default_value_t = Handler::Api)]
+    pub handler: Handler,
     #[command(flatten)]
     pub stage: StageArgs,
+    /// Rekognition: a cat at or above this label confidence (percent).
+    #[arg(long, env = "PAWQL_CAT_MIN_CONFIDENCE", default_value_t = crate::detectors::rekognition::DEFAULT_MIN_CONFIDENCE)]
+    pub cat_min_confidence: f64,
+    /// Key that unlocks scan debug data; unset: the stage's SSM parameter `adminKey`, if any.
+    #[arg(long, env = "PAWQL_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
     #[command(flatten)]
     pub catalog: CatalogArgs,
 }

@@ -29,3 +29,12 @@ pub async fn invoke(router: Router, event: serde_json::Value) -> anyhow::Result<
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     Ok(serde_json::to_value(&response)?)
 }
+
+/// A short description of an unexpected event for an error message: its top-level keys, not
+/// its content (which may be large or private).
+pub fn describe_event(event: &serde_json::Value) -> String {
+    match event.as_object() {
+        Some(object) => format!("keys {:?}", object.keys().take(8).collect::<Vec<_>>()),
+        None => "not a JSON object".to_owned(),
+    }
+}

@@ -6,5 +6,6 @@ pub mod app;
 pub mod config;
 pub mod detectors;
 pub mod lambda;
+pub mod scan_stream;
 pub mod server;
 pub mod worker;

@@ -4,11 +4,13 @@
 //! - `pawql provision`: creates a stage's bucket, tables and SSM parameters on the configured
 //!   AWS endpoint (for emulators and sandboxes; production is deployed by serverless.yml);
 //! - `pawql lambda`: the Lambda runtime loop. On Lambda the binary is `bootstrap` and gets no
-//!   arguments; `AWS_LAMBDA_RUNTIME_API` in the environment then selects this mode.
+//!   arguments; `AWS_LAMBDA_RUNTIME_API` in the environment then selects this mode, and
+//!   `PAWQL_HANDLER` (`api` or `scan-stream`) which of the two functions this is.
 
 use clap::{Parser, Subcommand};
 use pawql::adapters::aws::{self, AwsClients};
-use pawql::config::{Backend, LambdaArgs, ServeArgs, StageArgs};
+use pawql::app::AwsScanning;
+use pawql::config::{Backend, Handler, LambdaArgs, ServeArgs, StageArgs};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -28,7 +30,8 @@ enum Command {
     Serve(ServeArgs),
     /// Create a stage's bucket, tables and SSM parameters on the configured AWS endpoint.
     Provision(StageArgs),
-    /// Run as an AWS Lambda function (API Gateway HTTP API / Function URL events).
+    /// Run as an AWS Lambda function: the API (HTTP API / Function URL events) or the scan
+    /// handler (DynamoDB stream events).
     Lambda(LambdaArgs),
 }
 
@@ -74,7 +77,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 &clients,
                 &args.stage.stage,
                 settings,
-                args.cat_threshold,
+                AwsScanning::InProcess {
+                    cat_threshold: args.cat_threshold,
+                },
                 args.admin_key.clone(),
             )
             .await?
@@ -103,15 +108,26 @@ async fn provision(args: StageArgs) -> anyhow::Result<()> {
 
 async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
     let settings = args.catalog.settings()?;
-    let router = pawql::app::aws_router(
-        &AwsClients::from_env().await,
-        &args.stage.stage,
-        settings,
-        pawql::detectors::DEFAULT_CAT_THRESHOLD,
-        None,
-    )
-    .await?;
-    pawql::lambda::run(router).await
+    let clients = AwsClients::from_env().await;
+    let min_confidence = args.cat_min_confidence;
+    match args.handler {
+        Handler::Api => {
+            let router = pawql::app::aws_router(
+                &clients,
+                &args.stage.stage,
+                settings,
+                AwsScanning::Stream { min_confidence },
+                args.admin_key,
+            )
+            .await?;
+            pawql::lambda::run(router).await
+        }
+        Handler::ScanStream => {
+            let scanner =
+                pawql::app::aws_stream_scanner(&clients, &args.stage.stage, &settings, min_confidence).await?;
+            pawql::scan_stream::run(scanner).await
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -27,8 +27,9 @@ impl ScanDispatch for LocalDispatch {
     }
 }
 
-/// Runs never dispatch; the worker's scanner gets this instead of the queue's sender.
-struct NoDispatch;
+/// Dispatches nothing: for the worker's own scanner (runs never dispatch), and where something
+/// else picks pending scans up (the stream-invoked scan handler on AWS).
+pub struct NoDispatch;
 
 impl ScanDispatch for NoDispatch {
     fn dispatch(&self, _id: &str) {}

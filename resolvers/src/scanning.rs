@@ -31,6 +31,10 @@ pub struct ScanSettings {
     pub max_attempts: u32,
     /// First pause between attempts; doubles each time.
     pub retry_base: Duration,
+    /// Claims of one scan before it is given up: a scan whose worker died (crash, Lambda
+    /// timeout, out of memory) is claimed again, but one that kills every worker must not
+    /// loop for ever. The claim past this many ends the scan `FAILED` with `GAVE_UP`.
+    pub max_claims: u32,
 }
 
 impl Default for ScanSettings {
@@ -38,6 +42,7 @@ impl Default for ScanSettings {
         ScanSettings {
             max_attempts: 4,
             retry_base: Duration::from_millis(200),
+            max_claims: 3,
         }
     }
 }
@@ -139,7 +144,17 @@ impl Scanner {
         };
         let mut trace = ScanTrace::default();
         trace.line(id, format!("claimed (attempt {})", scan.attempts));
-        let outcome = self.detect(&scan, &mut trace).await;
+        let outcome = if scan.attempts > self.settings.max_claims {
+            Err(DetectError::permanent(
+                "GAVE_UP",
+                format!(
+                    "claimed {} times without finishing: every worker stopped mid-scan",
+                    scan.attempts - 1
+                ),
+            ))
+        } else {
+            self.detect(&scan, &mut trace).await
+        };
         scan.detector = Some(self.detector.name().to_owned());
         scan.finished_at = Some(Utc::now());
         let raw = match outcome {

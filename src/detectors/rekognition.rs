@@ -8,8 +8,8 @@
 //! 5 MB as bytes (15 MB as an S3 object), sides between 80 and 10,000 pixels. Images outside
 //! them are re-encoded smaller, or refused with a reason code.
 //!
-//! The SDK call that produces the response is wired with the AWS scan path; this module holds
-//! the parts that decide, tested on DetectLabels-shaped responses.
+//! The SDK call that produces the response is `adapters/aws/rekognition_detector.rs`; this
+//! module holds the parts that decide, tested on recorded DetectLabels responses.
 
 use std::io::Cursor;
 
@@ -26,6 +26,8 @@ pub const DETECTOR_NAME: &str = "rekognition";
 pub const DEFAULT_MIN_CONFIDENCE: f64 = 80.0;
 /// Largest image Rekognition takes as bytes.
 pub const MAX_INLINE_BYTES: usize = 5 * 1024 * 1024;
+/// Largest image Rekognition reads from an S3 object.
+pub const MAX_S3_OBJECT_BYTES: usize = 15 * 1024 * 1024;
 /// Smallest and largest side Rekognition accepts.
 pub const MIN_SIDE: u32 = 80;
 pub const MAX_SIDE: u32 = 10_000;
@@ -100,13 +102,15 @@ pub fn verdict(response: &DetectLabelsResponse, raw: serde_json::Value, min_conf
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
     pub bytes: Vec<u8>,
-    /// True when the original bytes are sent unchanged (so an S3 object reference would do).
+    /// True when the original bytes are acceptable unchanged (so the S3 object itself is sent).
     pub unchanged: bool,
 }
 
-/// Makes `bytes` acceptable to Rekognition, or says why it cannot be.
-pub fn prepare(kind: ImageKind, bytes: &[u8]) -> Result<Prepared, DetectError> {
-    let fits = matches!(kind, ImageKind::Jpeg | ImageKind::Png) && bytes.len() <= MAX_INLINE_BYTES;
+/// Makes `bytes` acceptable to Rekognition, or says why it cannot be. `in_s3`: the bytes are
+/// an S3 object Rekognition can read (up to 15 MB); otherwise they go inline (up to 5 MB).
+pub fn prepare(kind: ImageKind, bytes: &[u8], in_s3: bool) -> Result<Prepared, DetectError> {
+    let size_limit = if in_s3 { MAX_S3_OBJECT_BYTES } else { MAX_INLINE_BYTES };
+    let fits = matches!(kind, ImageKind::Jpeg | ImageKind::Png) && bytes.len() <= size_limit;
     let image = decode_upright(bytes).map_err(|e| DetectError::permanent("UNREADABLE_IMAGE", format!("{e:#}")))?;
     let (w, h) = (image.width(), image.height());
     if w.min(h) < MIN_SIDE {
@@ -203,14 +207,14 @@ mod tests {
     fn images_are_made_acceptable_to_rekognition_or_refused_with_a_reason() {
         let jpeg = fixture("images/cat_kde_tabby_q85.jpg");
         assert_eq!(
-            prepare(ImageKind::Jpeg, &jpeg).unwrap(),
+            prepare(ImageKind::Jpeg, &jpeg, false).unwrap(),
             Prepared {
                 bytes: jpeg,
                 unchanged: true
             }
         );
 
-        let webp = prepare(ImageKind::WebP, &fixture("bad-inputs/cat.webp")).unwrap();
+        let webp = prepare(ImageKind::WebP, &fixture("bad-inputs/cat.webp"), true).unwrap();
         assert!(!webp.unchanged);
         assert_eq!(
             image::guess_format(&webp.bytes).unwrap(),
@@ -218,7 +222,7 @@ mod tests {
             "WebP goes as JPEG"
         );
 
-        let tiny = prepare(ImageKind::Png, &fixture("bad-inputs/tiny_1x1.png")).unwrap_err();
+        let tiny = prepare(ImageKind::Png, &fixture("bad-inputs/tiny_1x1.png"), true).unwrap_err();
         assert_eq!(tiny.code, "IMAGE_TOO_SMALL");
         assert!(!tiny.retryable);
     }

@@ -57,6 +57,11 @@ async fn logged_clients(log: &RequestLog) -> AwsClients {
                 .interceptor(log.clone())
                 .build(),
         ),
+        rekognition: aws_sdk_rekognition::Client::from_conf(
+            aws_sdk_rekognition::config::Builder::from(&sdk)
+                .interceptor(log.clone())
+                .build(),
+        ),
     }
 }
 

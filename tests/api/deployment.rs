@@ -163,18 +163,46 @@ fn serverless_yml_declares_what_provision_creates() {
         yml["functions"]["api"]["package"]["artifact"], "target/lambda/pawql/bootstrap.zip",
         "where `cargo lambda build --release --arm64 --output-format zip` puts the binary"
     );
-    // Least privilege: no wildcard actions, no managed policies.
+    // Least privilege: no wildcard actions, no managed policies, and a wildcard resource only
+    // for rekognition:DetectLabels (which has no resource-level permissions) and alone.
     let statements = provider["iam"]["role"]["statements"].as_sequence().unwrap();
     for statement in statements {
-        for action in strings(&statement["Action"]) {
+        let actions = strings(&statement["Action"]);
+        for action in &actions {
             assert!(!action.contains('*'), "wildcard action {action}");
         }
-        assert!(
-            !strings(&statement["Resource"]).iter().any(|r| r == "*"),
-            "wildcard resource"
-        );
+        if strings(&statement["Resource"]).iter().any(|r| r == "*") {
+            assert_eq!(actions, ["rekognition:DetectLabels"], "wildcard resource");
+        }
     }
     assert!(provider["iam"]["role"]["managedPolicies"].is_null());
+
+    // The scan handler: the same artifact, told apart by PAWQL_HANDLER, fed by the scan
+    // table's stream with retries, bisecting, a dead-letter queue, and a sweep.
+    let scan = &yml["functions"]["scan"];
+    assert_eq!(scan["package"]["artifact"], yml["functions"]["api"]["package"]["artifact"]);
+    assert_eq!(scan["environment"]["PAWQL_HANDLER"], "scan-stream");
+    let events = scan["events"].as_sequence().unwrap();
+    let stream = events.iter().find_map(|e| e.get("stream")).expect("a stream event");
+    assert_eq!(stream["type"], "dynamodb");
+    assert_eq!(strings(&stream["arn"]["Fn::GetAtt"]), ["ScanTable", "StreamArn"]);
+    assert_eq!(stream["functionResponseType"], "ReportBatchItemFailures");
+    assert_eq!(stream["bisectBatchOnFunctionError"], Value::Bool(true));
+    assert!(stream["maximumRetryAttempts"].as_u64().unwrap() > 0);
+    assert_eq!(
+        strings(&stream["destinations"]["onFailure"]["arn"]["Fn::GetAtt"]),
+        ["ScanDeadLetterQueue", "Arn"]
+    );
+    assert_eq!(declared[&Value::from("ScanDeadLetterQueue")]["Type"], "AWS::SQS::Queue");
+    let filter = &stream["filterPatterns"][0];
+    assert_eq!(strings(&filter["dynamodb"]["NewImage"]["status"]["S"]), ["PENDING"]);
+    let sweep = events.iter().find_map(|e| e.get("schedule")).expect("a sweep schedule");
+    assert_eq!(sweep["rate"], "rate(15 minutes)");
+    assert_eq!(
+        pawql::scan_stream::SWEEP_AFTER,
+        chrono::Duration::minutes(15),
+        "the sweep takes over scans as stale as its rate"
+    );
 }
 
 /// Kills the child on drop, so a failed assertion does not leave a server running.

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use pawql::adapters::aws::{self, AwsClients, Resources};
 use pawql::adapters::embedded::{self, FileImageStore};
-use pawql::app::ScanParts;
+use pawql::app::{ScanParts, ScanWorker};
 use pawql::detectors::offline::DEFAULT_CAT_THRESHOLD;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::UploadTicket;
@@ -253,11 +253,32 @@ pub async fn spawn_aws_app_with_clients(clients: AwsClients) -> TestApp {
 }
 
 /// A server on the AWS backend of `stage`, found through its SSM parameters as in production.
+/// Scans run in-process with the offline detector.
 async fn start_aws(
     clients: AwsClients,
     stage: &str,
     settings: CatalogSettings,
     wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
+) -> TestApp {
+    start_aws_scanning(clients, stage, settings, wrap, ScanWorker::InProcess).await
+}
+
+/// An AWS-backend server as the Lambda API function runs: `requestScan` only records the
+/// pending scan, for the stream handler to pick up. Returns the app and its stage.
+pub async fn spawn_aws_app_without_worker() -> (TestApp, String) {
+    let clients = MotoServer::shared().await.clients().await;
+    let stage = unique_stage();
+    aws::provision(&clients, &stage).await.unwrap();
+    let app = start_aws_scanning(clients, &stage, CatalogSettings::default(), |t| t, ScanWorker::Stream).await;
+    (app, stage)
+}
+
+async fn start_aws_scanning(
+    clients: AwsClients,
+    stage: &str,
+    settings: CatalogSettings,
+    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
+    worker: ScanWorker,
 ) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -271,6 +292,7 @@ async fn start_aws(
             scans: backend.scans.clone(),
             detector,
             admin_key: Some(ADMIN_KEY.into()),
+            worker,
         });
     let ports = Ports {
         images: backend.images,

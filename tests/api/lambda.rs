@@ -47,7 +47,9 @@ async fn api_gateway_v2_events_go_through_the_same_router() {
     let clients = MotoServer::shared().await.clients().await;
     let stage = unique_stage();
     aws::provision(&clients, &stage).await.unwrap();
-    let router = pawql::app::aws_router(&clients, &stage, CatalogSettings::default(), 0.2, None)
+    // As the Lambda API function runs: Rekognition, scans left to the stream handler.
+    let scanning = pawql::app::AwsScanning::Stream { min_confidence: 80.0 };
+    let router = pawql::app::aws_router(&clients, &stage, CatalogSettings::default(), scanning, None)
         .await
         .unwrap();
     let b64 = base64::engine::general_purpose::STANDARD;

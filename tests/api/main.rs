@@ -20,5 +20,6 @@ mod presigned;
 mod random;
 mod rest;
 mod scan;
+mod scan_stream;
 mod schema;
 mod upload;

@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 
 use crate::helpers::{error_codes, fixture, spawn_app, spawn_app_in, TestApp, ADMIN_KEY};
 
-const SCAN_FIELDS: &str =
+pub(crate) const SCAN_FIELDS: &str =
     "id status isCat catConfidence labels { name confidence } detector requestedAt finishedAt error attempts";
 
-async fn request_scan_of(app: &TestApp, image_id: &str, debug: bool, force: bool) -> Value {
+pub(crate) async fn request_scan_of(app: &TestApp, image_id: &str, debug: bool, force: bool) -> Value {
     let q = format!(
         "mutation($id: ID!, $debug: Boolean, $force: Boolean) {{ requestScan(imageId: $id, debug: $debug, force: $force) {{ {SCAN_FIELDS} }} }}"
     );
@@ -26,7 +26,7 @@ async fn request_scan_of(app: &TestApp, image_id: &str, debug: bool, force: bool
 }
 
 /// A GraphQL request carrying an admin key header; returns the body.
-async fn graphql_with_key(app: &TestApp, key: &str, query: &str, variables: Value) -> Value {
+pub(crate) async fn graphql_with_key(app: &TestApp, key: &str, query: &str, variables: Value) -> Value {
     app.client
         .post(format!("{}/graphql", app.address))
         .header("x-pawql-admin-key", key)
@@ -40,7 +40,7 @@ async fn graphql_with_key(app: &TestApp, key: &str, query: &str, variables: Valu
 }
 
 /// Polls `scanResult` until the scan is final.
-async fn wait_for_final(app: &TestApp, id: &str, with_debug: bool) -> Value {
+pub(crate) async fn wait_for_final(app: &TestApp, id: &str, with_debug: bool) -> Value {
     let fields = if with_debug {
         format!("{SCAN_FIELDS} debug")
     } else {
@@ -238,14 +238,17 @@ on_both_backends! {
 #[tokio::test]
 async fn scans_left_pending_or_running_by_a_crash_finish_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (running_id, pending_id);
+    let (running_id, pending_id, doomed_id);
     {
         // What a crash leaves: the server stopped with one scan claimed and one not yet.
         let app = spawn_app_in(dir.path(), CatalogSettings::default()).await;
         let running = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
         let pending = app.upload("dog", "images/dog_farm_german_shepherd.webp", 0.5).await;
+        // Claimed three times already: every worker that took it died.
+        let doomed = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
         running_id = running["sha256"].as_str().unwrap().to_owned();
         pending_id = pending["sha256"].as_str().unwrap().to_owned();
+        doomed_id = doomed["sha256"].as_str().unwrap().to_owned();
         app.stop().await;
         let (_, tables) = pawql::adapters::embedded::open(
             dir.path(),
@@ -255,9 +258,10 @@ async fn scans_left_pending_or_running_by_a_crash_finish_after_a_restart() {
         .unwrap();
         let scans = pawql::adapters::embedded::RedbScanStore::new(tables.database()).unwrap();
         use resolvers::ports::ScanStore;
-        for (sha, image_id, status) in [
-            (&running_id, running["id"].as_str().unwrap(), ScanStatus::Running),
-            (&pending_id, pending["id"].as_str().unwrap(), ScanStatus::Pending),
+        for (sha, image_id, status, attempts) in [
+            (&running_id, running["id"].as_str().unwrap(), ScanStatus::Running, 1),
+            (&pending_id, pending["id"].as_str().unwrap(), ScanStatus::Pending, 0),
+            (&doomed_id, doomed["id"].as_str().unwrap(), ScanStatus::Running, 3),
         ] {
             let mut record = ScanRecord::pending(
                 Sha256Hex::parse(sha).unwrap(),
@@ -268,7 +272,7 @@ async fn scans_left_pending_or_running_by_a_crash_finish_after_a_restart() {
                 Utc::now(),
             );
             record.status = status;
-            record.attempts = u32::from(status == ScanStatus::Running);
+            record.attempts = attempts;
             scans.request(record, false).await.unwrap();
         }
     }
@@ -284,16 +288,26 @@ async fn scans_left_pending_or_running_by_a_crash_finish_after_a_restart() {
         (pending["status"].as_str(), pending["isCat"].as_bool()),
         (Some("SUCCEEDED"), Some(false))
     );
+    // A scan that has stopped every worker is not tried for ever.
+    let doomed = wait_for_final(&app, &doomed_id, false).await;
+    assert_eq!(doomed["status"], "FAILED", "{doomed}");
+    assert!(doomed["error"].as_str().unwrap().starts_with("GAVE_UP"), "{doomed}");
+    assert_eq!(doomed["attempts"], 4);
 }
 
 /// Subscribes to `scanUpdated` over WebSocket (graphql-transport-ws); returns every `next`
 /// payload until the server completes the subscription.
-async fn subscribe_scan_updated(app: &TestApp, id: &str) -> Vec<Value> {
+pub(crate) async fn subscribe_scan_updated(app: &TestApp, id: &str) -> Vec<Value> {
+    subscribe_scan_updated_at(&app.address, id).await
+}
+
+/// [`subscribe_scan_updated`] on the server at `address`.
+pub(crate) async fn subscribe_scan_updated_at(address: &str, id: &str) -> Vec<Value> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
 
-    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let url = format!("{}/graphql/ws", address.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
     request
         .headers_mut()

@@ -75,6 +75,9 @@ pub struct ScanRecord {
     pub error: Option<String>,
     pub attempts: u32,
     pub requested_at: DateTime<Utc>,
+    /// When the latest claim took it (`RUNNING` since then, unless final).
+    #[serde(default)]
+    pub claimed_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     /// Scans of bytes uploaded only for scanning expire (and their bytes with them).
     pub expires_at: Option<DateTime<Utc>>,
@@ -82,6 +85,7 @@ pub struct ScanRecord {
 }
 
 impl ScanRecord {
+    /// A new scan request.
     pub fn pending(id: Sha256Hex, source: ScanSource, debug_requested: bool, now: DateTime<Utc>) -> ScanRecord {
         let expires_at = matches!(source, ScanSource::Upload { .. }).then(|| now + SCAN_UPLOAD_TTL);
         ScanRecord {
@@ -94,10 +98,33 @@ impl ScanRecord {
             error: None,
             attempts: 0,
             requested_at: now,
+            claimed_at: None,
             finished_at: None,
             expires_at,
             debug: None,
         }
+    }
+}
+
+impl ScanRecord {
+    /// The record as a worker claims it: `RUNNING`, one more attempt, claimed `now`.
+    pub fn claimed(mut self, now: DateTime<Utc>) -> ScanRecord {
+        self.status = ScanStatus::Running;
+        self.attempts += 1;
+        self.claimed_at = Some(now);
+        self
+    }
+
+    /// Not final and untouched for `after`: requested that long ago and never claimed, or
+    /// claimed that long ago and never finished. Such a scan's worker is gone (or it was
+    /// never delivered to one), and a sweep may take it over.
+    pub fn is_stale(&self, now: DateTime<Utc>, after: chrono::Duration) -> bool {
+        let since = match self.status {
+            ScanStatus::Pending => self.requested_at,
+            ScanStatus::Running => self.claimed_at.unwrap_or(self.requested_at),
+            ScanStatus::Succeeded | ScanStatus::Failed => return false,
+        };
+        now - since >= after
     }
 }
 
@@ -111,4 +138,26 @@ pub enum ScanRequested {
     New(ScanRecord),
     /// A scan of these bytes already exists (pending, running or final); nothing changed.
     Existing(ScanRecord),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scan_is_stale_once_untouched_for_the_given_time() {
+        let t0 = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z").unwrap().to_utc();
+        let minutes = chrono::Duration::minutes;
+        let pending = ScanRecord::pending(Sha256Hex::of(b"x"), ScanSource::Image { id: "cat-x".into() }, false, t0);
+        assert!(!pending.is_stale(t0 + minutes(14), minutes(15)));
+        assert!(pending.is_stale(t0 + minutes(15), minutes(15)));
+        // Claimed late: counted from the claim, not the request.
+        let running = pending.clone().claimed(t0 + minutes(20));
+        assert_eq!((running.status, running.attempts), (ScanStatus::Running, 1));
+        assert!(!running.is_stale(t0 + minutes(30), minutes(15)));
+        assert!(running.is_stale(t0 + minutes(35), minutes(15)));
+        let mut done = running;
+        done.status = ScanStatus::Succeeded;
+        assert!(!done.is_stale(t0 + minutes(600), minutes(15)), "final scans never are");
+    }
 }

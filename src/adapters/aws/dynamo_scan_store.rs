@@ -4,22 +4,45 @@
 //! `status`, `attempts` and `expiresAtEpoch` (the table's TTL attribute: scans of scan-only
 //! uploads expire). Every transition is a conditional `PutItem` on the state it starts from,
 //! so two workers cannot both claim a scan and a stale worker cannot overwrite a newer result.
+//!
+//! DynamoDB items stop at 400 KB, and debug data (a detector's raw output) can pass that: a
+//! record whose JSON is over [`MAX_INLINE_RECORD_BYTES`] keeps its debug data in S3 instead,
+//! under a key named in the item's `debugKey` (one object per attempt, so a stale worker
+//! cannot overwrite the debug data of the attempt that won). Debug data of scan-only uploads
+//! lives under `scan-uploads/` and expires with them (the bucket's lifecycle rule).
 
 use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_s3::primitives::ByteStream;
 use chrono::Utc;
-use resolvers::domain::scan::{ScanRecord, ScanRequested, ScanStatus};
+use resolvers::domain::scan::{ScanDebug, ScanRecord, ScanRequested, ScanSource, ScanStatus};
 use resolvers::ports::ScanStore;
 
 use super::items::{n, s, Item};
+use super::s3_image_store::SCAN_UPLOAD_PREFIX;
+
+/// Records longer than this (as JSON) keep their debug data in S3: well under DynamoDB's
+/// 400 KB item limit, which also counts attribute names and the other attributes.
+pub const MAX_INLINE_RECORD_BYTES: usize = 300 * 1024;
 
 /// The DynamoDB implementation of [`ScanStore`].
 pub struct DynamoScanStore {
     client: Client,
     table: String,
+    /// Where large debug data goes: the stage's bucket.
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+/// The S3 key of a record's debug data when it is too large to stay in the item.
+fn debug_key(record: &ScanRecord) -> String {
+    match record.source {
+        ScanSource::Upload { .. } => format!("{SCAN_UPLOAD_PREFIX}debug/{}-{}.json", record.id, record.attempts),
+        ScanSource::Image { .. } => format!("scan-debug/{}-{}.json", record.id, record.attempts),
+    }
 }
 
 fn status_name(status: ScanStatus) -> &'static str {
@@ -31,25 +54,18 @@ fn status_name(status: ScanStatus) -> &'static str {
     }
 }
 
-fn item(record: &ScanRecord) -> anyhow::Result<Item> {
+/// The item of a record whose JSON is `json`.
+fn item(record: &ScanRecord, json: String) -> Item {
     let mut item = Item::from([
         ("id".to_owned(), s(record.id.as_str())),
         ("status".to_owned(), s(status_name(record.status))),
         ("attempts".to_owned(), n(record.attempts)),
-        ("record".to_owned(), s(serde_json::to_string(record)?)),
+        ("record".to_owned(), s(json)),
     ]);
     if let Some(at) = record.expires_at {
         item.insert("expiresAtEpoch".to_owned(), n(at.timestamp()));
     }
-    Ok(item)
-}
-
-fn record(item: &Item) -> anyhow::Result<ScanRecord> {
-    let json = item
-        .get("record")
-        .and_then(|v| v.as_s().ok())
-        .context("scan item without record")?;
-    Ok(serde_json::from_str(json)?)
+    item
 }
 
 /// DynamoDB's TTL deletes expired items only eventually: treat them as gone at once.
@@ -58,11 +74,71 @@ fn live(record: ScanRecord) -> Option<ScanRecord> {
 }
 
 impl DynamoScanStore {
-    pub fn new(client: Client, table: impl Into<String>) -> DynamoScanStore {
+    /// Scans in `table`; debug data too large for an item goes to `bucket`.
+    pub fn new(
+        client: Client,
+        table: impl Into<String>,
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+    ) -> DynamoScanStore {
         DynamoScanStore {
             client,
             table: table.into(),
+            s3,
+            bucket: bucket.into(),
         }
+    }
+
+    /// The item for `record`, its debug data moved to S3 first when the record is too large.
+    async fn item_for(&self, record: &ScanRecord) -> anyhow::Result<Item> {
+        let json = serde_json::to_string(record)?;
+        let Some(debug) = record.debug.as_ref().filter(|_| json.len() > MAX_INLINE_RECORD_BYTES) else {
+            return Ok(item(record, json));
+        };
+        let key = debug_key(record);
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(ByteStream::from(serde_json::to_vec(debug)?))
+            .send()
+            .await
+            .with_context(|| format!("S3 PutObject {key} (scan debug data)"))?;
+        let slim = ScanRecord {
+            debug: None,
+            ..record.clone()
+        };
+        let mut item = item(&slim, serde_json::to_string(&slim)?);
+        item.insert("debugKey".to_owned(), s(key));
+        Ok(item)
+    }
+
+    /// The record an item holds, with its debug data read back from S3 if it was moved there.
+    async fn record(&self, item: &Item) -> anyhow::Result<ScanRecord> {
+        let json = item
+            .get("record")
+            .and_then(|v| v.as_s().ok())
+            .context("scan item without record")?;
+        let mut record: ScanRecord = serde_json::from_str(json)?;
+        if let Some(key) = item.get("debugKey").and_then(|v| v.as_s().ok()) {
+            let object = self
+                .s3
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .with_context(|| format!("S3 GetObject {key} (scan debug data)"))?;
+            let bytes = object
+                .body
+                .collect()
+                .await
+                .with_context(|| format!("reading {key}"))?
+                .into_bytes();
+            record.debug = Some(serde_json::from_slice::<ScanDebug>(&bytes).with_context(|| format!("debug data {key}"))?);
+        }
+        Ok(record)
     }
 
     /// Puts `record` if `condition` holds; false when it does not.
@@ -71,7 +147,7 @@ impl DynamoScanStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item(record)?))
+            .set_item(Some(self.item_for(record).await?))
             .condition_expression(condition);
         // DynamoDB refuses names an expression does not use, so only the used ones go.
         for (placeholder, attribute) in [
@@ -104,7 +180,10 @@ impl DynamoScanStore {
             .send()
             .await
             .with_context(|| format!("DynamoDB GetItem {}", self.table))?;
-        output.item.as_ref().map(record).transpose()
+        match output.item {
+            Some(item) => Ok(Some(self.record(&item).await?)),
+            None => Ok(None),
+        }
     }
 }
 
@@ -137,7 +216,7 @@ impl ScanStore for DynamoScanStore {
     }
 
     async fn claim(&self, id: &str, reclaim: bool) -> anyhow::Result<Option<ScanRecord>> {
-        let Some(mut current) = self.read(id).await? else {
+        let Some(current) = self.read(id).await? else {
             return Ok(None);
         };
         let claimable = current.status == ScanStatus::Pending || (reclaim && current.status == ScanStatus::Running);
@@ -148,8 +227,7 @@ impl ScanStore for DynamoScanStore {
             (":status".to_owned(), s(status_name(current.status))),
             (":attempts".to_owned(), n(current.attempts)),
         ]);
-        current.status = ScanStatus::Running;
-        current.attempts += 1;
+        let current = current.claimed(Utc::now());
         let claimed = self
             .put_if(&current, "#status = :status AND #attempts = :attempts", values)
             .await?;
@@ -182,7 +260,7 @@ impl ScanStore for DynamoScanStore {
         while let Some(page) = pages.next().await {
             let page = page.with_context(|| format!("DynamoDB Scan {}", self.table))?;
             for item in page.items() {
-                out.push(record(item)?);
+                out.push(self.record(item).await?);
             }
         }
         Ok(out)

@@ -3,6 +3,7 @@
 //! - [`S3ImageStore`]: image bytes in S3, presigned GET URLs, presigned PUT uploads.
 //! - [`DynamoChunkTables`]: the two chunk tables on DynamoDB, conditional transactions only.
 //! - [`DynamoScanStore`]: scan records, conditional transitions, TTL for scan-only uploads.
+//! - [`RekognitionDetector`]: the cat detector on AWS (DetectLabels on the S3 object).
 //! - [`resources`]: the one definition of a stage's bucket, tables and SSM parameters;
 //!   [`provision`] creates it on an emulator; [`open`] finds it through SSM.
 //!
@@ -14,6 +15,7 @@ mod dynamo_chunk_tables;
 mod dynamo_scan_store;
 mod items;
 mod provision;
+mod rekognition_detector;
 pub mod resources;
 mod s3_image_store;
 
@@ -27,15 +29,17 @@ use resolvers::domain::label::LabelSet;
 pub use dynamo_chunk_tables::{DynamoChunkTables, LABEL_CHUNK_INDEX};
 pub use dynamo_scan_store::DynamoScanStore;
 pub use provision::provision;
+pub use rekognition_detector::RekognitionDetector;
 pub use resources::Resources;
 pub use s3_image_store::{S3ImageStore, DEFAULT_URL_TTL};
 
-/// The three service clients, built from one SDK configuration.
+/// The service clients, built from one SDK configuration.
 #[derive(Clone)]
 pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub rekognition: aws_sdk_rekognition::Client,
 }
 
 impl AwsClients {
@@ -49,6 +53,7 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3_config(sdk).build()),
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
+            rekognition: aws_sdk_rekognition::Client::new(sdk),
         }
     }
 }
@@ -89,6 +94,8 @@ pub struct AwsBackend {
     pub tables: Arc<DynamoChunkTables>,
     pub scans: Arc<DynamoScanStore>,
     pub resources: Resources,
+    /// The stage's `adminKey` SSM parameter (a SecureString), when it has one.
+    pub admin_key: Option<String>,
 }
 
 /// Finds a stage's resources (environment first, then SSM) and builds the adapters.
@@ -98,6 +105,7 @@ pub async fn open(clients: &AwsClients, stage: &str, labels: LabelSet) -> anyhow
         resources::BUCKET_ENV_VAR,
         "PAWQL_CHUNK_INFO_TABLE",
         "PAWQL_IMAGE_CHUNKS_TABLE",
+        "PAWQL_SCAN_TABLE",
     ]
     .iter()
     .all(|name| from_env(name).is_some_and(|v| !v.is_empty()));
@@ -108,7 +116,9 @@ pub async fn open(clients: &AwsClients, stage: &str, labels: LabelSet) -> anyhow
         load_parameters(&clients.ssm, stage).await?
     };
     let resources = Resources::resolve(stage, &parameters, from_env)?;
-    Ok(open_resources(clients, resources, labels))
+    let mut backend = open_resources(clients, resources, labels);
+    backend.admin_key = parameters.get(resources::ADMIN_KEY_PARAMETER).cloned();
+    Ok(backend)
 }
 
 /// Builds the adapters over known resource names.
@@ -125,7 +135,13 @@ pub fn open_resources(clients: &AwsClients, resources: Resources, labels: LabelS
             &resources.image_chunks_table,
             labels,
         )),
-        scans: Arc::new(DynamoScanStore::new(clients.dynamodb.clone(), &resources.scan_table)),
+        scans: Arc::new(DynamoScanStore::new(
+            clients.dynamodb.clone(),
+            &resources.scan_table,
+            clients.s3.clone(),
+            &resources.bucket,
+        )),
         resources,
+        admin_key: None,
     }
 }

@@ -112,6 +112,10 @@ pub fn tables() -> Vec<TableSpec> {
 
 /// The bucket's SSM parameter and environment variable.
 pub const BUCKET_PARAMETER: &str = "bucket";
+/// Optional SecureString: the key that unlocks scan debug data (see README, Configuration).
+/// Not created by `provision` or serverless.yml: a secret is set by its owner
+/// (`aws ssm put-parameter --type SecureString`), never written into a template.
+pub const ADMIN_KEY_PARAMETER: &str = "adminKey";
 pub const BUCKET_ENV_VAR: &str = "PAWQL_BUCKET";
 
 /// The bucket name `pawql provision` uses. The deployed bucket adds the account id, since

@@ -20,6 +20,11 @@ use resolvers::ports::{ImageStore, Staged};
 /// Where bytes uploaded only to be scanned live (expired by lifecycle rule, like scans).
 pub const SCAN_UPLOAD_PREFIX: &str = "scan-uploads/";
 
+/// The key of bytes uploaded only to be scanned.
+pub fn scan_upload_key(sha256: &Sha256Hex) -> String {
+    format!("{SCAN_UPLOAD_PREFIX}{}", sha256.as_str())
+}
+
 /// How long a presigned image URL stays valid by default.
 pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -150,12 +155,12 @@ impl ImageStore for S3ImageStore {
     }
 
     async fn put_scan_upload(&self, sha256: &Sha256Hex, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
-        self.put_object(&format!("{SCAN_UPLOAD_PREFIX}{}", sha256.as_str()), kind, bytes)
+        self.put_object(&scan_upload_key(sha256), kind, bytes)
             .await
     }
 
     async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
-        self.get_bytes(&format!("{SCAN_UPLOAD_PREFIX}{}", sha256.as_str()))
+        self.get_bytes(&scan_upload_key(sha256))
             .await
     }
 

@@ -90,15 +90,14 @@ impl ScanStore for RedbScanStore {
         let id = id.to_owned();
         self.blocking(move |db| {
             let txn = db.begin_write()?;
-            let Some(mut record) = read(&txn, &id)? else {
+            let Some(record) = read(&txn, &id)? else {
                 return Ok(None);
             };
             let claimable = record.status == ScanStatus::Pending || (reclaim && record.status == ScanStatus::Running);
             if !claimable {
                 return Ok(None);
             }
-            record.status = ScanStatus::Running;
-            record.attempts += 1;
+            let record = record.claimed(chrono::Utc::now());
             write(&txn, &record)?;
             txn.commit()?;
             Ok(Some(record))

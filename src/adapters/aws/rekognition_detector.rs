@@ -1,0 +1,172 @@
+//! The cat detector on AWS: Rekognition `DetectLabels`, through the official SDK.
+//!
+//! JPEG and PNG images within Rekognition's limits are sent as a reference to their S3 object
+//! (Rekognition reads it; up to 15 MB). Anything else (WebP, oversized sides) is re-encoded by
+//! [`prepare`] and sent inline (up to 5 MB). The response is turned back into the JSON shape
+//! of the DetectLabels API and decided by the one rule in `detectors/rekognition.rs`, the same
+//! code the recorded responses test.
+//!
+//! Failures are classified for the scanner: throttling, Rekognition's own errors and network
+//! trouble are retryable (the scanner backs off and tries again); a refused image is not.
+
+use async_trait::async_trait;
+use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rekognition::operation::detect_labels::DetectLabelsOutput;
+use aws_sdk_rekognition::primitives::Blob;
+use aws_sdk_rekognition::types::{Image, S3Object};
+use resolvers::domain::detection::{DetectError, Detection};
+use resolvers::ports::{CatDetector, ScanInput};
+use serde_json::{json, Value};
+
+use super::s3_image_store::scan_upload_key;
+use crate::detectors::rekognition::{prepare, verdict, DetectLabelsResponse, DETECTOR_NAME};
+
+/// Rekognition's default floor is 55 %; asking for a little less keeps low-confidence cats
+/// in the debug data and in `catConfidence` even when they do not pass the threshold.
+const REQUEST_MIN_CONFIDENCE: f32 = 40.0;
+const MAX_LABELS: i32 = 50;
+
+/// [`CatDetector`] over Rekognition, reading images from the stage's bucket.
+pub struct RekognitionDetector {
+    client: aws_sdk_rekognition::Client,
+    bucket: String,
+    /// A cat at or above this confidence (percent).
+    min_confidence: f64,
+}
+
+impl RekognitionDetector {
+    pub fn new(client: aws_sdk_rekognition::Client, bucket: impl Into<String>, min_confidence: f64) -> Self {
+        RekognitionDetector {
+            client,
+            bucket: bucket.into(),
+            min_confidence,
+        }
+    }
+
+    /// The S3 key the scanned bytes were read from.
+    fn object_key(input: &ScanInput) -> String {
+        match &input.image {
+            Some(id) => id.storage_key(),
+            None => scan_upload_key(&input.sha256),
+        }
+    }
+}
+
+#[async_trait]
+impl CatDetector for RekognitionDetector {
+    fn name(&self) -> &str {
+        DETECTOR_NAME
+    }
+
+    async fn detect(&self, input: &ScanInput) -> Result<Detection, DetectError> {
+        let (kind, bytes) = (input.kind, input.bytes.clone());
+        // Decoding (and maybe re-encoding) is CPU work: off the async threads.
+        let prepared = tokio::task::spawn_blocking(move || prepare(kind, &bytes, true))
+            .await
+            .map_err(|e| DetectError::permanent("DETECTOR_FAILED", e.to_string()))??;
+        let image = if prepared.unchanged {
+            let object = S3Object::builder()
+                .bucket(&self.bucket)
+                .name(Self::object_key(input))
+                .build();
+            Image::builder().s3_object(object).build()
+        } else {
+            Image::builder().bytes(Blob::new(prepared.bytes)).build()
+        };
+        let output = self
+            .client
+            .detect_labels()
+            .image(image)
+            .max_labels(MAX_LABELS)
+            .min_confidence(REQUEST_MIN_CONFIDENCE.min(self.min_confidence as f32))
+            .send()
+            .await
+            .map_err(|err| match &err {
+                SdkError::ServiceError(service) => classify(service.err().code(), &err.to_string()),
+                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+                    DetectError::retryable("DETECTOR_UNAVAILABLE", format!("Rekognition: {err}"))
+                }
+                _ => DetectError::permanent("DETECTOR_FAILED", format!("Rekognition: {err}")),
+            })?;
+        let raw = response_json(&output);
+        let parsed: DetectLabelsResponse = serde_json::from_value(raw.clone())
+            .map_err(|e| DetectError::permanent("DETECTOR_FAILED", format!("DetectLabels response: {e}")))?;
+        Ok(verdict(&parsed, raw, self.min_confidence))
+    }
+}
+
+/// A Rekognition error code as a scan failure: what is worth retrying, and a stable reason.
+pub fn classify(code: Option<&str>, message: &str) -> DetectError {
+    let message = format!("Rekognition: {message}");
+    match code.unwrap_or_default() {
+        "ThrottlingException" | "ProvisionedThroughputExceededException" | "LimitExceededException" => {
+            DetectError::retryable("DETECTOR_THROTTLED", message)
+        }
+        "InternalServerError" | "ServiceUnavailableException" | "ServiceUnavailable" => {
+            DetectError::retryable("DETECTOR_UNAVAILABLE", message)
+        }
+        "InvalidImageFormatException" => DetectError::permanent("UNREADABLE_IMAGE", message),
+        "ImageTooLargeException" => DetectError::permanent("IMAGE_TOO_LARGE", message),
+        "InvalidS3ObjectException" => DetectError::permanent("IMAGE_MISSING", message),
+        "AccessDeniedException" => DetectError::permanent("DETECTOR_ACCESS_DENIED", message),
+        _ => DetectError::permanent("DETECTOR_FAILED", message),
+    }
+}
+
+/// The SDK's typed output as the JSON the DetectLabels API returns (what debug data shows).
+fn response_json(output: &DetectLabelsOutput) -> Value {
+    let names = |names: Vec<Option<&str>>| -> Vec<Value> { names.into_iter().flatten().map(|n| json!({ "Name": n })).collect() };
+    let labels: Vec<Value> = output
+        .labels()
+        .iter()
+        .map(|label| {
+            let instances: Vec<Value> = label
+                .instances()
+                .iter()
+                .map(|instance| {
+                    let b = instance.bounding_box();
+                    json!({
+                        "Confidence": instance.confidence(),
+                        "BoundingBox": {
+                            "Width": b.and_then(|b| b.width()),
+                            "Height": b.and_then(|b| b.height()),
+                            "Left": b.and_then(|b| b.left()),
+                            "Top": b.and_then(|b| b.top()),
+                        },
+                    })
+                })
+                .collect();
+            json!({
+                "Name": label.name().unwrap_or_default(),
+                "Confidence": label.confidence().unwrap_or(0.0),
+                "Parents": names(label.parents().iter().map(|p| p.name()).collect()),
+                "Aliases": names(label.aliases().iter().map(|a| a.name()).collect()),
+                "Categories": names(label.categories().iter().map(|c| c.name()).collect()),
+                "Instances": instances,
+            })
+        })
+        .collect();
+    json!({
+        "Labels": labels,
+        "LabelModelVersion": output.label_model_version(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_and_outages_are_retried_refusals_are_not() {
+        for code in ["ThrottlingException", "ProvisionedThroughputExceededException", "InternalServerError"] {
+            assert!(classify(Some(code), "x").retryable, "{code}");
+        }
+        let refused = classify(Some("InvalidImageFormatException"), "bad");
+        assert!(!refused.retryable);
+        assert_eq!(refused.code, "UNREADABLE_IMAGE");
+        assert_eq!(classify(Some("InvalidS3ObjectException"), "gone").code, "IMAGE_MISSING");
+        let unknown = classify(None, "?");
+        assert!(!unknown.retryable);
+        assert_eq!(unknown.code, "DETECTOR_FAILED");
+    }
+}

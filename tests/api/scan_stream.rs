@@ -1,0 +1,410 @@
+//! The AWS scan path as deployed: the API (as the Lambda API function runs it) only records
+//! `PENDING`; the scan table's DynamoDB stream, read from moto with the official streams client
+//! (DescribeStream / GetShardIterator / GetRecords), is turned into the event the event source
+//! mapping would send and fed to the scan handler. Results are read back over HTTP, by polling
+//! and through the subscription. Rekognition's request is proven on the wire against moto.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
+use base64::Engine;
+use pawql::adapters::aws::{self, RekognitionDetector, Resources};
+use pawql::worker::NoDispatch;
+use resolvers::domain::image::{ImageKind, Sha256Hex};
+use resolvers::ports::{CatDetector, ScanInput};
+use resolvers::scanning::Scanner;
+use resolvers::CatalogSettings;
+use serde_json::{json, Map, Value};
+
+use crate::helpers::{fixture, spawn_aws_app_without_worker, Storage, TestApp};
+use crate::moto::MotoServer;
+use crate::scan::{request_scan_of, subscribe_scan_updated_at, wait_for_final, SCAN_FIELDS};
+
+/// A stream attribute value in the wire JSON shape Lambda events carry (`{"S": "…"}`).
+fn attribute_json(value: &AttributeValue) -> Value {
+    let b64 = |blob: &aws_sdk_dynamodbstreams::primitives::Blob| base64::engine::general_purpose::STANDARD.encode(blob.as_ref());
+    match value {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        AttributeValue::B(b) => json!({ "B": b64(b) }),
+        AttributeValue::Bool(b) => json!({ "BOOL": b }),
+        AttributeValue::Null(n) => json!({ "NULL": n }),
+        AttributeValue::Ss(v) => json!({ "SS": v }),
+        AttributeValue::Ns(v) => json!({ "NS": v }),
+        AttributeValue::Bs(v) => json!({ "BS": v.iter().map(b64).collect::<Vec<_>>() }),
+        AttributeValue::L(v) => json!({ "L": v.iter().map(attribute_json).collect::<Vec<_>>() }),
+        AttributeValue::M(m) => json!({ "M": item_json(m) }),
+        other => panic!("unknown attribute value {other:?}"),
+    }
+}
+
+fn item_json(item: &std::collections::HashMap<String, AttributeValue>) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attribute_json(v)))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// One stream record as the event source mapping delivers it to Lambda.
+fn event_record(record: &Record, stream_arn: &str) -> Value {
+    let change = record.dynamodb().unwrap();
+    let created = change
+        .approximate_creation_date_time()
+        .map(|t| t.secs() as f64 + f64::from(t.subsec_nanos()) / 1e9);
+    let mut dynamodb = json!({
+        "ApproximateCreationDateTime": created,
+        "Keys": item_json(change.keys().unwrap()),
+        "SequenceNumber": change.sequence_number(),
+        "SizeBytes": change.size_bytes(),
+        "StreamViewType": change.stream_view_type().map(|v| v.as_str()),
+    });
+    if let Some(new_image) = change.new_image() {
+        dynamodb["NewImage"] = item_json(new_image);
+    }
+    json!({
+        "eventID": record.event_id(),
+        "eventName": record.event_name().map(|n| n.as_str()),
+        "eventVersion": record.event_version(),
+        "eventSource": record.event_source(),
+        "awsRegion": record.aws_region(),
+        "dynamodb": dynamodb,
+        "eventSourceARN": stream_arn,
+    })
+}
+
+/// Reads a table's stream on moto.
+struct StreamReader {
+    client: aws_sdk_dynamodbstreams::Client,
+    stream_arn: String,
+    /// Where the next read of each shard starts.
+    iterators: Vec<String>,
+}
+
+impl StreamReader {
+    /// Opens the stream of `table` from its start (TRIM_HORIZON), every shard.
+    async fn open(app: &TestApp, table: &str) -> StreamReader {
+        let Storage::Aws { clients, .. } = &app.storage else {
+            panic!("AWS backend only")
+        };
+        let sdk = MotoServer::shared().await.sdk_config().await;
+        let client = aws_sdk_dynamodbstreams::Client::new(&sdk);
+        let described = clients.dynamodb.describe_table().table_name(table).send().await.unwrap();
+        let stream_arn = described.table().unwrap().latest_stream_arn().unwrap().to_owned();
+        let stream = client.describe_stream().stream_arn(&stream_arn).send().await.unwrap();
+        let mut iterators = Vec::new();
+        for shard in stream.stream_description().unwrap().shards() {
+            let iterator = client
+                .get_shard_iterator()
+                .stream_arn(&stream_arn)
+                .shard_id(shard.shard_id().unwrap())
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .unwrap();
+            iterators.push(iterator.shard_iterator().unwrap().to_owned());
+        }
+        assert!(!iterators.is_empty(), "the scan table has a stream with shards");
+        StreamReader {
+            client,
+            stream_arn,
+            iterators,
+        }
+    }
+
+    /// The records added since the last read, as one Lambda event.
+    async fn next_event(&mut self) -> Value {
+        let mut records = Vec::new();
+        for iterator in &mut self.iterators {
+            let page = self.client.get_records().shard_iterator(iterator.as_str()).send().await.unwrap();
+            records.extend(page.records().iter().map(|r| event_record(r, &self.stream_arn)));
+            *iterator = page.next_shard_iterator().unwrap().to_owned();
+        }
+        json!({ "Records": records })
+    }
+}
+
+fn scan_table(app: &TestApp) -> (Resources, pawql::adapters::aws::AwsClients) {
+    let Storage::Aws { clients, resources } = &app.storage else {
+        panic!("AWS backend only")
+    };
+    (resources.clone(), clients.clone())
+}
+
+/// The handler's scanner over the app's stage, with `detector`.
+fn stream_scanner(app: &TestApp, detector: Arc<dyn CatDetector>) -> Scanner {
+    let (resources, clients) = scan_table(app);
+    let settings = CatalogSettings::default();
+    let backend = aws::open_resources(&clients, resources, settings.labels.clone());
+    pawql::app::scanner(
+        backend.images,
+        backend.tables,
+        &settings,
+        backend.scans,
+        detector,
+        Arc::new(NoDispatch),
+    )
+}
+
+fn event_names(event: &Value) -> Vec<String> {
+    event["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{}:{}", r["eventName"].as_str().unwrap(), r["dynamodb"]["NewImage"]["status"]["S"].as_str().unwrap_or("-")))
+        .collect()
+}
+
+#[tokio::test]
+async fn on_aws_the_stream_drives_the_scan_to_succeeded() {
+    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let (resources, _) = scan_table(&app);
+    let mut stream = StreamReader::open(&app, &resources.scan_table).await;
+    let cat = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
+    let dog = app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
+
+    let requested = request_scan_of(&app, cat["id"].as_str().unwrap(), true, false).await;
+    let dog_scan = request_scan_of(&app, dog["id"].as_str().unwrap(), false, false).await;
+    assert_eq!(requested["status"], "PENDING");
+    let id = requested["id"].as_str().unwrap().to_owned();
+    // Nothing in the API process works on it: it stays PENDING until the handler runs.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let q = format!("query($id: ID!) {{ scanResult(id: $id) {{ {SCAN_FIELDS} }} }}");
+    assert_eq!(app.data(&q, json!({ "id": id })).await["scanResult"]["status"], "PENDING");
+
+    // A subscriber waits while the stream is delivered.
+    let subscription = tokio::spawn({
+        let address = app.address.clone();
+        let id = id.clone();
+        async move { subscribe_scan_updated_at(&address, &id).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let event = stream.next_event().await;
+    assert_eq!(event_names(&event), ["INSERT:PENDING", "INSERT:PENDING"], "{event}");
+    let scanner = stream_scanner(&app, pawql::app::offline_detector(0.2).unwrap().unwrap());
+    let response = pawql::scan_stream::invoke(&scanner, event).await.unwrap();
+    assert_eq!(response, json!({ "batchItemFailures": [] }));
+
+    let done = wait_for_final(&app, &id, true).await;
+    assert_eq!((done["status"].as_str(), done["isCat"].as_bool()), (Some("SUCCEEDED"), Some(true)), "{done}");
+    assert_eq!(done["attempts"], 1);
+    assert!(done["debug"]["log"].as_array().unwrap().iter().all(|l| l.as_str().unwrap().contains(&id)));
+    let dog_done = wait_for_final(&app, dog_scan["id"].as_str().unwrap(), false).await;
+    assert_eq!(dog_done["isCat"], false);
+    let updates = subscription.await.unwrap();
+    let last = &updates.last().unwrap()["data"]["scanUpdated"];
+    assert_eq!((last["status"].as_str(), last["isCat"].as_bool()), (Some("SUCCEEDED"), Some(true)), "{updates:?}");
+
+    // The handler's own writes come back on the stream (RUNNING, SUCCEEDED): they are not
+    // work, and feeding them changes nothing. A record delivered twice is harmless too.
+    let echoes = stream.next_event().await;
+    let names = event_names(&echoes);
+    assert!(names.iter().all(|n| n == "MODIFY:RUNNING" || n == "MODIFY:SUCCEEDED"), "{names:?}");
+    assert!(!names.is_empty());
+    assert_eq!(pawql::scan_stream::invoke(&scanner, echoes).await.unwrap()["batchItemFailures"], json!([]));
+    assert_eq!(wait_for_final(&app, &id, false).await["attempts"], 1, "not scanned again");
+
+    // A forced re-scan is a MODIFY back to PENDING: work again.
+    let forced = request_scan_of(&app, cat["id"].as_str().unwrap(), false, true).await;
+    assert_eq!(forced["status"], "PENDING");
+    let event = stream.next_event().await;
+    assert_eq!(event_names(&event), ["MODIFY:PENDING"]);
+    pawql::scan_stream::invoke(&scanner, event).await.unwrap();
+    assert_eq!(wait_for_final(&app, &id, false).await["status"], "SUCCEEDED");
+}
+
+#[tokio::test]
+async fn a_scan_store_failure_is_reported_for_retry_and_the_retry_finishes_it() {
+    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let (resources, clients) = scan_table(&app);
+    let mut stream = StreamReader::open(&app, &resources.scan_table).await;
+    let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+    let id = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let event = stream.next_event().await;
+    let sequence = event["Records"][0]["dynamodb"]["SequenceNumber"].clone();
+
+    // A handler whose scan table is gone (wrong name): the record is reported as failed.
+    let broken = Resources {
+        scan_table: format!("{}-missing", resources.scan_table),
+        ..resources.clone()
+    };
+    let settings = CatalogSettings::default();
+    let backend = aws::open_resources(&clients, broken, settings.labels.clone());
+    let detector = pawql::app::offline_detector(0.2).unwrap().unwrap();
+    let broken_scanner = pawql::app::scanner(
+        backend.images,
+        backend.tables,
+        &settings,
+        backend.scans,
+        detector.clone(),
+        Arc::new(NoDispatch),
+    );
+    let response = pawql::scan_stream::invoke(&broken_scanner, event.clone()).await.unwrap();
+    assert_eq!(response, json!({ "batchItemFailures": [{ "itemIdentifier": sequence }] }));
+
+    // Lambda delivers the batch again: this time it works.
+    let response = pawql::scan_stream::invoke(&stream_scanner(&app, detector), event).await.unwrap();
+    assert_eq!(response["batchItemFailures"], json!([]));
+    assert_eq!(wait_for_final(&app, &id, false).await["isCat"], true);
+}
+
+#[tokio::test]
+async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() {
+    // moto answers every DetectLabels with one canned label ("Mobile Phone", parents "Phone"):
+    // enough to prove the request is made, answered and parsed. The cat rule itself is tested
+    // on recorded real responses (detectors/rekognition.rs).
+    let (app, stage) = spawn_aws_app_without_worker().await;
+    let (resources, clients) = scan_table(&app);
+    let detector = RekognitionDetector::new(clients.rekognition.clone(), &resources.bucket, 80.0);
+
+    let jpeg = fixture("images/cat_kde_tabby_q85.jpg");
+    let uploaded = app.upload("cat", "images/cat_kde_tabby_q85.jpg", 0.5).await;
+    let id = resolvers::domain::image::ImageId::parse(uploaded["id"].as_str().unwrap(), &CatalogSettings::default().labels).unwrap();
+    let from_s3 = detector
+        .detect(&ScanInput {
+            sha256: Sha256Hex::of(&jpeg),
+            kind: ImageKind::Jpeg,
+            bytes: jpeg.into(),
+            image: Some(id),
+        })
+        .await
+        .unwrap();
+    assert!(!from_s3.is_cat);
+    assert_eq!(from_s3.labels[0].name, "Mobile Phone");
+    assert!((from_s3.labels[0].confidence - 0.999364).abs() < 1e-5);
+    assert_eq!(from_s3.raw["Labels"][0]["Parents"][0]["Name"], "Phone");
+
+    // WebP goes inline, transcoded.
+    let webp = fixture("bad-inputs/cat.webp");
+    let inline = detector
+        .detect(&ScanInput {
+            sha256: Sha256Hex::of(&webp),
+            kind: ImageKind::WebP,
+            bytes: webp.into(),
+            image: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(inline.labels[0].name, "Mobile Phone");
+
+    // The whole handler with Rekognition, as deployed: the stream scanner of the stage.
+    let mut stream = StreamReader::open(&app, &resources.scan_table).await;
+    let scan = request_scan_of(&app, uploaded["id"].as_str().unwrap(), false, false).await;
+    let scanner = pawql::app::aws_stream_scanner(&clients, &stage, &CatalogSettings::default(), 80.0)
+        .await
+        .unwrap();
+    let event = stream.next_event().await;
+    pawql::scan_stream::invoke(&scanner, event).await.unwrap();
+    let done = wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["detector"], "rekognition");
+    assert_eq!(done["labels"][0]["name"], "Mobile Phone");
+}
+
+/// The offline detector with half a megabyte of extra raw output: debug data too large for a
+/// DynamoDB item (400 KB).
+struct BulkyDetector(Arc<dyn CatDetector>);
+
+#[async_trait::async_trait]
+impl CatDetector for BulkyDetector {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    async fn detect(&self, input: &ScanInput) -> Result<resolvers::domain::detection::Detection, resolvers::domain::detection::DetectError> {
+        let mut detection = self.0.detect(input).await?;
+        detection.raw["padding"] = json!("x".repeat(500_000));
+        Ok(detection)
+    }
+}
+
+#[tokio::test]
+async fn debug_data_too_large_for_an_item_is_kept_in_s3() {
+    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let (resources, clients) = scan_table(&app);
+    let mut stream = StreamReader::open(&app, &resources.scan_table).await;
+    let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+    let dog = app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
+    let bulky = request_scan_of(&app, cat["id"].as_str().unwrap(), true, false).await;
+    let small = request_scan_of(&app, dog["id"].as_str().unwrap(), true, false).await;
+    let offline = pawql::app::offline_detector(0.2).unwrap().unwrap();
+    let event = stream.next_event().await;
+    // One batch, two scans: only the bulky one's debug data moves.
+    let mut big_records = event.clone();
+    big_records["Records"] = json!([event["Records"][0].clone()]);
+    let mut small_records = event.clone();
+    small_records["Records"] = json!([event["Records"][1].clone()]);
+    let response = pawql::scan_stream::invoke(&stream_scanner(&app, Arc::new(BulkyDetector(offline.clone()))), big_records)
+        .await
+        .unwrap();
+    assert_eq!(response["batchItemFailures"], json!([]), "the write did not fail on the item size");
+    pawql::scan_stream::invoke(&stream_scanner(&app, offline), small_records).await.unwrap();
+
+    let item = |id: String| {
+        let clients = clients.clone();
+        let table = resources.scan_table.clone();
+        async move {
+            clients
+                .dynamodb
+                .get_item()
+                .table_name(table)
+                .key("id", aws_sdk_dynamodb::types::AttributeValue::S(id))
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
+        }
+    };
+    let bulky_id = bulky["id"].as_str().unwrap().to_owned();
+    let done = wait_for_final(&app, &bulky_id, true).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["debug"]["raw"]["padding"].as_str().unwrap().len(), 500_000, "debug data intact");
+    assert_eq!(done["debug"]["raw"]["probs"].as_array().unwrap().len(), 1000);
+    let stored = item(bulky_id.clone()).await;
+    let key = stored["debugKey"].as_s().unwrap();
+    assert_eq!(key, &format!("scan-debug/{bulky_id}-1.json"));
+    assert!(stored["record"].as_s().unwrap().len() < 100_000, "the item itself stays small");
+    let object = clients.s3.head_object().bucket(&resources.bucket).key(key).send().await.unwrap();
+    assert!(object.content_length().unwrap() > 500_000);
+
+    let small_id = small["id"].as_str().unwrap().to_owned();
+    wait_for_final(&app, &small_id, true).await;
+    assert!(!item(small_id).await.contains_key("debugKey"), "small debug data stays in the item");
+}
+
+#[tokio::test]
+async fn the_scheduled_sweep_finishes_scans_the_stream_never_did() {
+    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let cat = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
+    let id = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let scanner = stream_scanner(&app, pawql::app::offline_detector(0.2).unwrap().unwrap());
+
+    // The schedule's event (EventBridge): a fresh scan is left to the stream.
+    let scheduled = json!({
+        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": "2026-11-24T12:00:00Z",
+        "region": "eu-west-1", "resources": ["arn:aws:events:eu-west-1:123456789012:rule/pawql-sweep"], "detail": {}
+    });
+    assert_eq!(pawql::scan_stream::invoke(&scanner, scheduled).await.unwrap(), json!({ "swept": 0 }));
+    let q = "query($id: ID!) { scanResult(id: $id) { status } }";
+    assert_eq!(app.data(q, json!({ "id": id })).await["scanResult"]["status"], "PENDING");
+
+    // Once it is stale (here: at once), the sweep takes it over.
+    assert_eq!(pawql::scan_stream::sweep(&scanner, chrono::Duration::zero()).await.unwrap(), 1);
+    let done = wait_for_final(&app, &id, false).await;
+    assert_eq!((done["status"].as_str(), done["isCat"].as_bool()), (Some("SUCCEEDED"), Some(true)));
+    assert_eq!(pawql::scan_stream::sweep(&scanner, chrono::Duration::zero()).await.unwrap(), 0, "nothing left");
+
+    // Anything else is refused with a clear error.
+    let err = pawql::scan_stream::invoke(&scanner, json!({ "hello": 1 })).await.unwrap_err();
+    assert!(format!("{err:#}").contains("not a DynamoDB stream batch"), "{err:#}");
+}
