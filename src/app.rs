@@ -50,6 +50,7 @@ pub fn scanner(
         labels: settings.labels.clone(),
         limits: settings.limits,
         settings: ScanSettings::default(),
+        label_check: settings.label_check.clone(),
     }
 }
 
@@ -82,12 +83,22 @@ pub fn router_over(
                 Arc::new(worker::NoDispatch),
             ),
         };
+        deps.catalog = deps.catalog.with_label_check(scanner.clone());
         deps.scanner = Some(scanner);
     }
     let catalog = deps.catalog.clone();
     let mut state = AppState::new(build_schema(deps), catalog, staging);
     state.admin_key = admin_key;
     router(state)
+}
+
+/// The label check waits for scans: without a detector it would hold every cat for ever.
+fn ensure_detector_for_label_check(settings: &CatalogSettings, scanning: &Option<ScanParts>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.label_check.is_none() || scanning.is_some(),
+        "PAWQL_VERIFY_CATS / --verify-cats needs a cat detector, and this build has none (feature `offline-detector`)"
+    );
+    Ok(())
 }
 
 /// The offline detector, when the build has it (feature `offline-detector`).
@@ -133,6 +144,7 @@ pub fn embedded_router(
 ) -> anyhow::Result<Router> {
     let (images, tables) = embedded::open(data_dir, public_url, settings.labels.clone())?;
     let scanning = embedded_scanning(&tables, cat_threshold, admin_key)?;
+    ensure_detector_for_label_check(&settings, &scanning)?;
     Ok(router_over(images.clone(), tables, settings, Some(images), scanning))
 }
 
@@ -173,6 +185,7 @@ pub async fn aws_router(
             worker: ScanWorker::Stream,
         }),
     };
+    ensure_detector_for_label_check(&settings, &parts)?;
     Ok(router_over(backend.images, backend.tables, settings, None, parts))
 }
 

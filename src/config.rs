@@ -28,18 +28,30 @@ pub struct CatalogArgs {
     /// Hard chunk size for new labels.
     #[arg(long, env = "PAWQL_CHUNK_MAX", default_value_t = DEFAULT_CHUNK_MAX)]
     pub chunk_max: u32,
+    /// The label check: `cat` uploads enter the random pool only once a scan confirms a cat
+    /// (others are kept, held out, with the reason). Needs the label `cat` and a detector.
+    #[arg(long, env = "PAWQL_VERIFY_CATS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub verify_cats: bool,
 }
 
 impl CatalogArgs {
     pub fn settings(&self) -> anyhow::Result<CatalogSettings> {
+        let labels = LabelSet::new(&self.labels).map_err(|e| e.context("setting PAWQL_LABELS / --labels"))?;
         Ok(CatalogSettings {
-            labels: LabelSet::new(&self.labels).map_err(|e| e.context("setting PAWQL_LABELS / --labels"))?,
             limits: UploadLimits {
                 max_bytes: self.max_upload_bytes,
                 max_pixels: self.max_pixels,
             },
             sizing: ChunkSizing::new(self.chunk_threshold, self.chunk_max)
                 .map_err(|e| e.context("setting PAWQL_CHUNK_THRESHOLD / PAWQL_CHUNK_MAX"))?,
+            label_check: if self.verify_cats {
+                Some(labels.parse("cat").map_err(|_| {
+                    anyhow::anyhow!("setting PAWQL_VERIFY_CATS / --verify-cats: the label check needs the label `cat` in PAWQL_LABELS")
+                })?)
+            } else {
+                None
+            },
+            labels,
             ..CatalogSettings::default()
         })
     }

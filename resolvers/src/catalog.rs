@@ -22,6 +22,7 @@ use crate::domain::validation::{validate_image_off_runtime, UploadLimits};
 use crate::domain::weight::Weight;
 use crate::error::{ApiError, ApiResult};
 use crate::ports::{ChunkTables, ImageStore, Staged};
+use crate::scanning::Scanner;
 
 /// Default and maximum of `randomImages(count)`.
 pub const DEFAULT_RANDOM_COUNT: usize = 10;
@@ -34,6 +35,9 @@ pub struct CatalogSettings {
     pub limits: UploadLimits,
     pub sizing: ChunkSizing,
     pub max_random_count: usize,
+    /// The label check: images uploaded under this label (`cat`) stay out of the random pool
+    /// until a scan confirms a cat. `None`: off (every upload is in the pool at once).
+    pub label_check: Option<Label>,
 }
 
 impl Default for CatalogSettings {
@@ -43,6 +47,7 @@ impl Default for CatalogSettings {
             limits: UploadLimits::default(),
             sizing: ChunkSizing::default(),
             max_random_count: DEFAULT_MAX_RANDOM_COUNT,
+            label_check: None,
         }
     }
 }
@@ -74,7 +79,12 @@ pub struct Catalog {
     images: Arc<dyn ImageStore>,
     tables: Arc<dyn ChunkTables>,
     settings: CatalogSettings,
+    /// Requests the scans the label check waits for (set when the check is on).
+    checker: Option<Scanner>,
 }
+
+/// Why a fresh upload under the checked label is held.
+pub const AWAITING_SCAN: &str = "AWAITING_SCAN: held out of the random pool until a scan confirms a cat";
 
 impl Catalog {
     pub fn new(images: Arc<dyn ImageStore>, tables: Arc<dyn ChunkTables>, settings: CatalogSettings) -> Catalog {
@@ -82,7 +92,15 @@ impl Catalog {
             images,
             tables,
             settings,
+            checker: None,
         }
+    }
+
+    /// The catalogue with the label check's scanner: uploads under the checked label request
+    /// their scan through it.
+    pub fn with_label_check(mut self, scanner: Scanner) -> Catalog {
+        self.checker = Some(scanner);
+        self
     }
 
     pub fn settings(&self) -> &CatalogSettings {
@@ -97,9 +115,10 @@ impl Catalog {
         let weight = weight.map(Weight::from_f64).transpose()?.unwrap_or(Weight::DEFAULT);
         let facts = validate_image_off_runtime(&bytes, self.settings.limits).await?;
 
+        let checked = self.settings.label_check.as_ref() == Some(&label);
         let id = ImageId::new(label, facts.sha256.clone());
         if let Some(existing) = self.tables.get_image(&id).await? {
-            return Ok(existing);
+            return self.after_upload(existing, checked).await;
         }
         self.images.put(&id, facts.kind, bytes).await?;
         let new = NewImage {
@@ -107,14 +126,30 @@ impl Catalog {
             weight,
             facts,
             created_at: Utc::now(),
+            hold: checked.then(|| AWAITING_SCAN.to_owned()),
         };
         match self.tables.insert_image(new, self.settings.sizing).await {
-            Ok(inserted) => Ok(inserted.into_record()),
+            Ok(inserted) => self.after_upload(inserted.into_record(), checked).await,
             Err(err) => {
                 self.remove_orphan_object(&id).await;
                 Err(ApiError::Internal(err.context("recording the uploaded image")))
             }
         }
+    }
+
+    /// Under the label check, an image still awaiting its scan gets it requested (again, on a
+    /// retried upload: requests are deduplicated), and is returned as it then stands (a scan
+    /// of these bytes may already be final). The image is stored either way: a failure here is
+    /// healed by uploading again.
+    async fn after_upload(&self, record: ImageRecord, checked: bool) -> ApiResult<ImageRecord> {
+        if !checked || record.hold.as_deref() != Some(AWAITING_SCAN) {
+            return Ok(record);
+        }
+        let scanner = self.checker.as_ref().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("the label check is on, but this server has no detector"))
+        })?;
+        scanner.request_label_check(&record).await?;
+        Ok(self.tables.get_image(&record.id).await?.unwrap_or(record))
     }
 
     /// Starts a presigned upload: a ticket and the URL to PUT the file to.
@@ -241,7 +276,7 @@ impl Catalog {
         }
         let mut missing = 0;
         for chunk in chunks {
-            match pick_weighted(&rows[&chunk], |r| r.weight.nanos(), rng) {
+            match pick_weighted(&rows[&chunk], ImageRecord::pooled_nanos, rng) {
                 Some(record) => picked.push(record.clone()),
                 None => missing += 1,
             }

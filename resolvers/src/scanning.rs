@@ -18,7 +18,7 @@ use tracing::warn;
 
 use crate::domain::detection::DetectError;
 use crate::domain::image::{ImageId, ImageKind, Sha256Hex};
-use crate::domain::label::LabelSet;
+use crate::domain::label::{Label, LabelSet};
 use crate::domain::scan::{ScanDebug, ScanRecord, ScanRequested, ScanSource, ScanStatus, ScanVerdict};
 use crate::domain::validation::{validate_image_off_runtime, UploadLimits};
 use crate::error::{ApiError, ApiResult};
@@ -58,6 +58,9 @@ pub struct Scanner {
     pub labels: LabelSet,
     pub limits: UploadLimits,
     pub settings: ScanSettings,
+    /// The label check's label (`cat`): its images enter the random pool only once a scan of
+    /// their bytes finds a cat ([`Scanner::settle`]).
+    pub label_check: Option<Label>,
 }
 
 /// A scan's own log lines and step timings.
@@ -179,6 +182,9 @@ impl Scanner {
                 None
             }
         };
+        // The label check follows the verdict before the scan is final: if this fails, the
+        // scan stays RUNNING and is worked on again, check included.
+        self.settle(&scan).await?;
         if scan.debug_requested {
             scan.debug = Some(ScanDebug {
                 raw,
@@ -186,8 +192,63 @@ impl Scanner {
                 log: trace.log,
             });
         }
+        let settled = scan.clone();
         if !self.scans.finish(scan).await? {
             warn!(scan = id, "scan was no longer running when it finished; result dropped");
+            return Ok(());
+        }
+        // Once more after: an image uploaded while this scan ran saw it RUNNING and relies on
+        // this run to let it in (or keep it out).
+        if let Err(e) = self.settle(&settled).await {
+            warn!(scan = id, error = format!("{e:#}"), "label check after the scan failed; uploading the image again settles it");
+        }
+        Ok(())
+    }
+
+    /// Under the label check, requests the scan a fresh upload waits for, and settles the
+    /// image at once if a scan of its bytes is already final.
+    pub async fn request_label_check(&self, image: &crate::domain::image::ImageRecord) -> ApiResult<()> {
+        let source = ScanSource::Image {
+            id: image.id.to_string(),
+        };
+        let scan = self
+            .record(ScanRecord::pending(image.id.sha256.clone(), source, false, Utc::now()), false)
+            .await?;
+        if scan.status.is_final() {
+            self.settle(&scan).await?;
+        }
+        Ok(())
+    }
+
+    /// The label check: the checked label's image of these bytes, if there is one, is let
+    /// into the random pool when the final scan found a cat, and held out (with the reason)
+    /// when it did not or failed. Without the check, or before the scan is final: nothing.
+    pub async fn settle(&self, scan: &ScanRecord) -> anyhow::Result<()> {
+        let Some(label) = &self.label_check else {
+            return Ok(());
+        };
+        let hold = match (scan.status, &scan.verdict) {
+            (ScanStatus::Succeeded, Some(verdict)) if verdict.is_cat => None,
+            (ScanStatus::Succeeded, Some(verdict)) => Some(format!(
+                "NOT_A_CAT: the scan found no cat (confidence {:.3})",
+                verdict.cat_confidence
+            )),
+            (ScanStatus::Failed, _) => Some(format!(
+                "SCAN_FAILED: {}",
+                scan.error.as_deref().unwrap_or("the scan failed")
+            )),
+            _ => return Ok(()),
+        };
+        let Some(sha256) = Sha256Hex::parse(&scan.id) else {
+            return Ok(());
+        };
+        let id = ImageId::new(label.clone(), sha256);
+        match self.tables.get_image(&id).await? {
+            Some(image) if image.hold != hold => {
+                tracing::info!(image = %id, ?hold, "label check settled");
+                self.tables.set_hold(&id, hold).await?;
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -49,6 +49,8 @@ pub async fn upload(State(state): State<AppState>, multipart: Multipart) -> Resp
         "byteSize": record.byte_size,
         "sha256": record.id.sha256.as_str(),
         "url": url,
+        "inPool": record.hold.is_none(),
+        "heldReason": record.hold,
     }))
     .into_response()
 }

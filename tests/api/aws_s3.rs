@@ -46,6 +46,7 @@ async fn s3_image_store_puts_gets_presigns_and_deletes_against_moto() {
         weight: resolvers::domain::weight::Weight::DEFAULT,
         facts: resolvers::domain::validation::validate_image(&bytes, &Default::default()).unwrap(),
         created_at: chrono::Utc::now(),
+        hold: None,
     }
     .into_record(0);
     let url = store.url(&record).await.unwrap();

@@ -44,6 +44,9 @@ impl ChunkTables for FailingInserts {
     async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {
         self.inner.set_weight(id, weight).await
     }
+    async fn set_hold(&self, id: &ImageId, hold: Option<String>) -> anyhow::Result<Option<ImageRecord>> {
+        self.inner.set_hold(id, hold).await
+    }
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {
         self.inner.all_images(label).await
     }

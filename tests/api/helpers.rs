@@ -266,10 +266,15 @@ async fn start_aws(
 /// An AWS-backend server as the Lambda API function runs: `requestScan` only records the
 /// pending scan, for the stream handler to pick up. Returns the app and its stage.
 pub async fn spawn_aws_app_without_worker() -> (TestApp, String) {
+    spawn_aws_app_without_worker_with(CatalogSettings::default()).await
+}
+
+/// [`spawn_aws_app_without_worker`] with `settings`.
+pub async fn spawn_aws_app_without_worker_with(settings: CatalogSettings) -> (TestApp, String) {
     let clients = MotoServer::shared().await.clients().await;
     let stage = unique_stage();
     aws::provision(&clients, &stage).await.unwrap();
-    let app = start_aws_scanning(clients, &stage, CatalogSettings::default(), |t| t, ScanWorker::Stream).await;
+    let app = start_aws_scanning(clients, &stage, settings, |t| t, ScanWorker::Stream).await;
     (app, stage)
 }
 
@@ -579,7 +584,7 @@ impl TestApp {
             let mut weight = vec![0u64; chunks];
             for row in &rows {
                 volume[row.chunk_number as usize] += 1;
-                weight[row.chunk_number as usize] += row.weight.nanos();
+                weight[row.chunk_number as usize] += row.pooled_nanos();
                 assert!(
                     self.store.inner.get(&row.id).await.unwrap().is_some(),
                     "{}: row without bytes",

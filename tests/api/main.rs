@@ -12,6 +12,7 @@ mod deployment;
 mod detector;
 mod faults;
 mod hostile;
+mod label_check;
 mod lambda;
 mod moto;
 mod persistence;

@@ -75,7 +75,7 @@ fn event_record(record: &Record, stream_arn: &str) -> Value {
 }
 
 /// Reads a table's stream on moto.
-struct StreamReader {
+pub(crate) struct StreamReader {
     client: aws_sdk_dynamodbstreams::Client,
     stream_arn: String,
     /// Where the next read of each shard starts.
@@ -84,7 +84,7 @@ struct StreamReader {
 
 impl StreamReader {
     /// Opens the stream of `table` from its start (TRIM_HORIZON), every shard.
-    async fn open(app: &TestApp, table: &str) -> StreamReader {
+    pub(crate) async fn open(app: &TestApp, table: &str) -> StreamReader {
         let Storage::Aws { clients, .. } = &app.storage else {
             panic!("AWS backend only")
         };
@@ -114,7 +114,7 @@ impl StreamReader {
     }
 
     /// The records added since the last read, as one Lambda event.
-    async fn next_event(&mut self) -> Value {
+    pub(crate) async fn next_event(&mut self) -> Value {
         let mut records = Vec::new();
         for iterator in &mut self.iterators {
             let page = self.client.get_records().shard_iterator(iterator.as_str()).send().await.unwrap();
@@ -125,7 +125,8 @@ impl StreamReader {
     }
 }
 
-fn scan_table(app: &TestApp) -> (Resources, pawql::adapters::aws::AwsClients) {
+/// The stage's resources and the clients of an AWS-backend app.
+pub(crate) fn resources(app: &TestApp) -> (Resources, pawql::adapters::aws::AwsClients) {
     let Storage::Aws { clients, resources } = &app.storage else {
         panic!("AWS backend only")
     };
@@ -133,8 +134,8 @@ fn scan_table(app: &TestApp) -> (Resources, pawql::adapters::aws::AwsClients) {
 }
 
 /// The handler's scanner over the app's stage, with `detector`.
-fn stream_scanner(app: &TestApp, detector: Arc<dyn CatDetector>) -> Scanner {
-    let (resources, clients) = scan_table(app);
+pub(crate) fn stream_scanner(app: &TestApp, detector: Arc<dyn CatDetector>) -> Scanner {
+    let (resources, clients) = self::resources(app);
     let settings = CatalogSettings::default();
     let backend = aws::open_resources(&clients, resources, settings.labels.clone());
     pawql::app::scanner(
@@ -159,7 +160,7 @@ fn event_names(event: &Value) -> Vec<String> {
 #[tokio::test]
 async fn on_aws_the_stream_drives_the_scan_to_succeeded() {
     let (app, _stage) = spawn_aws_app_without_worker().await;
-    let (resources, _) = scan_table(&app);
+    let (resources, _) = resources(&app);
     let mut stream = StreamReader::open(&app, &resources.scan_table).await;
     let cat = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
     let dog = app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
@@ -218,7 +219,7 @@ async fn on_aws_the_stream_drives_the_scan_to_succeeded() {
 #[tokio::test]
 async fn a_scan_store_failure_is_reported_for_retry_and_the_retry_finishes_it() {
     let (app, _stage) = spawn_aws_app_without_worker().await;
-    let (resources, clients) = scan_table(&app);
+    let (resources, clients) = resources(&app);
     let mut stream = StreamReader::open(&app, &resources.scan_table).await;
     let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
     let id = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await["id"]
@@ -259,7 +260,7 @@ async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() 
     // enough to prove the request is made, answered and parsed. The cat rule itself is tested
     // on recorded real responses (detectors/rekognition.rs).
     let (app, stage) = spawn_aws_app_without_worker().await;
-    let (resources, clients) = scan_table(&app);
+    let (resources, clients) = resources(&app);
     let detector = RekognitionDetector::new(clients.rekognition.clone(), &resources.bucket, 80.0);
 
     let jpeg = fixture("images/cat_kde_tabby_q85.jpg");
@@ -326,7 +327,7 @@ impl CatDetector for BulkyDetector {
 #[tokio::test]
 async fn debug_data_too_large_for_an_item_is_kept_in_s3() {
     let (app, _stage) = spawn_aws_app_without_worker().await;
-    let (resources, clients) = scan_table(&app);
+    let (resources, clients) = resources(&app);
     let mut stream = StreamReader::open(&app, &resources.scan_table).await;
     let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
     let dog = app.upload("dog", "images/dog_kde_golden.png", 0.5).await;

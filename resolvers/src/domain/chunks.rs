@@ -9,7 +9,9 @@
 //!
 //! Field meanings (names as in the petAPI seed, plus `chunkWeightSum`):
 //! - `chunkNumber`: how many chunks have been opened; the next new chunk gets this number.
-//! - `chunkVolume[c]`, `chunkWeightSum[c]`: images in chunk `c` and their weight sum (billionths).
+//! - `chunkVolume[c]`, `chunkWeightSum[c]`: images in chunk `c`, and the weight sum (billionths)
+//!   of those in the random pool (an image held out by the label check counts in the volume
+//!   but adds nothing to the sum, so it is never drawn).
 //! - `chunkThreshold`: a chunk accepts new images while its volume is below this (soft limit).
 //! - `activeChunks`: exactly the chunks whose volume is below `chunkThreshold`, ascending.
 //! - `chunkMax`: hard cap a chunk never exceeds. On DynamoDB concurrent writers may act on a
@@ -18,7 +20,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::label::Label;
-use super::weight::Weight;
 
 /// Default soft size of a chunk: one DynamoDB query page holds it comfortably.
 pub const DEFAULT_CHUNK_THRESHOLD: u32 = 100;
@@ -109,7 +110,8 @@ impl ChunkInfo {
     }
 
     /// Files an image of `weight` in `chunk` (an existing chunk, or `chunk_number` to open one).
-    pub fn add_image(&mut self, chunk: u32, weight: Weight) -> Result<(), ChunkError> {
+    /// `pooled`: the image's [`ImageRecord::pooled_nanos`](crate::domain::image::ImageRecord::pooled_nanos).
+    pub fn add_image(&mut self, chunk: u32, pooled: u64) -> Result<(), ChunkError> {
         if chunk == self.chunk_number {
             self.chunk_number += 1;
             self.chunk_volume.push(0);
@@ -120,30 +122,30 @@ impl ChunkInfo {
             return Err(ChunkError::ChunkFull(chunk));
         }
         self.chunk_volume[c] += 1;
-        self.chunk_weight_sum[c] += weight.nanos();
+        self.chunk_weight_sum[c] += pooled;
         self.refresh_active(chunk);
         Ok(())
     }
 
     /// Takes an image of `weight` out of `chunk`.
-    pub fn remove_image(&mut self, chunk: u32, weight: Weight) -> Result<(), ChunkError> {
+    pub fn remove_image(&mut self, chunk: u32, pooled: u64) -> Result<(), ChunkError> {
         let c = self.index(chunk)?;
-        if self.chunk_volume[c] == 0 || self.chunk_weight_sum[c] < weight.nanos() {
+        if self.chunk_volume[c] == 0 || self.chunk_weight_sum[c] < pooled {
             return Err(ChunkError::Underflow(chunk));
         }
         self.chunk_volume[c] -= 1;
-        self.chunk_weight_sum[c] -= weight.nanos();
+        self.chunk_weight_sum[c] -= pooled;
         self.refresh_active(chunk);
         Ok(())
     }
 
-    /// Replaces one image's weight in `chunk`.
-    pub fn change_weight(&mut self, chunk: u32, old: Weight, new: Weight) -> Result<(), ChunkError> {
+    /// Replaces one image's pooled weight in `chunk` (a new weight, or held ↔ in the pool).
+    pub fn change_weight(&mut self, chunk: u32, old: u64, new: u64) -> Result<(), ChunkError> {
         let c = self.index(chunk)?;
         let without = self.chunk_weight_sum[c]
-            .checked_sub(old.nanos())
+            .checked_sub(old)
             .ok_or(ChunkError::Underflow(chunk))?;
-        self.chunk_weight_sum[c] = without + new.nanos();
+        self.chunk_weight_sum[c] = without + new;
         Ok(())
     }
 
@@ -173,16 +175,18 @@ impl ChunkInfo {
 mod tests {
     use super::*;
     use crate::domain::label::LabelSet;
+    use crate::domain::weight::Weight;
 
     fn cat() -> Label {
         LabelSet::default_pets().parse("cat").unwrap()
     }
 
-    fn w(x: f64) -> Weight {
-        Weight::from_f64(x).unwrap()
+    /// A pooled weight in billionths.
+    fn w(x: f64) -> u64 {
+        Weight::from_f64(x).unwrap().nanos()
     }
 
-    fn fill(info: &mut ChunkInfo, n: usize, weight: Weight) -> Vec<u32> {
+    fn fill(info: &mut ChunkInfo, n: usize, weight: u64) -> Vec<u32> {
         (0..n)
             .map(|_| {
                 let chunk = info.chunk_for_new_image();

@@ -132,6 +132,21 @@ pub struct ImageRecord {
     pub height: u32,
     pub byte_size: u64,
     pub created_at: DateTime<Utc>,
+    /// Why the image is held out of the random pool (a cat awaiting, or failing, its scan
+    /// under the label check); `None`: it is in the pool.
+    pub hold: Option<String>,
+}
+
+impl ImageRecord {
+    /// What the image adds to its chunk's weight sum: its weight while in the pool, nothing
+    /// while held (a held image is never drawn).
+    pub fn pooled_nanos(&self) -> u64 {
+        if self.hold.is_some() {
+            0
+        } else {
+            self.weight.nanos()
+        }
+    }
 }
 
 /// An image about to be added: everything but the chunk, which the tables choose.
@@ -141,6 +156,7 @@ pub struct NewImage {
     pub weight: Weight,
     pub facts: ImageFacts,
     pub created_at: DateTime<Utc>,
+    pub hold: Option<String>,
 }
 
 impl NewImage {
@@ -154,6 +170,7 @@ impl NewImage {
             height: self.facts.height,
             byte_size: self.facts.byte_size,
             created_at: self.created_at,
+            hold: self.hold,
         }
     }
 }

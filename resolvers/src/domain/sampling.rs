@@ -66,7 +66,7 @@ mod tests {
             })
             .unwrap();
             let chunk = info.chunk_for_new_image();
-            info.add_image(chunk, weight).unwrap();
+            info.add_image(chunk, weight.nanos()).unwrap();
             images.push((chunk, weight));
         }
         assert_eq!(info.chunk_volume, vec![10, 10, 10, 10, 1]);

@@ -9,13 +9,14 @@
 //! A random pick costs exactly two requests: `GetItem` on the chunk info, then one `Query` of
 //! `LabelChunkIndex` for the chosen chunk (a chunk is at most `chunkMax` small rows, one page).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Get, Put, TransactGetItem, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Get, Put, TransactGetItem, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use resolvers::domain::chunks::{ChunkInfo, ChunkSizing};
 use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
@@ -131,15 +132,56 @@ impl DynamoChunkTables {
     }
 
     /// A condition that the row is still exactly the one read: same chunk, same weight.
-    fn row_unchanged(record: &ImageRecord) -> (&'static str, [(&'static str, &'static str); 2], Item) {
-        (
-            "#chunk = :chunk AND #weight = :weight",
-            [("#chunk", "chunkNumber"), ("#weight", "weight")],
-            Item::from([
-                (":chunk".to_owned(), n(record.chunk_number)),
-                (":weight".to_owned(), n(record.weight.to_decimal_string())),
-            ]),
-        )
+    fn row_unchanged(record: &ImageRecord) -> (String, HashMap<String, String>, Item) {
+        let names = HashMap::from([
+            ("#chunk".to_owned(), "chunkNumber".to_owned()),
+            ("#weight".to_owned(), "weight".to_owned()),
+            ("#held".to_owned(), items::HELD_REASON.to_owned()),
+        ]);
+        let mut values = Item::from([
+            (":chunk".to_owned(), n(record.chunk_number)),
+            (":weight".to_owned(), n(record.weight.to_decimal_string())),
+        ]);
+        let held = match &record.hold {
+            Some(reason) => {
+                values.insert(":held".to_owned(), items::s(reason.as_str()));
+                "#held = :held"
+            }
+            None => "attribute_not_exists(#held)",
+        };
+        (format!("#chunk = :chunk AND #weight = :weight AND {held}"), names, values)
+    }
+
+    /// Changes one row with `change` and its chunk's weight sum by the change in its pooled
+    /// weight: one transaction of the whole new row (conditional on the row as read) and the
+    /// chunk info (conditional on its revision).
+    async fn modify(&self, id: &ImageId, change: impl Fn(&mut ImageRecord)) -> anyhow::Result<Option<ImageRecord>> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let Some((record, read)) = self.read_row_and_info(id).await? else {
+                return Ok(None);
+            };
+            let mut changed = record.clone();
+            change(&mut changed);
+            let mut info = read.info;
+            info.change_weight(record.chunk_number, record.pooled_nanos(), changed.pooled_nanos())?;
+            let (condition, names, values) = Self::row_unchanged(&record);
+            let put_row = Put::builder()
+                .table_name(&self.image_chunks_table)
+                .set_item(Some(items::image_item(&changed)))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .build()?;
+            let writes = vec![
+                TransactWriteItem::builder().put(put_row).build(),
+                self.put_info(&info, read.revision)?,
+            ];
+            match self.transact(writes).await? {
+                Outcome::Committed => return Ok(Some(changed)),
+                Outcome::LostRace => back_off(attempt).await,
+            }
+        }
+        Err(gave_up("change", id))
     }
 
     async fn transact(&self, writes: Vec<TransactWriteItem>) -> anyhow::Result<Outcome> {
@@ -255,8 +297,8 @@ impl ChunkTables for DynamoChunkTables {
             });
             let mut info = read.info;
             let chunk = info.chunk_for_new_image();
-            info.add_image(chunk, image.weight)?;
             let record = image.clone().into_record(chunk);
+            info.add_image(chunk, record.pooled_nanos())?;
             let put_row = Put::builder()
                 .table_name(&self.image_chunks_table)
                 .set_item(Some(items::image_item(&record)))
@@ -281,13 +323,13 @@ impl ChunkTables for DynamoChunkTables {
                 return Ok(None);
             };
             let mut info = read.info;
-            info.remove_image(record.chunk_number, record.weight)?;
+            info.remove_image(record.chunk_number, record.pooled_nanos())?;
             let (condition, names, values) = Self::row_unchanged(&record);
             let delete_row = Delete::builder()
                 .table_name(&self.image_chunks_table)
                 .set_key(Some(items::image_key(id)))
                 .condition_expression(condition)
-                .set_expression_attribute_names(Some(names.map(|(k, v)| (k.to_owned(), v.to_owned())).into()))
+                .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
                 .build()?;
             let writes = vec![
@@ -303,35 +345,11 @@ impl ChunkTables for DynamoChunkTables {
     }
 
     async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {
-        for attempt in 0..MAX_ATTEMPTS {
-            let Some((mut record, read)) = self.read_row_and_info(id).await? else {
-                return Ok(None);
-            };
-            let mut info = read.info;
-            info.change_weight(record.chunk_number, record.weight, weight)?;
-            let (condition, names, mut values) = Self::row_unchanged(&record);
-            values.insert(":new".to_owned(), n(weight.to_decimal_string()));
-            let update_row = Update::builder()
-                .table_name(&self.image_chunks_table)
-                .set_key(Some(items::image_key(id)))
-                .update_expression("SET #weight = :new")
-                .condition_expression(condition)
-                .set_expression_attribute_names(Some(names.map(|(k, v)| (k.to_owned(), v.to_owned())).into()))
-                .set_expression_attribute_values(Some(values))
-                .build()?;
-            let writes = vec![
-                TransactWriteItem::builder().update(update_row).build(),
-                self.put_info(&info, read.revision)?,
-            ];
-            match self.transact(writes).await? {
-                Outcome::Committed => {
-                    record.weight = weight;
-                    return Ok(Some(record));
-                }
-                Outcome::LostRace => back_off(attempt).await,
-            }
-        }
-        Err(gave_up("set weight of", id))
+        self.modify(id, |record| record.weight = weight).await
+    }
+
+    async fn set_hold(&self, id: &ImageId, hold: Option<String>) -> anyhow::Result<Option<ImageRecord>> {
+        self.modify(id, |record| record.hold = hold.clone()).await
     }
 
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {

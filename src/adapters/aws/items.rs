@@ -17,6 +17,9 @@ use resolvers::domain::weight::{decimal_string_to_nanos, Weight};
 
 pub type Item = HashMap<String, AttributeValue>;
 
+/// The image row attribute holding why an image is out of the random pool; absent while in it.
+pub const HELD_REASON: &str = "heldReason";
+
 /// Chunk info as read, with the revision a conditional write must find unchanged.
 #[derive(Debug, Clone)]
 pub struct VersionedInfo {
@@ -96,6 +99,9 @@ pub fn image_item(record: &ImageRecord) -> Item {
         ("byteSize".to_owned(), n(record.byte_size)),
         ("createdAt".to_owned(), s(record.created_at.to_rfc3339())),
     ]);
+    if let Some(reason) = &record.hold {
+        item.insert(HELD_REASON.to_owned(), s(reason.as_str()));
+    }
     item
 }
 
@@ -123,6 +129,7 @@ pub fn image_record(item: &Item, labels: &LabelSet) -> anyhow::Result<ImageRecor
         height: get_n(item, "height")?,
         byte_size: get_n(item, "byteSize")?,
         created_at,
+        hold: item.get(HELD_REASON).map(|_| get_s(item, HELD_REASON).map(str::to_owned)).transpose()?,
     })
 }
 
@@ -173,13 +180,20 @@ mod tests {
             height: 480,
             byte_size: 12345,
             created_at: "2026-11-24T10:00:00.123Z".parse().unwrap(),
+            hold: None,
         };
         let item = image_item(&record);
         assert_eq!(item["weight"], n("0.000000001"), "weights are exact decimals");
+        assert!(!item.contains_key(HELD_REASON));
         assert_eq!(image_record(&item, &labels).unwrap(), record);
+        let held = ImageRecord {
+            hold: Some("NOT_A_CAT: P(cat) = 0.01".into()),
+            ..record
+        };
+        assert_eq!(image_record(&image_item(&held), &labels).unwrap(), held);
 
         let mut info = ChunkInfo::empty(&cat, ChunkSizing::default());
-        info.add_image(0, Weight::DEFAULT).unwrap();
+        info.add_image(0, Weight::DEFAULT.nanos()).unwrap();
         let back = versioned_info(&info_item(&info, 7)).unwrap();
         assert_eq!((back.info, back.revision), (info, 7));
     }

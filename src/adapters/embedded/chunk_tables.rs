@@ -65,6 +65,32 @@ impl RedbChunkTables {
     }
 }
 
+impl RedbChunkTables {
+    /// Changes one row with `change` and its chunk's weight sum by the change in its pooled
+    /// weight, in one transaction.
+    async fn modify(
+        &self,
+        id: &ImageId,
+        change: impl FnOnce(&mut ImageRecord) + Send + 'static,
+    ) -> anyhow::Result<Option<ImageRecord>> {
+        let id = id.clone();
+        self.blocking(move |db, labels| {
+            let txn = db.begin_write()?;
+            let Some((mut record, mut info)) = read_row_and_info(&txn, &id, labels)? else {
+                return Ok(None);
+            };
+            let before = record.pooled_nanos();
+            change(&mut record);
+            info.change_weight(record.chunk_number, before, record.pooled_nanos())?;
+            write_row(&txn, &record)?;
+            write_info(&txn, &info)?;
+            txn.commit()?;
+            Ok(Some(record))
+        })
+        .await
+    }
+}
+
 fn read_info(txn: &WriteTransaction, label: &str) -> anyhow::Result<Option<ChunkInfo>> {
     let table = txn.open_table(CHUNK_INFO)?;
     let info = table
@@ -186,8 +212,8 @@ impl ChunkTables for RedbChunkTables {
             let label = image.id.label.clone();
             let mut info = read_info(&txn, label.as_str())?.unwrap_or_else(|| ChunkInfo::empty(&label, sizing));
             let chunk = info.chunk_for_new_image();
-            info.add_image(chunk, image.weight)?;
             let record = image.into_record(chunk);
+            info.add_image(chunk, record.pooled_nanos())?;
             write_row(&txn, &record)?;
             write_info(&txn, &info)?;
             txn.commit()?;
@@ -203,7 +229,7 @@ impl ChunkTables for RedbChunkTables {
             let Some((record, mut info)) = read_row_and_info(&txn, &id, labels)? else {
                 return Ok(None);
             };
-            info.remove_image(record.chunk_number, record.weight)?;
+            info.remove_image(record.chunk_number, record.pooled_nanos())?;
             delete_row(&txn, &record)?;
             write_info(&txn, &info)?;
             txn.commit()?;
@@ -213,20 +239,11 @@ impl ChunkTables for RedbChunkTables {
     }
 
     async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {
-        let id = id.clone();
-        self.blocking(move |db, labels| {
-            let txn = db.begin_write()?;
-            let Some((mut record, mut info)) = read_row_and_info(&txn, &id, labels)? else {
-                return Ok(None);
-            };
-            info.change_weight(record.chunk_number, record.weight, weight)?;
-            record.weight = weight;
-            write_row(&txn, &record)?;
-            write_info(&txn, &info)?;
-            txn.commit()?;
-            Ok(Some(record))
-        })
-        .await
+        self.modify(id, move |record| record.weight = weight).await
+    }
+
+    async fn set_hold(&self, id: &ImageId, hold: Option<String>) -> anyhow::Result<Option<ImageRecord>> {
+        self.modify(id, move |record| record.hold = hold).await
     }
 
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {

@@ -20,6 +20,9 @@ struct StoredImage {
     height: u32,
     byte_size: u64,
     created_at: DateTime<Utc>,
+    /// Absent while the image is in the random pool (as on DynamoDB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    held_reason: Option<String>,
 }
 
 pub fn encode(record: &ImageRecord) -> Vec<u8> {
@@ -33,6 +36,7 @@ pub fn encode(record: &ImageRecord) -> Vec<u8> {
         height: record.height,
         byte_size: record.byte_size,
         created_at: record.created_at,
+        held_reason: record.hold.clone(),
     };
     serde_json::to_vec(&stored).expect("an image row always serialises")
 }
@@ -51,5 +55,6 @@ pub fn decode(bytes: &[u8], labels: &LabelSet) -> anyhow::Result<ImageRecord> {
         height: stored.height,
         byte_size: stored.byte_size,
         created_at: stored.created_at,
+        hold: stored.held_reason,
     })
 }

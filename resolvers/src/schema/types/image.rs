@@ -65,6 +65,18 @@ impl Image {
         self.0.id.sha256.as_str()
     }
 
+    /// In the random pool. False while the label check holds the image out of it: a `cat`
+    /// upload awaiting a scan that confirms a cat, or one whose scan did not (see `heldReason`).
+    async fn in_pool(&self) -> bool {
+        self.0.hold.is_none()
+    }
+
+    /// Why the image is held out of the random pool (`AWAITING_SCAN: …`, `NOT_A_CAT: …`,
+    /// `SCAN_FAILED: …`); null while it is in the pool.
+    async fn held_reason(&self) -> Option<&str> {
+        self.0.hold.as_deref()
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
