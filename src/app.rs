@@ -10,16 +10,16 @@ use resolvers::{build_schema, CatalogSettings, Deps};
 
 use crate::adapters::aws::{self, AwsBackend, AwsClients, RekognitionDetector};
 use crate::adapters::embedded::{self, FileImageStore, RedbChunkTables, RedbScanStore};
-use crate::server::{router, AppState};
+use crate::server::{router, Access, AppState, ServerOptions};
 use crate::worker;
 
 /// What scanning runs on: where scans are kept, what detects cats, and who does the work.
 pub struct ScanParts {
     pub scans: Arc<dyn ScanStore>,
     pub detector: Arc<dyn CatDetector>,
-    /// The key that unlocks scan debug data (`PAWQL_ADMIN_KEY`); none: debug data stays hidden.
-    pub admin_key: Option<String>,
     pub worker: ScanWorker,
+    /// Retries, timeouts and the claim cap (defaults everywhere but in tests).
+    pub settings: ScanSettings,
 }
 
 /// Who works on the scans `requestScan` records.
@@ -62,34 +62,31 @@ pub fn router_over(
     settings: CatalogSettings,
     staging: Option<Arc<FileImageStore>>,
     scanning: Option<ScanParts>,
+    options: ServerOptions,
 ) -> Router {
     let mut deps = Deps::new(images.clone(), tables.clone(), settings.clone());
-    let mut admin_key = None;
+    deps.introspection = options.introspection;
     if let Some(parts) = scanning {
-        admin_key = parts.admin_key.filter(|k| !k.is_empty());
-        let scanner = match parts.worker {
+        let (dispatch, queue): (Arc<dyn ScanDispatch>, _) = match parts.worker {
             ScanWorker::InProcess => {
                 let (dispatch, queue) = worker::channel();
-                let scanner = self::scanner(images, tables, &settings, parts.scans, parts.detector, dispatch);
-                queue.start(scanner.clone());
-                scanner
+                (dispatch, Some(queue))
             }
-            ScanWorker::Stream => self::scanner(
-                images,
-                tables,
-                &settings,
-                parts.scans,
-                parts.detector,
-                Arc::new(worker::NoDispatch),
-            ),
+            ScanWorker::Stream => (Arc::new(worker::NoDispatch), None),
         };
+        let scanner = Scanner {
+            settings: parts.settings,
+            ..self::scanner(images, tables, &settings, parts.scans, parts.detector, dispatch)
+        };
+        if let Some(queue) = queue {
+            queue.start(scanner.clone());
+        }
         deps.catalog = deps.catalog.with_label_check(scanner.clone());
         deps.scanner = Some(scanner);
     }
     let catalog = deps.catalog.clone();
-    let mut state = AppState::new(build_schema(deps), catalog, staging);
-    state.admin_key = admin_key;
-    router(state)
+    let state = AppState::new(build_schema(deps), catalog, staging, options.access);
+    router(state, &options.cors_origins)
 }
 
 /// The label check waits for scans: without a detector it would hold every cat for ever.
@@ -118,19 +115,15 @@ pub fn offline_detector(threshold: f64) -> anyhow::Result<Option<Arc<dyn CatDete
 }
 
 /// The offline detector and the embedded scan store over `tables`' database.
-pub fn embedded_scanning(
-    tables: &RedbChunkTables,
-    threshold: f64,
-    admin_key: Option<String>,
-) -> anyhow::Result<Option<ScanParts>> {
+pub fn embedded_scanning(tables: &RedbChunkTables, threshold: f64) -> anyhow::Result<Option<ScanParts>> {
     let Some(detector) = offline_detector(threshold)? else {
         return Ok(None);
     };
     Ok(Some(ScanParts {
         scans: Arc::new(RedbScanStore::new(tables.database())?),
         detector,
-        admin_key,
         worker: ScanWorker::InProcess,
+        settings: ScanSettings::default(),
     }))
 }
 
@@ -140,12 +133,13 @@ pub fn embedded_router(
     public_url: &str,
     settings: CatalogSettings,
     cat_threshold: f64,
-    admin_key: Option<String>,
+    options: ServerOptions,
 ) -> anyhow::Result<Router> {
     let (images, tables) = embedded::open(data_dir, public_url, settings.labels.clone())?;
-    let scanning = embedded_scanning(&tables, cat_threshold, admin_key)?;
+    let scanning = embedded_scanning(&tables, cat_threshold)?;
     ensure_detector_for_label_check(&settings, &scanning)?;
-    Ok(router_over(images.clone(), tables, settings, Some(images), scanning))
+    options.access.announce();
+    Ok(router_over(images.clone(), tables, settings, Some(images), scanning, options))
 }
 
 /// How scanning runs on the AWS backend.
@@ -159,34 +153,39 @@ pub enum AwsScanning {
 }
 
 /// Builds the router over a stage's AWS resources, found through SSM (see [`aws::open`]).
-/// Scans are kept in the stage's `scanTable`. The admin key comes from `admin_key`, else from
-/// the stage's SSM parameter `adminKey` (a SecureString).
+/// Scans are kept in the stage's `scanTable`. Keys: those in `options`, plus the stage's
+/// SecureString parameters `apiKeys` and `adminKeys` (comma-separated), read at start-up.
 pub async fn aws_router(
     clients: &AwsClients,
     stage: &str,
     settings: CatalogSettings,
     scanning: AwsScanning,
-    admin_key: Option<String>,
+    mut options: ServerOptions,
 ) -> anyhow::Result<Router> {
     let backend = aws::open(clients, stage, settings.labels.clone()).await?;
     tracing::info!(stage, resources = ?backend.resources, "AWS backend");
-    let admin_key = admin_key.or_else(|| backend.admin_key.clone());
+    options.access = Access::new(
+        [options.access.api_keys, backend.api_keys.clone()].concat(),
+        [options.access.admin_keys, backend.admin_keys.clone()].concat(),
+        options.access.public_reads,
+    );
     let parts = match scanning {
         AwsScanning::InProcess { cat_threshold } => offline_detector(cat_threshold)?.map(|detector| ScanParts {
             scans: backend.scans.clone(),
             detector,
-            admin_key,
             worker: ScanWorker::InProcess,
+            settings: ScanSettings::default(),
         }),
         AwsScanning::Stream { min_confidence } => Some(ScanParts {
             scans: backend.scans.clone(),
             detector: rekognition(clients, &backend, min_confidence),
-            admin_key,
             worker: ScanWorker::Stream,
+            settings: ScanSettings::default(),
         }),
     };
     ensure_detector_for_label_check(&settings, &parts)?;
-    Ok(router_over(backend.images, backend.tables, settings, None, parts))
+    options.access.announce();
+    Ok(router_over(backend.images, backend.tables, settings, None, parts, options))
 }
 
 /// Rekognition over the stage's bucket.

@@ -57,6 +57,37 @@ impl CatalogArgs {
     }
 }
 
+/// Keys, read policy, introspection and CORS: who may do what (see `server/access.rs`).
+#[derive(Debug, Clone, Args)]
+pub struct AccessArgs {
+    /// API keys for mutations, comma-separated (several at once, to rotate). None: writes are
+    /// open to anyone who can reach the server. On AWS also the SSM SecureString `apiKeys`.
+    #[arg(long, env = "PAWQL_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    pub api_keys: Vec<String>,
+    /// Admin keys (writes and scan debug data), comma-separated. On AWS also `adminKeys`.
+    #[arg(long, env = "PAWQL_ADMIN_KEYS", value_delimiter = ',', hide_env_values = true)]
+    pub admin_keys: Vec<String>,
+    /// Serve queries without a key (random images, lookups, scans).
+    #[arg(long, env = "PAWQL_PUBLIC_READS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub public_reads: bool,
+    /// Answer introspection (`__schema`); switch off in production if clients are generated.
+    #[arg(long, env = "PAWQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+    /// Origins browsers may call from, comma-separated (`*`: any). None: same origin only.
+    #[arg(long, env = "PAWQL_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+}
+
+impl AccessArgs {
+    pub fn options(&self) -> crate::server::ServerOptions {
+        crate::server::ServerOptions {
+            access: crate::server::Access::new(self.api_keys.clone(), self.admin_keys.clone(), self.public_reads),
+            introspection: self.introspection,
+            cors_origins: self.cors_origins.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
+        }
+    }
+}
+
 /// Where the catalogue lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
@@ -93,9 +124,14 @@ pub struct ServeArgs {
     /// Offline detector: a cat at or above this P(cat).
     #[arg(long, env = "PAWQL_CAT_THRESHOLD", default_value_t = crate::detectors::DEFAULT_CAT_THRESHOLD)]
     pub cat_threshold: f64,
-    /// Key that unlocks scan debug data (header `x-pawql-admin-key`). Unset: nobody sees it.
-    #[arg(long, env = "PAWQL_ADMIN_KEY", hide_env_values = true)]
-    pub admin_key: Option<String>,
+    #[command(flatten)]
+    pub access: AccessArgs,
+    /// Requests a second per client IP address (0: no limit).
+    #[arg(long, env = "PAWQL_RATE_LIMIT", default_value_t = 20.0)]
+    pub rate_limit: f64,
+    /// Burst of requests a client may make above the rate.
+    #[arg(long, env = "PAWQL_RATE_BURST", default_value_t = 40)]
+    pub rate_burst: u32,
     #[command(flatten)]
     pub catalog: CatalogArgs,
 }
@@ -120,9 +156,8 @@ pub struct LambdaArgs {
     /// Rekognition: a cat at or above this label confidence (percent).
     #[arg(long, env = "PAWQL_CAT_MIN_CONFIDENCE", default_value_t = crate::detectors::rekognition::DEFAULT_MIN_CONFIDENCE)]
     pub cat_min_confidence: f64,
-    /// Key that unlocks scan debug data; unset: the stage's SSM parameter `adminKey`, if any.
-    #[arg(long, env = "PAWQL_ADMIN_KEY", hide_env_values = true)]
-    pub admin_key: Option<String>,
+    #[command(flatten)]
+    pub access: AccessArgs,
     #[command(flatten)]
     pub catalog: CatalogArgs,
 }

@@ -69,7 +69,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &public_url,
             settings,
             args.cat_threshold,
-            args.admin_key.clone(),
+            args.access.options(),
         )?,
         Backend::Aws => {
             let clients = AwsClients::from_env().await;
@@ -80,15 +80,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 AwsScanning::InProcess {
                     cat_threshold: args.cat_threshold,
                 },
-                args.admin_key.clone(),
+                args.access.options(),
             )
             .await?
         }
     };
+    let router = pawql::server::with_rate_limit(
+        router,
+        pawql::server::RateLimit {
+            rate: args.rate_limit,
+            burst: args.rate_burst,
+        },
+    );
     tracing::info!(%bound, backend = ?args.backend, "pawql serving: GraphiQL at {public_url}/graphql");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 
@@ -117,7 +127,7 @@ async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
                 &args.stage.stage,
                 settings,
                 AwsScanning::Stream { min_confidence },
-                args.admin_key,
+                args.access.options(),
             )
             .await?;
             pawql::lambda::run(router).await

@@ -3,7 +3,8 @@
 //! `requestScan` records a `PENDING` scan and sends its id down a channel; tasks here take ids
 //! off it and call [`Scanner::run`], at most [`CONCURRENT_SCANS`] at a time (detection is
 //! CPU-bound). At start-up every scan left `PENDING` or `RUNNING` by a crash or a stop is
-//! queued again, so a restart finishes what was interrupted.
+//! queued again, so a restart finishes what was interrupted; a run whose scan store failed is
+//! queued again after a pause, so a passing store failure does not leave a scan RUNNING.
 
 use std::sync::Arc;
 
@@ -14,16 +15,32 @@ use tokio::sync::{mpsc, Semaphore};
 /// Scans worked on at once.
 pub const CONCURRENT_SCANS: usize = 2;
 
+/// Pause before a scan whose store failed is tried again.
+const RETRY_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// One scan to work on.
+pub struct Job {
+    id: String,
+    /// Take over a RUNNING scan (recovery, or a retry after the store failed).
+    reclaim: bool,
+    /// Times this scan's store failed in a row (for the pause before the next try).
+    retries: u32,
+}
+
 /// The sending side, given to the [`Scanner`] as its dispatcher.
 pub struct LocalDispatch {
-    queue: mpsc::UnboundedSender<(String, bool)>,
+    queue: mpsc::UnboundedSender<Job>,
 }
 
 impl ScanDispatch for LocalDispatch {
     fn dispatch(&self, id: &str) {
         // The receiver lives as long as the server; a send can only fail during shutdown,
         // and the scan then stays PENDING for the next start to pick up.
-        let _ = self.queue.send((id.to_owned(), false));
+        let _ = self.queue.send(Job {
+            id: id.to_owned(),
+            reclaim: false,
+            retries: 0,
+        });
     }
 }
 
@@ -37,8 +54,8 @@ impl ScanDispatch for NoDispatch {
 
 /// The receiving side, until the scanner exists to work with.
 pub struct WorkerQueue {
-    receiver: mpsc::UnboundedReceiver<(String, bool)>,
-    sender: mpsc::UnboundedSender<(String, bool)>,
+    receiver: mpsc::UnboundedReceiver<Job>,
+    sender: mpsc::UnboundedSender<Job>,
 }
 
 /// A dispatcher for the scanner and the queue to start the worker with.
@@ -68,23 +85,44 @@ impl WorkerQueue {
                         tracing::info!(count = left.len(), "resuming unfinished scans");
                     }
                     for scan in left {
-                        let _ = sender.send((scan.id, true));
+                        let _ = sender.send(Job {
+                            id: scan.id,
+                            reclaim: true,
+                            retries: 0,
+                        });
                     }
                 }
                 Err(e) => tracing::error!(error = format!("{e:#}"), "could not list unfinished scans"),
             }
+            // Weak: the worker must not keep its own queue open (see above); retries go
+            // through it while the server lives.
+            let retries = sender.downgrade();
             drop(sender);
             let slots = Arc::new(Semaphore::new(CONCURRENT_SCANS));
-            while let Some((id, reclaim)) = receiver.recv().await {
+            while let Some(job) = receiver.recv().await {
                 let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
                     break;
                 };
                 let scanner = scanner.clone();
+                let retries = retries.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = scanner.run(&id, reclaim).await {
-                        tracing::error!(scan = %id, error = format!("{e:#}"), "scan store failed; the scan resumes at the next start");
-                    }
+                    let outcome = scanner.run(&job.id, job.reclaim).await;
                     drop(slot);
+                    if let Err(e) = outcome {
+                        // The scan store failed and the scan is left claimable: try again
+                        // later, taking it over (its claim cap ends a hopeless one), with
+                        // doubling pauses while the store stays down.
+                        let pause = RETRY_FIRST_PAUSE * 2u32.pow(job.retries.min(7));
+                        tracing::error!(scan = %job.id, error = format!("{e:#}"), "scan store failed; retrying in {pause:?}");
+                        tokio::time::sleep(pause).await;
+                        if let Some(queue) = retries.upgrade() {
+                            let _ = queue.send(Job {
+                                id: job.id,
+                                reclaim: true,
+                                retries: job.retries + 1,
+                            });
+                        }
+                    }
                 });
             }
         })

@@ -306,15 +306,17 @@ impl Catalog {
     #[instrument(skip(self))]
     pub async fn delete(&self, id: &str) -> ApiResult<bool> {
         let id = ImageId::parse(id, &self.settings.labels)?;
-        let Some(_removed) = self.tables.remove_image(&id).await? else {
-            return Ok(false);
-        };
-        // Row first: a failure here leaves an unreferenced object (logged), never a row
-        // pointing at missing bytes.
+        let removed = self.tables.remove_image(&id).await?;
+        // Row first: a failure after it leaves bytes nothing points at, never a row pointing
+        // at missing bytes. The object is removed even when the row was already gone, so
+        // retrying a delete that failed half-way (an error the client saw) finishes the job.
+        // (Unless another label holds the same bytes: keys are `{sha256}/{label}`, per label.)
         if let Err(e) = self.images.delete(&id).await {
-            warn!(%id, error = format!("{e:#}"), "image row deleted but its object was not");
+            return Err(ApiError::Internal(
+                e.context(format!("image {id}: row removed, object not; retry the delete")),
+            ));
         }
-        Ok(true)
+        Ok(removed.is_some())
     }
 
     /// Image count and weight sum of every configured label.

@@ -31,6 +31,8 @@ pub struct ScanSettings {
     pub max_attempts: u32,
     /// First pause between attempts; doubles each time.
     pub retry_base: Duration,
+    /// Longest a detector call may take before it counts as a (retryable) failure.
+    pub detect_timeout: Duration,
     /// Claims of one scan before it is given up: a scan whose worker died (crash, Lambda
     /// timeout, out of memory) is claimed again, but one that kills every worker must not
     /// loop for ever. The claim past this many ends the scan `FAILED` with `GAVE_UP`.
@@ -42,6 +44,7 @@ impl Default for ScanSettings {
         ScanSettings {
             max_attempts: 4,
             retry_base: Duration::from_millis(200),
+            detect_timeout: Duration::from_secs(60),
             max_claims: 3,
         }
     }
@@ -253,16 +256,28 @@ impl Scanner {
         Ok(())
     }
 
+    /// Loads the bytes and asks the detector, retrying transient failures of either (a
+    /// storage hiccup, throttling, a timeout) with doubling pauses.
     async fn detect(
         &self,
         scan: &ScanRecord,
         trace: &mut ScanTrace,
     ) -> Result<crate::domain::detection::Detection, DetectError> {
-        let input = trace.timed("load", self.load(scan)).await?;
-        trace.line(&scan.id, format!("loaded {} bytes", input.bytes.len()));
         let mut pause = self.settings.retry_base;
+        let mut input = None;
         for attempt in 1..=self.settings.max_attempts {
-            match trace.timed("detect", self.detector.detect(&input)).await {
+            let outcome = match &input {
+                Some(input) => self.detect_once(input, trace).await,
+                None => match trace.timed("load", self.load(scan)).await {
+                    Ok(loaded) => {
+                        trace.line(&scan.id, format!("loaded {} bytes", loaded.bytes.len()));
+                        let loaded = input.insert(loaded);
+                        self.detect_once(loaded, trace).await
+                    }
+                    Err(err) => Err(err),
+                },
+            };
+            match outcome {
                 Ok(detection) => return Ok(detection),
                 Err(err) if err.retryable && attempt < self.settings.max_attempts => {
                     trace.line(
@@ -278,9 +293,29 @@ impl Scanner {
         unreachable!("the loop returns on its last attempt")
     }
 
+    /// One detector call, bounded by the detect timeout.
+    async fn detect_once(
+        &self,
+        input: &ScanInput,
+        trace: &mut ScanTrace,
+    ) -> Result<crate::domain::detection::Detection, DetectError> {
+        let limit = self.settings.detect_timeout;
+        match trace
+            .timed("detect", tokio::time::timeout(limit, self.detector.detect(input)))
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(DetectError::retryable(
+                "DETECTOR_TIMEOUT",
+                format!("no answer within {limit:?}"),
+            )),
+        }
+    }
+
     async fn load(&self, scan: &ScanRecord) -> Result<ScanInput, DetectError> {
         let sha256 = Sha256Hex::parse(&scan.id).ok_or_else(|| DetectError::permanent("BAD_RECORD", "scan id"))?;
-        let storage = |e: anyhow::Error| DetectError::permanent("STORAGE_FAILED", format!("{e:#}"));
+        // A storage failure may pass (a network blip): retried like a throttled detector.
+        let storage = |e: anyhow::Error| DetectError::retryable("STORAGE_FAILED", format!("{e:#}"));
         let missing = || DetectError::permanent("IMAGE_MISSING", "the scanned bytes are gone");
         match &scan.source {
             ScanSource::Image { id } => {

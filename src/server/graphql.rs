@@ -1,18 +1,23 @@
-//! `POST /graphql`: GraphQL over HTTP, JSON bodies and the multipart request spec.
+//! `/graphql`: GraphQL over HTTP (the GraphQL-over-HTTP spec, audited by `graphql-http` in the
+//! tests): `POST` with JSON bodies and the multipart request spec, `GET` with `?query=` for
+//! queries (mutations only by POST: 405), and GraphiQL for a bare `GET`.
 //!
 //! We parse the body ourselves rather than with async-graphql-axum's extractor because
 //! that extractor applies no size limits: here the body is capped while it streams and a
 //! too-large request gets a GraphQL-shaped `PAYLOAD_TOO_LARGE` error, not a bare 413.
+//!
+//! Media types: a client that accepts `application/graphql-response+json` gets it, with 400
+//! and no `data` when the request itself is bad (syntax, validation, variables); everyone else
+//! gets `application/json` and 200, as the spec asks for legacy clients.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_graphql::http::MultipartOptions;
 use async_graphql::ParseRequestError;
-use async_graphql_axum::GraphQLResponse;
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 
@@ -22,7 +27,99 @@ use super::AppState;
 /// Most files one multipart request may carry.
 const MAX_FILES_PER_REQUEST: usize = 10;
 
+/// `GET /graphql`: GraphiQL without a query string; a query with one.
+pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let Some(raw) = raw.filter(|q| !q.is_empty()) else {
+        return super::graphiql::page().await.into_response();
+    };
+    let caller = match state.access.caller(&headers) {
+        Ok(caller) => caller,
+        Err(refused) => return refused.response(),
+    };
+    let request = match async_graphql::http::parse_query_string(&raw) {
+        Ok(request) => request,
+        Err(err) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("malformed GraphQL GET request: {err}"),
+            )
+        }
+    };
+    if request.query.is_empty() {
+        return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "the `query` parameter is missing");
+    }
+    if is_mutation(&request) {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_USER_INPUT",
+            "mutations are POST only",
+        );
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let mut response = async_graphql::BatchResponse::Single(state.schema.execute(request.data(caller)).await);
+    code_uncoded_errors(&mut response);
+    respond(response, &headers)
+}
+
+/// Whether the operation a request would run is a mutation (unparsable: not known to be).
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let chosen = match (&document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        _ => None,
+    };
+    chosen.is_some_and(|op| op.node.ty == OperationType::Mutation)
+}
+
+/// Serialises a response in the media type the client accepts (see the module header).
+fn respond(response: async_graphql::BatchResponse, headers: &HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let wants_graphql_json = accept.contains(GRAPHQL_RESPONSE_JSON);
+    let mut status = StatusCode::OK;
+    let mut body = match serde_json::to_value(&response) {
+        Ok(body) => body,
+        Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "response"),
+    };
+    if let (true, async_graphql::BatchResponse::Single(single)) = (wants_graphql_json, &response) {
+        // A request error (nothing executed): errors without a path, and no data.
+        let request_error = single.data == async_graphql::Value::Null
+            && !single.errors.is_empty()
+            && single.errors.iter().all(|e| e.path.is_empty());
+        if request_error {
+            status = StatusCode::BAD_REQUEST;
+            if let Some(object) = body.as_object_mut() {
+                object.remove("data");
+            }
+        }
+    }
+    let content_type = if wants_graphql_json {
+        GRAPHQL_RESPONSE_JSON
+    } else {
+        "application/json"
+    };
+    (status, [(header::CONTENT_TYPE, content_type)], body.to_string()).into_response()
+}
+
+/// The GraphQL-over-HTTP spec's own response media type.
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// `POST /graphql`.
 pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    // Refused before the body is read: an unknown key, or no key where reads need one.
+    let caller = match state.access.caller(&headers) {
+        Ok(caller) => caller,
+        Err(refused) => return refused.response(),
+    };
     let limit = state.max_body_bytes();
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -31,10 +128,18 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     if declared.is_some_and(|n| n > limit as u64) {
         return payload_too_large(limit);
     }
-    let content_type = headers
+    let Some(content_type) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(str::to_owned)
+    else {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            "a POST needs a Content-Type: application/json or multipart/form-data",
+        );
+    };
+    let content_type = Some(content_type);
 
     let exceeded = Arc::new(AtomicBool::new(false));
     let body_reader = capped_body(body, limit, Arc::clone(&exceeded));
@@ -43,12 +148,9 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         .max_num_files(MAX_FILES_PER_REQUEST);
     match async_graphql::http::receive_batch_body(content_type, body_reader, options).await {
         Ok(batch) => {
-            let caller = resolvers::schema::Caller {
-                admin: state.is_admin(&headers),
-            };
             let mut response = state.schema.execute_batch(batch.data(caller)).await;
             code_uncoded_errors(&mut response);
-            GraphQLResponse::from(response).into_response()
+            respond(response, &headers)
         }
         Err(_) if exceeded.load(Ordering::Relaxed) => payload_too_large(limit),
         Err(ParseRequestError::PayloadTooLarge) => payload_too_large(state.catalog.settings().limits.max_bytes),

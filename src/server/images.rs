@@ -1,5 +1,9 @@
 //! `GET /images/{id}`: the bytes behind `Image.url` on the embedded backend, with the
 //! content type the bytes have. Content-addressed, so cacheable forever.
+//!
+//! Served without a key even where reads need one: the id holds the SHA-256 of the bytes, so
+//! the URL cannot be guessed, only handed out, which makes it what a presigned S3 URL is on
+//! AWS (and `<img src>` cannot send a header).
 
 use axum::extract::{Path, State};
 use axum::response::Response;

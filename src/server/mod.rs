@@ -7,21 +7,28 @@
 //! `PUT /uploads/{ticket}` (presigned uploads, embedded backend only), and petAPI's REST
 //! routes `POST /upload` and `GET /random?label=`.
 
+pub mod access;
 mod graphiql;
 mod graphql;
 mod images;
 pub mod playground;
 mod responses;
 mod rest;
+mod rate_limit;
 mod uploads;
+mod websocket;
+
+pub use access::{Access, API_KEY_HEADER};
+pub use rate_limit::{with_rate_limit, RateLimit};
 
 use axum::extract::DefaultBodyLimit;
 use std::sync::Arc;
 
-use async_graphql_axum::GraphQLSubscription;
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{get, post, put};
 use axum::Router;
 use resolvers::{Catalog, PawqlSchema};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::adapters::embedded::FileImageStore;
@@ -34,27 +41,23 @@ pub struct AppState {
     /// Where `PUT /uploads/{ticket}` stages files: the embedded backend's store. `None` on
     /// AWS, where clients PUT straight to S3.
     pub staging: Option<Arc<FileImageStore>>,
-    /// The admin key (`x-pawql-admin-key`) that unlocks debug data; `None`: nobody is admin.
-    pub admin_key: Option<String>,
+    /// Keys and read policy.
+    pub access: Arc<Access>,
 }
 
 impl AppState {
-    pub fn new(schema: PawqlSchema, catalog: Catalog, staging: Option<Arc<FileImageStore>>) -> AppState {
+    pub fn new(
+        schema: PawqlSchema,
+        catalog: Catalog,
+        staging: Option<Arc<FileImageStore>>,
+        access: Access,
+    ) -> AppState {
         AppState {
             schema,
             catalog,
             staging,
-            admin_key: None,
+            access: Arc::new(access),
         }
-    }
-
-    /// Whether the request presented the admin key (compared in constant time).
-    pub fn is_admin(&self, headers: &axum::http::HeaderMap) -> bool {
-        let (Some(key), Some(given)) = (self.admin_key.as_deref(), headers.get(ADMIN_KEY_HEADER)) else {
-            return false;
-        };
-        let given = given.as_bytes();
-        key.len() == given.len() && key.bytes().zip(given).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
     }
 
     /// Largest request body accepted (one upload plus its multipart envelope).
@@ -63,17 +66,36 @@ impl AppState {
     }
 }
 
-/// The header carrying the admin key.
-pub const ADMIN_KEY_HEADER: &str = "x-pawql-admin-key";
+/// What the HTTP layer is told at start-up besides the ports.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub access: Access,
+    /// Answer introspection queries (on by default; production may switch it off).
+    pub introspection: bool,
+    /// Origins browsers may call the API from (`*` for any); empty: no CORS headers, so only
+    /// same-origin pages (GraphiQL) can.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ServerOptions {
+    /// Open: no keys, public reads, introspection on, no CORS.
+    fn default() -> Self {
+        ServerOptions {
+            access: Access::open(),
+            introspection: true,
+            cors_origins: Vec::new(),
+        }
+    }
+}
 
 /// Room for the `operations` and `map` parts and the part headers around one upload.
 const MULTIPART_ENVELOPE_BYTES: usize = 64 * 1024;
 
 /// The router of every door (local server, Lambda).
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/graphql", get(graphiql::page).post(graphql::execute))
-        .route_service("/graphql/ws", GraphQLSubscription::new(state.schema.clone()))
+pub fn router(state: AppState, cors_origins: &[String]) -> Router {
+    let router = Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::execute))
+        .route("/graphql/ws", get(websocket::subscribe))
         .route("/healthz", get(healthz))
         .route("/images/{id}", get(images::bytes))
         .route(
@@ -83,7 +105,30 @@ pub fn router(state: AppState) -> Router {
         .route("/random", get(rest::random))
         .route("/uploads/{ticket}", put(uploads::put))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    match cors(cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
+}
+
+/// The CORS layer for the configured origins; `None` when none are.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE, HeaderName::from_static(API_KEY_HEADER)])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

@@ -3,7 +3,7 @@
 //! (the image bytes with their Content-Type). Both call the same catalogue as GraphQL.
 
 use axum::extract::{Multipart, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use resolvers::ApiError;
@@ -13,7 +13,10 @@ use super::responses::{api_error_response, error_response, image_response};
 use super::AppState;
 
 /// `POST /upload`: answers the stored image as JSON (id, url and facts).
-pub async fn upload(State(state): State<AppState>, multipart: Multipart) -> Response {
+pub async fn upload(State(state): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Response {
+    if let Err(refused) = state.access.writer(&headers) {
+        return refused;
+    }
     let (label, weight, img) = match read_upload_form(multipart).await {
         Ok(parts) => parts,
         Err(response) => return response,
@@ -84,7 +87,10 @@ pub struct RandomParams {
 }
 
 /// `GET /random?label=…`: the bytes of a weighted random image; 404 when the label is empty.
-pub async fn random(State(state): State<AppState>, Query(params): Query<RandomParams>) -> Response {
+pub async fn random(State(state): State<AppState>, headers: HeaderMap, Query(params): Query<RandomParams>) -> Response {
+    if let Err(refused) = state.access.reader(&headers) {
+        return refused;
+    }
     let Some(label) = params.label else {
         return bad_input("the query parameter `label` is required");
     };

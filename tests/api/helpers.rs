@@ -12,6 +12,7 @@ use bytes::Bytes;
 use pawql::adapters::aws::{self, AwsClients, Resources};
 use pawql::adapters::embedded::{self, FileImageStore};
 use pawql::app::{ScanParts, ScanWorker};
+use pawql::server::{Access, ServerOptions};
 use pawql::detectors::offline::DEFAULT_CAT_THRESHOLD;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::UploadTicket;
@@ -21,6 +22,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::fault_injection::{FaultyDetector, FaultyScans, FaultyStore, FaultyTables, Faults};
 use crate::moto::{unique_stage, MotoServer};
 
 /// The project's own copy of the shared fixtures.
@@ -160,7 +162,35 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, settings: CatalogSettings) -> TestApp {
-    spawn_app_wrapping_with(backend, settings, |tables| tables).await
+    spawn_app_wrapping_with(backend, settings, |tables| tables, test_options(), None).await
+}
+
+/// What test servers run with unless a test says otherwise: writes open (no API keys),
+/// public reads, and [`ADMIN_KEY`] as the admin key.
+pub fn test_options() -> ServerOptions {
+    ServerOptions {
+        access: Access::new(Vec::new(), vec![ADMIN_KEY.to_owned()], true),
+        ..ServerOptions::default()
+    }
+}
+
+/// A server with its own access options (keys, private reads, introspection, CORS).
+pub async fn spawn_app_with_options(backend: Backend, options: ServerOptions) -> TestApp {
+    spawn_app_wrapping_with(backend, CatalogSettings::default(), |tables| tables, options, None).await
+}
+
+/// A server whose every port fails the steps armed in the returned [`Faults`].
+pub async fn spawn_app_with_faults(backend: Backend) -> (TestApp, Arc<Faults>) {
+    let faults = Arc::new(Faults::default());
+    let app = spawn_app_wrapping_with(
+        backend,
+        CatalogSettings::default(),
+        |tables| tables,
+        test_options(),
+        Some(faults.clone()),
+    )
+    .await;
+    (app, faults)
 }
 
 /// A server whose chunk tables are wrapped by `wrap` (fault injection).
@@ -168,18 +198,20 @@ pub async fn spawn_app_wrapping(
     backend: Backend,
     wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
 ) -> TestApp {
-    spawn_app_wrapping_with(backend, CatalogSettings::default(), wrap).await
+    spawn_app_wrapping_with(backend, CatalogSettings::default(), wrap, test_options(), None).await
 }
 
 async fn spawn_app_wrapping_with(
     backend: Backend,
     settings: CatalogSettings,
     wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
+    options: ServerOptions,
+    faults: Option<Arc<Faults>>,
 ) -> TestApp {
     match backend {
         Backend::Embedded => {
             let temp = tempfile::tempdir().unwrap();
-            let mut app = start_embedded(temp.path(), settings, wrap).await;
+            let mut app = start_embedded(temp.path(), settings, wrap, options, faults).await;
             app._temp = Some(temp);
             app
         }
@@ -187,14 +219,14 @@ async fn spawn_app_wrapping_with(
             let clients = MotoServer::shared().await.clients().await;
             let stage = unique_stage();
             aws::provision(&clients, &stage).await.unwrap();
-            start_aws(clients, &stage, settings, wrap).await
+            start_aws_scanning(clients, &stage, settings, wrap, ScanWorker::InProcess, options, faults).await
         }
     }
 }
 
 /// An embedded server over an existing data directory (for restart tests); the caller owns it.
 pub async fn spawn_app_in(data_dir: &Path, settings: CatalogSettings) -> TestApp {
-    start_embedded(data_dir, settings, |tables| tables).await
+    start_embedded(data_dir, settings, |tables| tables, test_options(), None).await
 }
 
 /// An embedded server whose cat detector is wrapped by `wrap` (fault injection).
@@ -204,7 +236,7 @@ pub async fn spawn_app_with_detector(wrap: impl FnOnce(Arc<dyn CatDetector>) -> 
     let address = format!("http://{}", listener.local_addr().unwrap());
     let settings = CatalogSettings::default();
     let (images, tables) = embedded::open(temp.path(), &address, settings.labels.clone()).unwrap();
-    let mut scanning = pawql::app::embedded_scanning(&tables, DEFAULT_CAT_THRESHOLD, None)
+    let mut scanning = pawql::app::embedded_scanning(&tables, DEFAULT_CAT_THRESHOLD)
         .unwrap()
         .unwrap();
     scanning.detector = wrap(scanning.detector);
@@ -216,6 +248,8 @@ pub async fn spawn_app_with_detector(wrap: impl FnOnce(Arc<dyn CatDetector>) -> 
         staging: Some(images),
         tables,
         scanning: Some(scanning),
+        options: test_options(),
+        faults: None,
     };
     let mut app = serve(listener, address, storage, ports, settings, |tables| tables).await;
     app._temp = Some(temp);
@@ -226,11 +260,13 @@ async fn start_embedded(
     data_dir: &Path,
     settings: CatalogSettings,
     wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
+    options: ServerOptions,
+    faults: Option<Arc<Faults>>,
 ) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (images, tables) = embedded::open(data_dir, &address, settings.labels.clone()).unwrap();
-    let scanning = pawql::app::embedded_scanning(&tables, DEFAULT_CAT_THRESHOLD, Some(ADMIN_KEY.into())).unwrap();
+    let scanning = pawql::app::embedded_scanning(&tables, DEFAULT_CAT_THRESHOLD).unwrap();
     let storage = Storage::Embedded {
         data_dir: data_dir.to_owned(),
     };
@@ -239,6 +275,8 @@ async fn start_embedded(
         staging: Some(images),
         tables,
         scanning,
+        options,
+        faults,
     };
     serve(listener, address, storage, ports, settings, wrap).await
 }
@@ -260,7 +298,7 @@ async fn start_aws(
     settings: CatalogSettings,
     wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
 ) -> TestApp {
-    start_aws_scanning(clients, stage, settings, wrap, ScanWorker::InProcess).await
+    start_aws_scanning(clients, stage, settings, wrap, ScanWorker::InProcess, test_options(), None).await
 }
 
 /// An AWS-backend server as the Lambda API function runs: `requestScan` only records the
@@ -274,7 +312,7 @@ pub async fn spawn_aws_app_without_worker_with(settings: CatalogSettings) -> (Te
     let clients = MotoServer::shared().await.clients().await;
     let stage = unique_stage();
     aws::provision(&clients, &stage).await.unwrap();
-    let app = start_aws_scanning(clients, &stage, settings, |t| t, ScanWorker::Stream).await;
+    let app = start_aws_scanning(clients, &stage, settings, |t| t, ScanWorker::Stream, test_options(), None).await;
     (app, stage)
 }
 
@@ -284,6 +322,8 @@ async fn start_aws_scanning(
     settings: CatalogSettings,
     wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
     worker: ScanWorker,
+    options: ServerOptions,
+    faults: Option<Arc<Faults>>,
 ) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -296,14 +336,16 @@ async fn start_aws_scanning(
         .map(|detector| ScanParts {
             scans: backend.scans.clone(),
             detector,
-            admin_key: Some(ADMIN_KEY.into()),
             worker,
+            settings: Default::default(),
         });
     let ports = Ports {
         images: backend.images,
         staging: None,
         tables: backend.tables,
         scanning,
+        options,
+        faults,
     };
     serve(listener, address, storage, ports, settings, wrap).await
 }
@@ -314,6 +356,9 @@ struct Ports {
     staging: Option<Arc<FileImageStore>>,
     tables: Arc<dyn ChunkTables>,
     scanning: Option<ScanParts>,
+    options: ServerOptions,
+    /// Wrap every port in fault injectors armed through this.
+    faults: Option<Arc<Faults>>,
 }
 
 async fn serve(
@@ -333,8 +378,34 @@ async fn serve(
         images,
         staging,
         tables,
-        scanning,
+        mut scanning,
+        options,
+        faults,
     } = ports;
+    let (images, tables) = match faults {
+        Some(faults) => {
+            if let Some(parts) = scanning.as_mut() {
+                parts.scans = Arc::new(FaultyScans {
+                    inner: parts.scans.clone(),
+                    faults: faults.clone(),
+                });
+                parts.detector = Arc::new(FaultyDetector {
+                    inner: parts.detector.clone(),
+                    faults: faults.clone(),
+                });
+                // Quick retries and a short detector timeout, so faults play out in seconds.
+                parts.settings.retry_base = Duration::from_millis(20);
+                parts.settings.detect_timeout = Duration::from_secs(2);
+            }
+            let images: Arc<dyn ImageStore> = Arc::new(FaultyStore {
+                inner: images,
+                faults: faults.clone(),
+            });
+            let tables: Arc<dyn ChunkTables> = Arc::new(FaultyTables { inner: tables, faults });
+            (images, tables)
+        }
+        None => (images, tables),
+    };
     let store = Arc::new(CountingStore {
         inner: images,
         gets: AtomicUsize::new(0),
@@ -342,7 +413,7 @@ async fn serve(
     let real_tables = tables;
     let tables = wrap(real_tables.clone());
     let catalog = Catalog::new(store.clone(), tables.clone(), settings.clone());
-    let router = pawql::app::router_over(store.clone(), tables, settings, staging, scanning);
+    let router = pawql::app::router_over(store.clone(), tables, settings, staging, scanning, options);
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)

@@ -265,3 +265,138 @@ on_both_backends! {
         );
     }
 }
+
+/// The codes a refused request may carry.
+const REFUSAL_CODES: [&str; 6] = [
+    "BAD_USER_INPUT",
+    "INVALID_IMAGE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "IMAGE_TOO_LARGE",
+    "PAYLOAD_TOO_LARGE",
+    "NOT_FOUND",
+];
+
+on_both_backends! {
+    async fn ids_of_the_wrong_shape_and_odd_bodies_are_refused_cleanly(backend) {
+        let app = spawn_app(backend).await;
+        app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
+        let before = app.residue().await;
+        let sha = "a".repeat(64);
+        for id in ["", "cat", "cat-", "cat-xyz", &format!("cat-{}", "A".repeat(64)), &format!("lion-{sha}"), &format!("cat-{sha}-x"), "../../etc/passwd", "cat-\u{0}"] {
+            for (query, field) in [
+                ("query($id: ID!) { image(id: $id) { id } }", "image"),
+                ("mutation($id: ID!) { setWeight(id: $id, weight: 0.5) { id } }", "setWeight"),
+                ("mutation($id: ID!) { deleteImage(id: $id) }", "deleteImage"),
+                ("mutation($id: ID!) { requestScan(imageId: $id) { id } }", "requestScan"),
+                ("query($id: ID!) { scanResult(id: $id) { id } }", "scanResult"),
+            ] {
+                let (status, body) = app.graphql(query, json!({ "id": id })).await;
+                assert_eq!(status, 200, "{field} {id:?}: {body}");
+                assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{field} {id:?}: {body}");
+            }
+        }
+        // Weights that JSON cannot carry as numbers, as strings: a type error, not a crash.
+        for weight in [json!("NaN"), json!("Infinity"), json!(null), json!([0.5]), json!({ "w": 1 })] {
+            let (_, body) = app
+                .graphql("mutation($w: Float) { setWeight(id: \"x\", weight: $w) { id } }", json!({ "w": weight }))
+                .await;
+            assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{weight}: {body}");
+        }
+        // petAPI's form weight parses like a float: NaN and inf are refused by the domain.
+        for weight in ["NaN", "inf", "-0", "1e-12", "0x1"] {
+            let form = reqwest::multipart::Form::new()
+                .text("label", "cat")
+                .text("weight", weight)
+                .part("img", reqwest::multipart::Part::bytes(fixture("images/cat_chelsea.png")).file_name("c.png"));
+            let (status, body) = app.post_form("/upload", form).await;
+            assert_eq!((status, error_codes(&body)), (400, vec!["BAD_USER_INPUT".to_owned()]), "{weight}: {body}");
+        }
+        // A JSON body far over the limit, and one nested ten thousand deep.
+        let url = format!("{}/graphql", app.address);
+        let huge = format!("{{\"query\":\"{{ labels {{ label }} }}\",\"variables\":{{\"x\":\"{}\"}}}}", "x".repeat(12 * 1024 * 1024));
+        let response = app.client.post(&url).header("content-type", "application/json").body(huge).send().await.unwrap();
+        assert_eq!(response.status(), 413);
+        let deep = format!("{{\"query\":\"{{ labels {{ label }} }}\",\"variables\":{{\"x\":{}{}}}}}", "[".repeat(10_000), "]".repeat(10_000));
+        let response = app.client.post(&url).header("content-type", "application/json").body(deep).send().await.unwrap();
+        assert!(response.status().is_client_error() || response.status() == 200, "{}", response.status());
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(error_codes(&body).iter().all(|c| REFUSAL_CODES.contains(&c.as_str())), "{body}");
+        assert_eq!(app.residue().await, before);
+    }
+}
+
+/// A valid multipart upload request, as bytes, with its boundary.
+fn multipart_upload(boundary: &str, image: &[u8]) -> Vec<u8> {
+    let operations = json!({
+        "query": "mutation($i: Upload!) { upload(label: \"cat\", image: $i) { id } }",
+        "variables": { "i": null }
+    });
+    let mut body = Vec::new();
+    body.extend(format!("--{boundary}\r\ncontent-disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n").bytes());
+    body.extend(format!("--{boundary}\r\ncontent-disposition: form-data; name=\"map\"\r\n\r\n{{\"0\":[\"variables.i\"]}}\r\n").bytes());
+    body.extend(format!("--{boundary}\r\ncontent-disposition: form-data; name=\"0\"; filename=\"c.png\"\r\ncontent-type: image/png\r\n\r\n").bytes());
+    body.extend(image);
+    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+    body
+}
+
+on_both_backends! {
+    async fn mangled_multipart_requests_never_break_the_server(backend) {
+        // Seeded mutation fuzzing of the multipart envelope: bytes flipped, cut, repeated or
+        // dropped. Every answer is a clean success or a coded refusal, never a 5xx, and what
+        // was stored is consistent.
+        let app = spawn_app(backend).await;
+        let boundary = "pawqlfuzzboundary";
+        let valid = multipart_upload(boundary, &crate::random::png_number(7));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        let url = format!("{}/graphql", app.address);
+        let (mut accepted, mut refused) = (0, 0);
+        for round in 0..CASES {
+            let mut body = valid.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..body.len());
+                match rng.random_range(0..4) {
+                    0 => body[at] = rng.random(),
+                    1 => body.truncate(at),
+                    2 => {
+                        let end = (at + rng.random_range(1..64)).min(body.len());
+                        let piece = body[at..end].to_vec();
+                        body.splice(at..at, piece);
+                    }
+                    _ => {
+                        let end = (at + rng.random_range(1..64)).min(body.len());
+                        body.drain(at..end);
+                    }
+                }
+                if body.is_empty() {
+                    break;
+                }
+            }
+            let response = app
+                .client
+                .post(&url)
+                .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            assert!(!status.is_server_error(), "round {round}: {status}");
+            let answer: serde_json::Value = response.json().await.unwrap();
+            let codes = error_codes(&answer);
+            assert!(codes.iter().all(|c| REFUSAL_CODES.contains(&c.as_str())), "round {round}: {answer}");
+            if codes.is_empty() {
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(refused > CASES / 2, "most mangled requests are refused ({accepted} accepted)");
+        let (files, _, rows, _) = app.residue().await;
+        assert_eq!(files, rows, "every stored object has its row, and no row lacks its object");
+        app.assert_chunk_invariant().await;
+    }
+}
+
+/// Mangled requests per backend in the multipart fuzz test.
+const CASES: u32 = 150;

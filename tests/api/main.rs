@@ -6,10 +6,13 @@
 #[macro_use]
 mod helpers;
 
+mod access;
 mod aws_s3;
 mod budget;
+mod conformance;
 mod deployment;
 mod detector;
+mod fault_injection;
 mod faults;
 mod hostile;
 mod label_check;

@@ -26,6 +26,8 @@ pub struct Deps {
     pub catalog: Catalog,
     /// Scanning, when this build and backend have a detector.
     pub scanner: Option<Scanner>,
+    /// Answer introspection queries (`__schema`, `__type`). Production can switch it off.
+    pub introspection: bool,
 }
 
 impl Deps {
@@ -33,15 +35,56 @@ impl Deps {
         Deps {
             catalog: Catalog::new(images, tables, settings),
             scanner: None,
+            introspection: true,
         }
     }
 }
 
-/// Who is calling, per request: set by the HTTP layer from the request headers.
-#[derive(Debug, Clone, Copy, Default)]
+/// What a caller's key makes them. Ordered: each role can do what the ones before can.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// No key (or keys are not in use).
+    #[default]
+    Anonymous,
+    /// An API key: writes.
+    Client,
+    /// An admin key: writes and scan debug data.
+    Admin,
+}
+
+/// Who is calling, per request: set by the HTTP layer from the `x-api-key` header (or a
+/// WebSocket's `connection_init` payload). Absent (a schema executed in-process): open.
+#[derive(Debug, Clone, Copy)]
 pub struct Caller {
-    /// Presented the admin key.
-    pub admin: bool,
+    pub role: Role,
+    /// No API key is configured, so anyone may write.
+    pub writes_open: bool,
+}
+
+impl Caller {
+    pub fn can_write(&self) -> bool {
+        self.writes_open || self.role >= Role::Client
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// Guards every mutation: an API key (or an admin key) unless writes are open.
+pub(crate) struct Writer;
+
+impl async_graphql::Guard for Writer {
+    async fn check(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<()> {
+        use async_graphql::ErrorExtensions;
+        match ctx.data_opt::<Caller>() {
+            Some(caller) if !caller.can_write() => Err(crate::error::ApiError::Unauthenticated(
+                "this mutation needs an API key (header x-api-key)".into(),
+            )
+            .extend()),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The scanner, or a clear error where scanning is not available.
@@ -62,7 +105,10 @@ const MAX_QUERY_COMPLEXITY: usize = 2_000;
 
 /// Builds the one schema. Every entry point calls this, so they cannot drift apart.
 pub fn build_schema(deps: Deps) -> PawqlSchema {
-    let builder = schema_builder().data(deps.catalog);
+    let mut builder = schema_builder().data(deps.catalog);
+    if !deps.introspection {
+        builder = builder.disable_introspection();
+    }
     match deps.scanner {
         Some(scanner) => builder.data(scanner).finish(),
         None => builder.finish(),

@@ -21,8 +21,10 @@ mod s3_image_store;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use resolvers::domain::label::LabelSet;
 
@@ -49,13 +51,30 @@ impl AwsClients {
     }
 
     pub fn new(sdk: &SdkConfig) -> AwsClients {
+        AwsClients::with_timeouts(sdk, default_timeouts())
+    }
+
+    /// Clients whose every call is bounded by `timeouts` (a hung endpoint cannot hold a
+    /// request, or a Lambda, until its own timeout).
+    pub fn with_timeouts(sdk: &SdkConfig, timeouts: TimeoutConfig) -> AwsClients {
+        let sdk = sdk.to_builder().timeout_config(timeouts).build();
         AwsClients {
-            s3: aws_sdk_s3::Client::from_conf(s3_config(sdk).build()),
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
-            ssm: aws_sdk_ssm::Client::new(sdk),
-            rekognition: aws_sdk_rekognition::Client::new(sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3_config(&sdk).build()),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            ssm: aws_sdk_ssm::Client::new(&sdk),
+            rekognition: aws_sdk_rekognition::Client::new(&sdk),
         }
     }
+}
+
+/// Outbound call limits: 3 s to connect, 10 s per attempt, 25 s per call with its retries
+/// (inside API Gateway's 29 s). Images are at most 10 MB, well within an attempt at S3 speed.
+pub fn default_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(25))
+        .build()
 }
 
 /// S3 settings: path-style addressing when an endpoint is overridden, because emulators on
@@ -94,8 +113,9 @@ pub struct AwsBackend {
     pub tables: Arc<DynamoChunkTables>,
     pub scans: Arc<DynamoScanStore>,
     pub resources: Resources,
-    /// The stage's `adminKey` SSM parameter (a SecureString), when it has one.
-    pub admin_key: Option<String>,
+    /// The stage's SecureString parameters `apiKeys` and `adminKeys` (comma-separated).
+    pub api_keys: Vec<String>,
+    pub admin_keys: Vec<String>,
 }
 
 /// Finds a stage's resources (environment first, then SSM) and builds the adapters.
@@ -117,7 +137,14 @@ pub async fn open(clients: &AwsClients, stage: &str, labels: LabelSet) -> anyhow
     };
     let resources = Resources::resolve(stage, &parameters, from_env)?;
     let mut backend = open_resources(clients, resources, labels);
-    backend.admin_key = parameters.get(resources::ADMIN_KEY_PARAMETER).cloned();
+    let keys = |name: &str| -> Vec<String> {
+        parameters
+            .get(name)
+            .map(|list| list.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect())
+            .unwrap_or_default()
+    };
+    backend.api_keys = keys(resources::API_KEYS_PARAMETER);
+    backend.admin_keys = keys(resources::ADMIN_KEYS_PARAMETER);
     Ok(backend)
 }
 
@@ -142,6 +169,7 @@ pub fn open_resources(clients: &AwsClients, resources: Resources, labels: LabelS
             &resources.bucket,
         )),
         resources,
-        admin_key: None,
+        api_keys: Vec::new(),
+        admin_keys: Vec::new(),
     }
 }

@@ -112,10 +112,11 @@ pub fn tables() -> Vec<TableSpec> {
 
 /// The bucket's SSM parameter and environment variable.
 pub const BUCKET_PARAMETER: &str = "bucket";
-/// Optional SecureString: the key that unlocks scan debug data (see README, Configuration).
-/// Not created by `provision` or serverless.yml: a secret is set by its owner
-/// (`aws ssm put-parameter --type SecureString`), never written into a template.
-pub const ADMIN_KEY_PARAMETER: &str = "adminKey";
+/// Optional SecureStrings, comma-separated: the API keys (writes) and admin keys (debug data)
+/// (see README, Access). Not created by `provision` or serverless.yml: secrets are set by their
+/// owner (`aws ssm put-parameter --type SecureString`), never written into a template.
+pub const API_KEYS_PARAMETER: &str = "apiKeys";
+pub const ADMIN_KEYS_PARAMETER: &str = "adminKeys";
 pub const BUCKET_ENV_VAR: &str = "PAWQL_BUCKET";
 
 /// The bucket name `pawql provision` uses. The deployed bucket adds the account id, since

@@ -11,6 +11,7 @@ pub struct DeleteImageMutation;
 impl DeleteImageMutation {
     /// Deletes an image. True if it existed; false if there was nothing to delete, so a
     /// retried delete is harmless.
+    #[graphql(guard = "crate::schema::Writer")]
     async fn delete_image(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let catalog = ctx.data_unchecked::<Catalog>();
         catalog.delete(&id).await.extend()

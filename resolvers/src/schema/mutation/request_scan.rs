@@ -17,6 +17,7 @@ impl RequestScanMutation {
     /// unless `force` starts a new one (a scan still in progress is returned as it is).
     /// `debug` keeps debug data with the scan (readable with the admin key). Scans of
     /// scan-only uploads expire after 7 days.
+    #[graphql(guard = "crate::schema::Writer")]
     async fn request_scan(
         &self,
         ctx: &Context<'_>,

@@ -13,6 +13,7 @@ pub struct RequestUploadMutation;
 impl RequestUploadMutation {
     /// Starts an upload that bypasses the API's request size: returns a URL to PUT the file
     /// to and a ticket for `completeUpload`.
+    #[graphql(guard = "crate::schema::Writer")]
     async fn request_upload(&self, ctx: &Context<'_>, label: String) -> Result<UploadTicket> {
         let catalog = ctx.data_unchecked::<Catalog>();
         Ok(catalog.request_upload(&label).await.extend()?.into())
@@ -21,6 +22,7 @@ impl RequestUploadMutation {
     /// Files the image PUT for `ticket`, after the same checks as `upload`. A refused file
     /// is removed; after `INTERNAL_SERVER_ERROR` the call can be retried with the same ticket.
     /// `weight` defaults to 0.5 (also when null).
+    #[graphql(guard = "crate::schema::Writer")]
     async fn complete_upload(
         &self,
         ctx: &Context<'_>,

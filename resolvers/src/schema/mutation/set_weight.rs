@@ -11,6 +11,7 @@ pub struct SetWeightMutation;
 #[Object]
 impl SetWeightMutation {
     /// Sets an image's weight (0 < weight <= 1). NOT_FOUND when there is no such image.
+    #[graphql(guard = "crate::schema::Writer")]
     async fn set_weight(&self, ctx: &Context<'_>, id: ID, weight: f64) -> Result<Image> {
         let catalog = ctx.data_unchecked::<Catalog>();
         Ok(catalog.set_weight(&id, weight).await.extend()?.into())

@@ -15,6 +15,7 @@ impl UploadMutation {
     /// Uploads an image under `label`. The bytes decide the format (JPEG, PNG or WebP),
     /// whatever the file name or Content-Type say. Uploading the same bytes under the same
     /// label again returns the existing image. `weight` defaults to 0.5 (also when null).
+    #[graphql(guard = "crate::schema::Writer")]
     async fn upload(
         &self,
         ctx: &Context<'_>,

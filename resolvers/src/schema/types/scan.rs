@@ -97,7 +97,7 @@ impl Scan {
     /// Debug data (detector raw output, step timings, this scan's log lines), kept when the
     /// scan was requested with `debug: true`. Needs the admin key (`x-pawql-admin-key`).
     async fn debug(&self, ctx: &Context<'_>) -> Result<Option<async_graphql::Json<serde_json::Value>>> {
-        if !ctx.data_opt::<Caller>().is_some_and(|c| c.admin) {
+        if !ctx.data_opt::<Caller>().is_some_and(Caller::is_admin) {
             return Err(ApiError::Forbidden("debug data needs the admin key".into()).extend());
         }
         Ok(self

@@ -1,0 +1,295 @@
+//! Who gets in: API keys for writes (several live at once), admin keys for debug data, private
+//! reads when configured, introspection switchable, CORS by configuration, per-client rate
+//! limiting on the local server, and bounded outbound calls.
+
+use std::time::Duration;
+
+use pawql::server::{Access, RateLimit, ServerOptions};
+use serde_json::{json, Value};
+
+use crate::helpers::{error_codes, fixture, spawn_app_with_options, Backend, TestApp};
+
+const KEY_1: &str = "client-key-one-0123456789";
+const KEY_2: &str = "client-key-two-0123456789";
+const ADMIN: &str = "admin-key-0123456789abcdef";
+
+fn keyed(public_reads: bool) -> ServerOptions {
+    ServerOptions {
+        access: Access::new(vec![KEY_1.into(), KEY_2.into()], vec![ADMIN.into()], public_reads),
+        ..ServerOptions::default()
+    }
+}
+
+/// POSTs a GraphQL request with `key` (if any); returns (status, body).
+async fn graphql_as(app: &TestApp, key: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+    let mut request = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(key) = key {
+        request = request.header("x-api-key", key);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// A GraphQL multipart upload of a fixture with `key`; returns (status, body).
+async fn upload_as(app: &TestApp, key: Option<&str>, label: &str, file: &str) -> (u16, Value) {
+    let operations = json!({
+        "query": "mutation($image: Upload!, $label: String!) { upload(label: $label, image: $image) { id } }",
+        "variables": { "image": null, "label": label }
+    });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.image"] }).to_string())
+        .part("0", reqwest::multipart::Part::bytes(fixture(file)).file_name("f"));
+    let mut request = app.client.post(format!("{}/graphql", app.address)).multipart(form);
+    if let Some(key) = key {
+        request = request.header("x-api-key", key);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+on_both_backends! {
+    async fn writes_need_an_api_key_and_leave_nothing_without_one(backend) {
+        let app = spawn_app_with_options(backend, keyed(true)).await;
+        let before = app.residue().await;
+        let (_, refused) = upload_as(&app, None, "cat", "images/cat_chelsea.png").await;
+        assert_eq!(error_codes(&refused), ["UNAUTHENTICATED"], "{refused}");
+        assert_eq!(app.residue().await, before, "a refused write stores nothing");
+
+        // Either live key works: keys rotate by running two at once.
+        let (_, first) = upload_as(&app, Some(KEY_1), "cat", "images/cat_chelsea.png").await;
+        let id = first["data"]["upload"]["id"].as_str().expect("uploaded with key 1").to_owned();
+        let (_, second) = upload_as(&app, Some(KEY_2), "dog", "images/dog_kde_golden.png").await;
+        assert!(second["data"]["upload"]["id"].is_string(), "{second}");
+        let (_, by_admin) = upload_as(&app, Some(ADMIN), "cat", "images/cat_kde_tabby.png").await;
+        assert!(by_admin["data"]["upload"]["id"].is_string(), "admin keys can write too: {by_admin}");
+
+        // Every mutation is guarded; reads stay public.
+        for (mutation, variables) in [
+            ("mutation($id: ID!) { setWeight(id: $id, weight: 0.9) { id } }", json!({ "id": id })),
+            ("mutation($id: ID!) { deleteImage(id: $id) }", json!({ "id": id })),
+            ("mutation { requestUpload(label: \"cat\") { ticket } }", json!({})),
+            ("mutation($id: ID!) { requestScan(imageId: $id) { id } }", json!({ "id": id })),
+            ("mutation { completeUpload(ticket: \"cat.0123456789abcdef0123456789abcdef\") { id } }", json!({})),
+        ] {
+            let (_, body) = graphql_as(&app, None, mutation, variables).await;
+            assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{mutation}: {body}");
+        }
+        let (status, read) = graphql_as(&app, None, "{ randomImage(label: \"cat\") { id } }", json!({})).await;
+        assert_eq!((status, read.get("errors")), (200, None), "{read}");
+        assert!(app.tables.get_image(&resolvers::domain::image::ImageId::parse(&id, &resolvers::domain::label::LabelSet::default_pets()).unwrap()).await.unwrap().is_some(), "nothing was deleted");
+
+        // A key that matches none is refused outright, even for a read.
+        let (status, wrong) = graphql_as(&app, Some("client-key-one-012345678"), "{ labels { label } }", json!({})).await;
+        assert_eq!((status, error_codes(&wrong)), (401, vec!["UNAUTHENTICATED".to_owned()]));
+
+        // petAPI's REST upload is a write too; its random read is public.
+        let form = || reqwest::multipart::Form::new()
+            .text("label", "cat")
+            .part("img", reqwest::multipart::Part::bytes(fixture("images/none_rocket.jpg")).file_name("r.jpg"));
+        let refused = app.client.post(format!("{}/upload", app.address)).multipart(form()).send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+        let accepted = app.client.post(format!("{}/upload", app.address)).header("x-api-key", KEY_2).multipart(form()).send().await.unwrap();
+        assert_eq!(accepted.status(), 200);
+        let random = app.client.get(format!("{}/random?label=cat", app.address)).send().await.unwrap();
+        assert_eq!(random.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn debug_data_needs_an_admin_key_not_just_an_api_key() {
+    let app = spawn_app_with_options(Backend::Embedded, keyed(true)).await;
+    let (_, up) = upload_as(&app, Some(KEY_1), "cat", "images/cat_chelsea.png").await;
+    let id = up["data"]["upload"]["id"].as_str().unwrap();
+    let (_, scan) = graphql_as(
+        &app,
+        Some(KEY_1),
+        "mutation($id: ID!) { requestScan(imageId: $id, debug: true) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let scan_id = scan["data"]["requestScan"]["id"].as_str().unwrap().to_owned();
+    // Polled with this server's admin key (the tests' usual one is not configured here).
+    let q = "query($id: ID!) { scanResult(id: $id) { status debug } }";
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = graphql_as(&app, Some(ADMIN), q, json!({ "id": scan_id })).await;
+        if body["data"]["scanResult"]["status"] == "SUCCEEDED" {
+            assert!(body["data"]["scanResult"]["debug"]["log"].is_array(), "{body}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, as_client) = graphql_as(&app, Some(KEY_1), q, json!({ "id": scan_id })).await;
+    assert_eq!(error_codes(&as_client), ["FORBIDDEN"], "{as_client}");
+    let (_, anonymous) = graphql_as(&app, None, q, json!({ "id": scan_id })).await;
+    assert_eq!(error_codes(&anonymous), ["FORBIDDEN"]);
+}
+
+#[tokio::test]
+async fn private_reads_need_a_key_everywhere_but_the_page_and_health() {
+    let app = spawn_app_with_options(Backend::Embedded, keyed(false)).await;
+    let (status, body) = graphql_as(&app, None, "{ labels { label } }", json!({})).await;
+    assert_eq!((status, error_codes(&body)), (401, vec!["UNAUTHENTICATED".to_owned()]));
+    let (status, body) = graphql_as(&app, Some(KEY_1), "{ labels { label } }", json!({})).await;
+    assert_eq!((status, body.get("errors")), (200, None), "{body}");
+    let random = app.client.get(format!("{}/random?label=cat", app.address)).send().await.unwrap();
+    assert_eq!(random.status(), 401);
+    for open in ["/healthz", "/graphql"] {
+        let response = app.client.get(format!("{}{open}", app.address)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{open}");
+    }
+
+    // Subscriptions: the key goes in connection_init's payload.
+    let refused = subscription_reply(&app, json!({})).await;
+    assert_ne!(refused["type"], "connection_ack", "{refused}");
+    let accepted = subscription_reply(&app, json!({ "x-api-key": KEY_2 })).await;
+    assert_eq!(accepted["type"], "connection_ack", "{accepted}");
+}
+
+/// The first reply to a `connection_init` with `payload` (or how the connection ended).
+async fn subscription_reply(app: &TestApp, payload: Value) -> Value {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": payload });
+    socket.send(Message::text(init.to_string())).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap() {
+        Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
+        Some(Ok(Message::Close(frame))) => json!({ "type": "closed", "reason": frame.map(|f| f.reason.to_string()) }),
+        other => json!({ "type": "other", "what": format!("{other:?}") }),
+    }
+}
+
+#[tokio::test]
+async fn introspection_can_be_switched_off() {
+    let introspect = "{ __schema { queryType { name } } }";
+    let on = spawn_app_with_options(Backend::Embedded, ServerOptions::default()).await;
+    let (_, body) = graphql_as(&on, None, introspect, json!({})).await;
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query", "{body}");
+    let off = spawn_app_with_options(
+        Backend::Embedded,
+        ServerOptions {
+            introspection: false,
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let (_, body) = graphql_as(&off, None, introspect, json!({})).await;
+    assert!(body.get("errors").is_some() || body["data"]["__schema"].is_null(), "{body}");
+    let (_, normal) = graphql_as(&off, None, "{ labels { label } }", json!({})).await;
+    assert!(normal.get("errors").is_none(), "{normal}");
+}
+
+#[tokio::test]
+async fn cors_answers_only_the_configured_origins() {
+    let app = spawn_app_with_options(
+        Backend::Embedded,
+        ServerOptions {
+            cors_origins: vec!["https://app.example".into()],
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type,x-api-key")
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
+    let allowed_headers = allowed.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+    assert!(allowed_headers.contains("x-api-key"), "{allowed_headers}");
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    let none = spawn_app_with_options(Backend::Embedded, ServerOptions::default()).await;
+    let response = none
+        .client
+        .post(format!("{}/graphql", none.address))
+        .header("origin", "https://app.example")
+        .json(&json!({ "query": "{ labels { label } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("access-control-allow-origin").is_none(), "no CORS unless configured");
+}
+
+#[tokio::test]
+async fn the_local_server_limits_each_client_and_says_when_to_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let router = pawql::app::embedded_router(
+        dir.path(),
+        &address,
+        Default::default(),
+        0.2,
+        ServerOptions::default(),
+    )
+    .unwrap();
+    let router = pawql::server::with_rate_limit(router, RateLimit { rate: 0.2, burst: 3 });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let response = client.get(format!("{address}/healthz")).send().await.unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!(retry >= 1);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(error_codes(&body), ["RATE_LIMITED"]);
+        }
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429], "a burst of 3, then limited");
+}
+
+#[tokio::test]
+async fn outbound_aws_calls_give_up_instead_of_hanging() {
+    // An endpoint that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("x", "x", None, None, "test"))
+        .endpoint_url(&endpoint)
+        .load()
+        .await;
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_millis(300))
+        .operation_timeout(Duration::from_secs(2))
+        .build();
+    let clients = pawql::adapters::aws::AwsClients::with_timeouts(&sdk, timeouts);
+    let call = clients.dynamodb.get_item().table_name("t").key("id", aws_sdk_dynamodb::types::AttributeValue::S("x".into())).send();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), call).await;
+    let err = outcome.expect("the SDK call must end on its own timeout").unwrap_err();
+    assert!(format!("{err:?}").to_lowercase().contains("timeout"), "{err:?}");
+    drop(silent);
+
+    // And production clients have limits at all.
+    let defaults = pawql::adapters::aws::default_timeouts();
+    assert!(defaults.operation_timeout().is_some() && defaults.operation_attempt_timeout().is_some());
+    assert!(defaults.connect_timeout().is_some());
+}

@@ -1,0 +1,51 @@
+//! GraphQL-over-HTTP conformance: the `graphql-http` audit suite (npm, the spec's reference
+//! implementation) against a real test server on both backends. No audit may end in `error`;
+//! the counts are printed (README, Security) and warnings must not grow unnoticed.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+/// Warnings the audit is allowed today: the ones pawql answers by design (see README).
+const MAX_WARNINGS: u64 = 0;
+
+on_both_backends! {
+    async fn the_graphql_http_audit_finds_no_errors(backend) {
+        let app = spawn_app(backend).await;
+        let root = env!("CARGO_MANIFEST_DIR");
+        assert!(
+            std::path::Path::new(root).join("node_modules/graphql-http").exists(),
+            "node_modules/graphql-http is missing: run `npm ci` (scripts/test does)"
+        );
+        let url = format!("{}/graphql", app.address);
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new("node")
+                .arg("scripts/graphql-http-audit.mjs")
+                .arg(url)
+                .current_dir(root)
+                .output()
+                .expect("running node")
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let summary: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!("audit output: {e}\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr))
+        });
+        let failing: Vec<&Value> = summary["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] == "error" || r["status"] == "warn")
+            .collect();
+        println!(
+            "graphql-http audit: {} ok, {} warn, {} error",
+            summary["ok"], summary["warn"], summary["error"]
+        );
+        assert_eq!(summary["error"], 0, "{failing:#?}");
+        assert!(summary["warn"].as_u64().unwrap() <= MAX_WARNINGS, "{failing:#?}");
+        assert!(summary["ok"].as_u64().unwrap() >= 40, "the audit ran: {summary}");
+    }
+}
