@@ -139,7 +139,14 @@ pub fn embedded_router(
     let scanning = embedded_scanning(&tables, cat_threshold)?;
     ensure_detector_for_label_check(&settings, &scanning)?;
     options.access.announce();
-    Ok(router_over(images.clone(), tables, settings, Some(images), scanning, options))
+    Ok(router_over(
+        images.clone(),
+        tables,
+        settings,
+        Some(images),
+        scanning,
+        options,
+    ))
 }
 
 /// How scanning runs on the AWS backend.
@@ -185,7 +192,14 @@ pub async fn aws_router(
     };
     ensure_detector_for_label_check(&settings, &parts)?;
     options.access.announce();
-    Ok(router_over(backend.images, backend.tables, settings, None, parts, options))
+    Ok(router_over(
+        backend.images,
+        backend.tables,
+        settings,
+        None,
+        parts,
+        options,
+    ))
 }
 
 /// Rekognition over the stage's bucket.

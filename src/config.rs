@@ -83,7 +83,12 @@ impl AccessArgs {
         crate::server::ServerOptions {
             access: crate::server::Access::new(self.api_keys.clone(), self.admin_keys.clone(), self.public_reads),
             introspection: self.introspection,
-            cors_origins: self.cors_origins.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
+            cors_origins: self
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
         }
     }
 }

@@ -3,6 +3,10 @@
 
 pub mod adapters;
 pub mod app;
+#[cfg(feature = "cli")]
+pub mod cli;
+#[cfg(feature = "cli")]
+pub mod client;
 pub mod config;
 pub mod detectors;
 pub mod lambda;

@@ -3,6 +3,8 @@
 //!   DynamoDB, e.g. on moto);
 //! - `pawql provision`: creates a stage's bucket, tables and SSM parameters on the configured
 //!   AWS endpoint (for emulators and sandboxes; production is deployed by serverless.yml);
+//! - `pawql upload | random | scan | results`: the client commands (src/cli), against any
+//!   pawql server;
 //! - `pawql lambda`: the Lambda runtime loop. On Lambda the binary is `bootstrap` and gets no
 //!   arguments; `AWS_LAMBDA_RUNTIME_API` in the environment then selects this mode, and
 //!   `PAWQL_HANDLER` (`api` or `scan-stream`) which of the two functions this is.
@@ -33,12 +35,26 @@ enum Command {
     /// Run as an AWS Lambda function: the API (HTTP API / Function URL events) or the scan
     /// handler (DynamoDB stream events).
     Lambda(LambdaArgs),
+    /// Upload image files to a pawql server.
+    #[cfg(feature = "cli")]
+    Upload(pawql::cli::UploadArgs),
+    /// Weighted-random images of a label: list them, or save them with -o.
+    #[cfg(feature = "cli")]
+    Random(pawql::cli::RandomArgs),
+    /// Scan every image in a folder for cats; writes a batch file for `pawql results`.
+    #[cfg(feature = "cli")]
+    Scan(pawql::cli::ScanArgs),
+    /// The verdicts for a batch file written by `pawql scan`.
+    #[cfg(feature = "cli")]
+    Results(pawql::cli::ResultsArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    // Logs go to stderr: stdout is the CLI commands' output, for pipes.
     let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")));
     if on_lambda {
         // CloudWatch adds its own timestamps and shows no colours.
@@ -55,6 +71,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Provision(args) => provision(args).await,
         Command::Lambda(args) => lambda(args).await,
+        #[cfg(feature = "cli")]
+        Command::Upload(args) => pawql::cli::upload(args).await,
+        #[cfg(feature = "cli")]
+        Command::Random(args) => pawql::cli::random(args).await,
+        #[cfg(feature = "cli")]
+        Command::Scan(args) => pawql::cli::scan(args).await,
+        #[cfg(feature = "cli")]
+        Command::Results(args) => pawql::cli::results(args).await,
     }
 }
 

@@ -17,8 +17,8 @@
 
 use anyhow::Context;
 use aws_lambda_events::event::dynamodb::Event;
-use chrono::Utc;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use chrono::Utc;
 use futures_util::StreamExt;
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
 use resolvers::scanning::Scanner;
@@ -118,7 +118,10 @@ pub async fn invoke(scanner: &Scanner, event: serde_json::Value) -> anyhow::Resu
         let swept = sweep(scanner, SWEEP_AFTER).await?;
         return Ok(serde_json::json!({ "swept": swept }));
     }
-    anyhow::bail!("not a DynamoDB stream batch nor a scheduled sweep: {}", crate::lambda::describe_event(&event))
+    anyhow::bail!(
+        "not a DynamoDB stream batch nor a scheduled sweep: {}",
+        crate::lambda::describe_event(&event)
+    )
 }
 
 /// Serves scan handler invocations until the runtime shuts the process down.

@@ -146,7 +146,9 @@ impl Catalog {
             return Ok(record);
         }
         let scanner = self.checker.as_ref().ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("the label check is on, but this server has no detector"))
+            ApiError::Internal(anyhow::anyhow!(
+                "the label check is on, but this server has no detector"
+            ))
         })?;
         scanner.request_label_check(&record).await?;
         Ok(self.tables.get_image(&record.id).await?.unwrap_or(record))

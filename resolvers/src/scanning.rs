@@ -203,7 +203,11 @@ impl Scanner {
         // Once more after: an image uploaded while this scan ran saw it RUNNING and relies on
         // this run to let it in (or keep it out).
         if let Err(e) = self.settle(&settled).await {
-            warn!(scan = id, error = format!("{e:#}"), "label check after the scan failed; uploading the image again settles it");
+            warn!(
+                scan = id,
+                error = format!("{e:#}"),
+                "label check after the scan failed; uploading the image again settles it"
+            );
         }
         Ok(())
     }
@@ -215,7 +219,10 @@ impl Scanner {
             id: image.id.to_string(),
         };
         let scan = self
-            .record(ScanRecord::pending(image.id.sha256.clone(), source, false, Utc::now()), false)
+            .record(
+                ScanRecord::pending(image.id.sha256.clone(), source, false, Utc::now()),
+                false,
+            )
             .await?;
         if scan.status.is_final() {
             self.settle(&scan).await?;

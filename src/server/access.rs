@@ -62,8 +62,14 @@ impl Access {
             return Ok(Role::Anonymous);
         };
         // Every key is compared, whatever matched before: no early exit to time.
-        let admin = self.admin_keys.iter().fold(false, |hit, key| hit | same(key.as_bytes(), presented));
-        let client = self.api_keys.iter().fold(false, |hit, key| hit | same(key.as_bytes(), presented));
+        let admin = self
+            .admin_keys
+            .iter()
+            .fold(false, |hit, key| hit | same(key.as_bytes(), presented));
+        let client = self
+            .api_keys
+            .iter()
+            .fold(false, |hit, key| hit | same(key.as_bytes(), presented));
         match (admin, client) {
             (true, _) => Ok(Role::Admin),
             (false, true) => Ok(Role::Client),
@@ -176,7 +182,11 @@ mod tests {
         let a = access();
         assert_eq!(a.role_of(None), Ok(Role::Anonymous));
         assert_eq!(a.role_of(Some(b"client-key-1")), Ok(Role::Client));
-        assert_eq!(a.role_of(Some(b"client-key-2")), Ok(Role::Client), "trimmed; two keys live at once");
+        assert_eq!(
+            a.role_of(Some(b"client-key-2")),
+            Ok(Role::Client),
+            "trimmed; two keys live at once"
+        );
         assert_eq!(a.role_of(Some(b"admin-key-1")), Ok(Role::Admin));
         for wrong in [&b"client-key-"[..], b"client-key-10", b"", b"admin-key-1\0"] {
             assert_eq!(a.role_of(Some(wrong)), Err(Refused::UnknownKey), "{wrong:?}");

@@ -47,7 +47,11 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
         }
     };
     if request.query.is_empty() {
-        return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "the `query` parameter is missing");
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "the `query` parameter is missing",
+        );
     }
     if is_mutation(&request) {
         let mut response = error_response(
@@ -55,7 +59,9 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
             "BAD_USER_INPUT",
             "mutations are POST only",
         );
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
     let mut response = async_graphql::BatchResponse::Single(state.schema.execute(request.data(caller)).await);
@@ -128,18 +134,21 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     if declared.is_some_and(|n| n > limit as u64) {
         return payload_too_large(limit);
     }
-    let Some(content_type) = headers
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-    else {
+        .map(str::to_owned);
+    let understood = content_type.as_deref().is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        t.starts_with("application/json") || t.starts_with("multipart/form-data")
+    });
+    if !understood {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_USER_INPUT",
-            "a POST needs a Content-Type: application/json or multipart/form-data",
+            "a POST needs Content-Type application/json or multipart/form-data",
         );
-    };
-    let content_type = Some(content_type);
+    }
 
     let exceeded = Arc::new(AtomicBool::new(false));
     let body_reader = capped_body(body, limit, Arc::clone(&exceeded));

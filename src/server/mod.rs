@@ -12,10 +12,11 @@ mod graphiql;
 mod graphql;
 mod images;
 pub mod playground;
+mod rate_limit;
 mod responses;
 mod rest;
-mod rate_limit;
 mod uploads;
+mod viewer;
 mod websocket;
 
 pub use access::{Access, API_KEY_HEADER};
@@ -94,6 +95,7 @@ const MULTIPART_ENVELOPE_BYTES: usize = 64 * 1024;
 /// The router of every door (local server, Lambda).
 pub fn router(state: AppState, cors_origins: &[String]) -> Router {
     let router = Router::new()
+        .route("/", get(viewer::page))
         .route("/graphql", get(graphql::get).post(graphql::execute))
         .route("/graphql/ws", get(websocket::subscribe))
         .route("/healthz", get(healthz))

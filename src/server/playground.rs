@@ -27,6 +27,23 @@ pub const OPERATIONS: &[(&str, &str)] = &[
         include_str!("../../playground/scan_of_image.graphql"),
     ),
     (
+        "scan_updated.graphql",
+        include_str!("../../playground/scan_updated.graphql"),
+    ),
+    (
+        "scan_result.graphql",
+        include_str!("../../playground/scan_result.graphql"),
+    ),
+    ("scan_file.graphql", include_str!("../../playground/scan_file.graphql")),
+    (
+        "request_upload.graphql",
+        include_str!("../../playground/request_upload.graphql"),
+    ),
+    (
+        "complete_upload.graphql",
+        include_str!("../../playground/complete_upload.graphql"),
+    ),
+    (
         "delete_image.graphql",
         include_str!("../../playground/delete_image.graphql"),
     ),

@@ -45,7 +45,10 @@ impl Limiter {
             buckets.retain(|_, b| now.duration_since(b.last).as_secs_f64() < IDLE_SECS);
         }
         let burst = f64::from(self.limit.burst.max(1));
-        let bucket = buckets.entry(client).or_insert(Bucket { tokens: burst, last: now });
+        let bucket = buckets.entry(client).or_insert(Bucket {
+            tokens: burst,
+            last: now,
+        });
         let refill = now.duration_since(bucket.last).as_secs_f64() * self.limit.rate;
         bucket.tokens = (bucket.tokens + refill).min(burst);
         bucket.last = now;
@@ -115,6 +118,9 @@ mod tests {
         assert!(limiter.take(b, t0).is_ok(), "another client has its own bucket");
         assert!(limiter.take(a, t0 + Duration::from_millis(500)).is_ok());
         assert!(limiter.take(a, t0 + Duration::from_millis(600)).is_err());
-        assert!(limiter.take(a, t0 + Duration::from_secs(60)).is_ok(), "refills, up to the burst");
+        assert!(
+            limiter.take(a, t0 + Duration::from_secs(60)).is_ok(),
+            "refills, up to the burst"
+        );
     }
 }

@@ -137,7 +137,12 @@ async fn private_reads_need_a_key_everywhere_but_the_page_and_health() {
     assert_eq!((status, error_codes(&body)), (401, vec!["UNAUTHENTICATED".to_owned()]));
     let (status, body) = graphql_as(&app, Some(KEY_1), "{ labels { label } }", json!({})).await;
     assert_eq!((status, body.get("errors")), (200, None), "{body}");
-    let random = app.client.get(format!("{}/random?label=cat", app.address)).send().await.unwrap();
+    let random = app
+        .client
+        .get(format!("{}/random?label=cat", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(random.status(), 401);
     for open in ["/healthz", "/graphql"] {
         let response = app.client.get(format!("{}{open}", app.address)).send().await.unwrap();
@@ -165,7 +170,10 @@ async fn subscription_reply(app: &TestApp, payload: Value) -> Value {
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let init = json!({ "type": "connection_init", "payload": payload });
     socket.send(Message::text(init.to_string())).await.unwrap();
-    match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap() {
+    match tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .unwrap()
+    {
         Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
         Some(Ok(Message::Close(frame))) => json!({ "type": "closed", "reason": frame.map(|f| f.reason.to_string()) }),
         other => json!({ "type": "other", "what": format!("{other:?}") }),
@@ -187,7 +195,10 @@ async fn introspection_can_be_switched_off() {
     )
     .await;
     let (_, body) = graphql_as(&off, None, introspect, json!({})).await;
-    assert!(body.get("errors").is_some() || body["data"]["__schema"].is_null(), "{body}");
+    assert!(
+        body.get("errors").is_some() || body["data"]["__schema"].is_null(),
+        "{body}"
+    );
     let (_, normal) = graphql_as(&off, None, "{ labels { label } }", json!({})).await;
     assert!(normal.get("errors").is_none(), "{normal}");
 }
@@ -212,7 +223,10 @@ async fn cors_answers_only_the_configured_origins() {
     };
     let allowed = preflight("https://app.example").await.unwrap();
     assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
-    let allowed_headers = allowed.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+    let allowed_headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
     assert!(allowed_headers.contains("x-api-key"), "{allowed_headers}");
     let other = preflight("https://evil.example").await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
@@ -226,7 +240,10 @@ async fn cors_answers_only_the_configured_origins() {
         .send()
         .await
         .unwrap();
-    assert!(response.headers().get("access-control-allow-origin").is_none(), "no CORS unless configured");
+    assert!(
+        response.headers().get("access-control-allow-origin").is_none(),
+        "no CORS unless configured"
+    );
 }
 
 #[tokio::test]
@@ -234,14 +251,8 @@ async fn the_local_server_limits_each_client_and_says_when_to_retry() {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let router = pawql::app::embedded_router(
-        dir.path(),
-        &address,
-        Default::default(),
-        0.2,
-        ServerOptions::default(),
-    )
-    .unwrap();
+    let router =
+        pawql::app::embedded_router(dir.path(), &address, Default::default(), 0.2, ServerOptions::default()).unwrap();
     let router = pawql::server::with_rate_limit(router, RateLimit { rate: 0.2, burst: 3 });
     tokio::spawn(async move {
         axum::serve(
@@ -251,7 +262,7 @@ async fn the_local_server_limits_each_client_and_says_when_to_retry() {
         .await
         .unwrap();
     });
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let mut statuses = Vec::new();
     for _ in 0..5 {
         let response = client.get(format!("{address}/healthz")).send().await.unwrap();
@@ -282,7 +293,12 @@ async fn outbound_aws_calls_give_up_instead_of_hanging() {
         .operation_timeout(Duration::from_secs(2))
         .build();
     let clients = pawql::adapters::aws::AwsClients::with_timeouts(&sdk, timeouts);
-    let call = clients.dynamodb.get_item().table_name("t").key("id", aws_sdk_dynamodb::types::AttributeValue::S("x".into())).send();
+    let call = clients
+        .dynamodb
+        .get_item()
+        .table_name("t")
+        .key("id", aws_sdk_dynamodb::types::AttributeValue::S("x".into()))
+        .send();
     let outcome = tokio::time::timeout(Duration::from_secs(60), call).await;
     let err = outcome.expect("the SDK call must end on its own timeout").unwrap_err();
     assert!(format!("{err:?}").to_lowercase().contains("timeout"), "{err:?}");

@@ -51,7 +51,7 @@ async fn s3_image_store_puts_gets_presigns_and_deletes_against_moto() {
     .into_record(0);
     let url = store.url(&record).await.unwrap();
     assert!(url.contains("X-Amz-Signature="), "{url}");
-    let fetched = reqwest::get(&url).await.unwrap();
+    let fetched = crate::helpers::http_client().get(&url).send().await.unwrap();
     assert_eq!(fetched.status(), 200);
     assert_eq!(fetched.bytes().await.unwrap().as_ref(), bytes.as_slice());
 

@@ -180,7 +180,10 @@ fn serverless_yml_declares_what_provision_creates() {
     // The scan handler: the same artifact, told apart by PAWQL_HANDLER, fed by the scan
     // table's stream with retries, bisecting, a dead-letter queue, and a sweep.
     let scan = &yml["functions"]["scan"];
-    assert_eq!(scan["package"]["artifact"], yml["functions"]["api"]["package"]["artifact"]);
+    assert_eq!(
+        scan["package"]["artifact"],
+        yml["functions"]["api"]["package"]["artifact"]
+    );
     assert_eq!(scan["environment"]["PAWQL_HANDLER"], "scan-stream");
     let events = scan["events"].as_sequence().unwrap();
     let stream = events.iter().find_map(|e| e.get("stream")).expect("a stream event");
@@ -251,7 +254,7 @@ async fn pawql_provision_then_serve_backend_aws_is_a_local_aws_stack() {
             .unwrap(),
     );
     let address = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let deadline = Instant::now() + Duration::from_secs(30);
     while client.get(format!("{address}/healthz")).send().await.is_err() {
         assert!(Instant::now() < deadline, "pawql serve --backend aws did not start");
@@ -282,7 +285,15 @@ async fn pawql_provision_then_serve_backend_aws_is_a_local_aws_stack() {
     let url = body["data"]["randomImage"]["url"].as_str().unwrap();
     assert!(url.starts_with(&moto.endpoint), "a presigned S3 URL on moto: {url}");
     assert_eq!(
-        reqwest::get(url).await.unwrap().bytes().await.unwrap().as_ref(),
+        crate::helpers::http_client()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .as_ref(),
         png.as_slice()
     );
 }

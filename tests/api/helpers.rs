@@ -12,8 +12,8 @@ use bytes::Bytes;
 use pawql::adapters::aws::{self, AwsClients, Resources};
 use pawql::adapters::embedded::{self, FileImageStore};
 use pawql::app::{ScanParts, ScanWorker};
-use pawql::server::{Access, ServerOptions};
 use pawql::detectors::offline::DEFAULT_CAT_THRESHOLD;
+use pawql::server::{Access, ServerOptions};
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::UploadTicket;
 use resolvers::ports::{CatDetector, ChunkTables, ImageStore, Staged};
@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::fault_injection::{FaultyDetector, FaultyScans, FaultyStore, FaultyTables, Faults};
+use crate::fault_injection::{Faults, FaultyDetector, FaultyScans, FaultyStore, FaultyTables};
 use crate::moto::{unique_stage, MotoServer};
 
 /// The project's own copy of the shared fixtures.
@@ -157,6 +157,12 @@ pub struct TestApp {
     _temp: Option<tempfile::TempDir>,
 }
 
+/// A plain HTTP client for tests (TLS set up as the typed client does it).
+pub fn http_client() -> reqwest::Client {
+    pawql::client::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, CatalogSettings::default()).await
 }
@@ -191,14 +197,6 @@ pub async fn spawn_app_with_faults(backend: Backend) -> (TestApp, Arc<Faults>) {
     )
     .await;
     (app, faults)
-}
-
-/// A server whose chunk tables are wrapped by `wrap` (fault injection).
-pub async fn spawn_app_wrapping(
-    backend: Backend,
-    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
-) -> TestApp {
-    spawn_app_wrapping_with(backend, CatalogSettings::default(), wrap, test_options(), None).await
 }
 
 async fn spawn_app_wrapping_with(
@@ -298,7 +296,16 @@ async fn start_aws(
     settings: CatalogSettings,
     wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
 ) -> TestApp {
-    start_aws_scanning(clients, stage, settings, wrap, ScanWorker::InProcess, test_options(), None).await
+    start_aws_scanning(
+        clients,
+        stage,
+        settings,
+        wrap,
+        ScanWorker::InProcess,
+        test_options(),
+        None,
+    )
+    .await
 }
 
 /// An AWS-backend server as the Lambda API function runs: `requestScan` only records the
@@ -312,7 +319,16 @@ pub async fn spawn_aws_app_without_worker_with(settings: CatalogSettings) -> (Te
     let clients = MotoServer::shared().await.clients().await;
     let stage = unique_stage();
     aws::provision(&clients, &stage).await.unwrap();
-    let app = start_aws_scanning(clients, &stage, settings, |t| t, ScanWorker::Stream, test_options(), None).await;
+    let app = start_aws_scanning(
+        clients,
+        &stage,
+        settings,
+        |t| t,
+        ScanWorker::Stream,
+        test_options(),
+        None,
+    )
+    .await;
     (app, stage)
 }
 
@@ -425,7 +441,7 @@ async fn serve(
     });
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: crate::helpers::http_client(),
         storage,
         store,
         tables: real_tables,
@@ -447,6 +463,11 @@ impl TestApp {
     }
 
     /// POSTs a JSON GraphQL request; returns (HTTP status, body).
+    /// The typed client (graphql_client, from schema.graphql and playground/) on this server.
+    pub fn typed(&self) -> pawql::client::PawqlClient {
+        pawql::client::PawqlClient::new(format!("{}/graphql", self.address), None).unwrap()
+    }
+
     pub async fn graphql(&self, query: &str, variables: Value) -> (u16, Value) {
         let response = self
             .client
@@ -559,10 +580,11 @@ impl TestApp {
         .await
     }
 
-    pub async fn delete_image(&self, id: &str) -> Value {
-        self.data("mutation($id: ID!) { deleteImage(id: $id) }", json!({ "id": id }))
-            .await["deleteImage"]
-            .clone()
+    /// Deletes through the typed client: true if the image existed.
+    pub async fn delete_image(&self, id: &str) -> bool {
+        use pawql::client::operations::{delete_image, DeleteImage};
+        let variables = delete_image::Variables { id: id.to_owned() };
+        self.typed().run::<DeleteImage>(variables).await.unwrap().delete_image
     }
 
     /// Stored image objects (files in the data directory, or S3 objects outside `staging/`).

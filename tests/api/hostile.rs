@@ -332,8 +332,13 @@ fn multipart_upload(boundary: &str, image: &[u8]) -> Vec<u8> {
         "variables": { "i": null }
     });
     let mut body = Vec::new();
-    body.extend(format!("--{boundary}\r\ncontent-disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n").bytes());
-    body.extend(format!("--{boundary}\r\ncontent-disposition: form-data; name=\"map\"\r\n\r\n{{\"0\":[\"variables.i\"]}}\r\n").bytes());
+    body.extend(
+        format!("--{boundary}\r\ncontent-disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n").bytes(),
+    );
+    body.extend(
+        format!("--{boundary}\r\ncontent-disposition: form-data; name=\"map\"\r\n\r\n{{\"0\":[\"variables.i\"]}}\r\n")
+            .bytes(),
+    );
     body.extend(format!("--{boundary}\r\ncontent-disposition: form-data; name=\"0\"; filename=\"c.png\"\r\ncontent-type: image/png\r\n\r\n").bytes());
     body.extend(image);
     body.extend(format!("\r\n--{boundary}--\r\n").bytes());

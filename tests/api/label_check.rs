@@ -21,7 +21,11 @@ fn checked() -> CatalogSettings {
 
 /// Uploads a fixture; returns the image as it stands right after.
 async fn upload(app: &TestApp, label: &str, file: &str) -> Value {
-    let content_type = if file.ends_with(".png") { "image/png" } else { "image/jpeg" };
+    let content_type = if file.ends_with(".png") {
+        "image/png"
+    } else {
+        "image/jpeg"
+    };
     let (status, body) = app
         .upload_raw(label, Some(0.5), file, content_type, crate::helpers::fixture(file))
         .await;
@@ -116,7 +120,10 @@ async fn on_aws_the_stream_handler_lets_the_cat_in() {
     let cat = upload(&app, "cat", "images/cat_kde_tabby.png").await;
     // Nothing scans in the API process: held, and not drawn.
     assert_eq!(cat["inPool"], false);
-    assert!(cat["heldReason"].as_str().unwrap().starts_with("AWAITING_SCAN"), "{cat}");
+    assert!(
+        cat["heldReason"].as_str().unwrap().starts_with("AWAITING_SCAN"),
+        "{cat}"
+    );
     assert!(random_cat_ids(&app).await.is_empty(), "a held image is never drawn");
 
     let event = stream.next_event().await;
@@ -127,7 +134,10 @@ async fn on_aws_the_stream_handler_lets_the_cat_in() {
     let response = pawql::scan_stream::invoke(&scanner, event).await.unwrap();
     assert_eq!(response["batchItemFailures"], json!([]));
     let admitted = image(&app, cat["id"].as_str().unwrap()).await;
-    assert_eq!((admitted["inPool"].as_bool(), &admitted["heldReason"]), (Some(true), &Value::Null));
+    assert_eq!(
+        (admitted["inPool"].as_bool(), &admitted["heldReason"]),
+        (Some(true), &Value::Null)
+    );
     assert_eq!(random_cat_ids(&app).await.len(), 50);
     app.assert_chunk_invariant().await;
 }

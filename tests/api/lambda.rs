@@ -49,9 +49,15 @@ async fn api_gateway_v2_events_go_through_the_same_router() {
     aws::provision(&clients, &stage).await.unwrap();
     // As the Lambda API function runs: Rekognition, scans left to the stream handler.
     let scanning = pawql::app::AwsScanning::Stream { min_confidence: 80.0 };
-    let router = pawql::app::aws_router(&clients, &stage, CatalogSettings::default(), scanning, Default::default())
-        .await
-        .unwrap();
+    let router = pawql::app::aws_router(
+        &clients,
+        &stage,
+        CatalogSettings::default(),
+        scanning,
+        Default::default(),
+    )
+    .await
+    .unwrap();
     let b64 = base64::engine::general_purpose::STANDARD;
 
     // Multipart upload with a base64 body, as API Gateway delivers binary bodies.

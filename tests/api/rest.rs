@@ -96,3 +96,32 @@ on_both_backends! {
         assert_eq!(app.residue().await.0, 0);
     }
 }
+
+on_both_backends! {
+    async fn petapi_readme_curl_commands_work_unchanged_with_the_host_swapped(backend) {
+        let app = spawn_app(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("image.jpg");
+        std::fs::write(&image, fixture("images/cat_kde_tabby_q85.jpg")).unwrap();
+        let host = app.address.clone();
+        let image_arg = format!("img=@{}", image.display());
+        let pet = dir.path().join("pet");
+        let pet_arg = pet.to_str().unwrap().to_owned();
+        // petAPI's README, with https://…/Prod swapped for the server's address:
+        //   curl -X POST $HOST/upload -F "label=cat" -F "img=@/path/to/your/image.jpg" -F "weight=0.54321"
+        //   curl "$HOST/random?label=cat"
+        let (upload, random) = tokio::task::spawn_blocking(move || {
+            let run = |args: &[&str]| std::process::Command::new("curl").args(args).output().expect("running curl");
+            let upload = run(&["-sS", "-X", "POST", &format!("{host}/upload"), "-F", "label=cat", "-F", &image_arg, "-F", "weight=0.54321"]);
+            let random = run(&["-sS", &format!("{host}/random?label=cat"), "-o", &pet_arg, "-w", "%{http_code} %{content_type}"]);
+            (upload, random)
+        })
+        .await
+        .unwrap();
+        assert!(upload.status.success(), "{}", String::from_utf8_lossy(&upload.stderr));
+        let answer: serde_json::Value = serde_json::from_slice(&upload.stdout).unwrap();
+        assert_eq!(answer["weight"], 0.54321, "{answer}");
+        assert_eq!(String::from_utf8_lossy(&random.stdout), "200 image/jpeg");
+        assert_eq!(std::fs::read(&pet).unwrap(), fixture("images/cat_kde_tabby_q85.jpg"));
+    }
+}

@@ -303,6 +303,13 @@ pub(crate) async fn subscribe_scan_updated(app: &TestApp, id: &str) -> Vec<Value
 
 /// [`subscribe_scan_updated`] on the server at `address`.
 pub(crate) async fn subscribe_scan_updated_at(address: &str, id: &str) -> Vec<Value> {
+    let query = format!("subscription($id: ID!) {{ scanUpdated(id: $id) {{ {SCAN_FIELDS} }} }}");
+    subscribe_at(address, &query, json!({ "id": id })).await
+}
+
+/// Runs subscription `query` over WebSocket (graphql-transport-ws) at `address` and returns
+/// every `next` payload until the server completes it.
+pub(crate) async fn subscribe_at(address: &str, query: &str, variables: Value) -> Vec<Value> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
@@ -316,7 +323,6 @@ pub(crate) async fn subscribe_scan_updated_at(address: &str, id: &str) -> Vec<Va
     assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-transport-ws");
     let send = |v: Value| Message::text(v.to_string());
     socket.send(send(json!({ "type": "connection_init" }))).await.unwrap();
-    let query = format!("subscription($id: ID!) {{ scanUpdated(id: $id) {{ {SCAN_FIELDS} }} }}");
     let mut updates = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -330,7 +336,7 @@ pub(crate) async fn subscribe_scan_updated_at(address: &str, id: &str) -> Vec<Va
         match message["type"].as_str().unwrap() {
             "connection_ack" => {
                 let subscribe =
-                    json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "id": id } } });
+                    json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } });
                 socket.send(send(subscribe)).await.unwrap();
             }
             "next" => updates.push(message["payload"].clone()),

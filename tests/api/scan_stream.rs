@@ -23,7 +23,9 @@ use crate::scan::{request_scan_of, subscribe_scan_updated_at, wait_for_final, SC
 
 /// A stream attribute value in the wire JSON shape Lambda events carry (`{"S": "…"}`).
 fn attribute_json(value: &AttributeValue) -> Value {
-    let b64 = |blob: &aws_sdk_dynamodbstreams::primitives::Blob| base64::engine::general_purpose::STANDARD.encode(blob.as_ref());
+    let b64 = |blob: &aws_sdk_dynamodbstreams::primitives::Blob| {
+        base64::engine::general_purpose::STANDARD.encode(blob.as_ref())
+    };
     match value {
         AttributeValue::S(s) => json!({ "S": s }),
         AttributeValue::N(n) => json!({ "N": n }),
@@ -90,7 +92,13 @@ impl StreamReader {
         };
         let sdk = MotoServer::shared().await.sdk_config().await;
         let client = aws_sdk_dynamodbstreams::Client::new(&sdk);
-        let described = clients.dynamodb.describe_table().table_name(table).send().await.unwrap();
+        let described = clients
+            .dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap();
         let stream_arn = described.table().unwrap().latest_stream_arn().unwrap().to_owned();
         let stream = client.describe_stream().stream_arn(&stream_arn).send().await.unwrap();
         let mut iterators = Vec::new();
@@ -117,7 +125,13 @@ impl StreamReader {
     pub(crate) async fn next_event(&mut self) -> Value {
         let mut records = Vec::new();
         for iterator in &mut self.iterators {
-            let page = self.client.get_records().shard_iterator(iterator.as_str()).send().await.unwrap();
+            let page = self
+                .client
+                .get_records()
+                .shard_iterator(iterator.as_str())
+                .send()
+                .await
+                .unwrap();
             records.extend(page.records().iter().map(|r| event_record(r, &self.stream_arn)));
             *iterator = page.next_shard_iterator().unwrap().to_owned();
         }
@@ -153,7 +167,13 @@ fn event_names(event: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| format!("{}:{}", r["eventName"].as_str().unwrap(), r["dynamodb"]["NewImage"]["status"]["S"].as_str().unwrap_or("-")))
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["eventName"].as_str().unwrap(),
+                r["dynamodb"]["NewImage"]["status"]["S"].as_str().unwrap_or("-")
+            )
+        })
         .collect()
 }
 
@@ -172,7 +192,10 @@ async fn on_aws_the_stream_drives_the_scan_to_succeeded() {
     // Nothing in the API process works on it: it stays PENDING until the handler runs.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let q = format!("query($id: ID!) {{ scanResult(id: $id) {{ {SCAN_FIELDS} }} }}");
-    assert_eq!(app.data(&q, json!({ "id": id })).await["scanResult"]["status"], "PENDING");
+    assert_eq!(
+        app.data(&q, json!({ "id": id })).await["scanResult"]["status"],
+        "PENDING"
+    );
 
     // A subscriber waits while the stream is delivered.
     let subscription = tokio::spawn({
@@ -189,23 +212,45 @@ async fn on_aws_the_stream_drives_the_scan_to_succeeded() {
     assert_eq!(response, json!({ "batchItemFailures": [] }));
 
     let done = wait_for_final(&app, &id, true).await;
-    assert_eq!((done["status"].as_str(), done["isCat"].as_bool()), (Some("SUCCEEDED"), Some(true)), "{done}");
+    assert_eq!(
+        (done["status"].as_str(), done["isCat"].as_bool()),
+        (Some("SUCCEEDED"), Some(true)),
+        "{done}"
+    );
     assert_eq!(done["attempts"], 1);
-    assert!(done["debug"]["log"].as_array().unwrap().iter().all(|l| l.as_str().unwrap().contains(&id)));
+    assert!(done["debug"]["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l.as_str().unwrap().contains(&id)));
     let dog_done = wait_for_final(&app, dog_scan["id"].as_str().unwrap(), false).await;
     assert_eq!(dog_done["isCat"], false);
     let updates = subscription.await.unwrap();
     let last = &updates.last().unwrap()["data"]["scanUpdated"];
-    assert_eq!((last["status"].as_str(), last["isCat"].as_bool()), (Some("SUCCEEDED"), Some(true)), "{updates:?}");
+    assert_eq!(
+        (last["status"].as_str(), last["isCat"].as_bool()),
+        (Some("SUCCEEDED"), Some(true)),
+        "{updates:?}"
+    );
 
     // The handler's own writes come back on the stream (RUNNING, SUCCEEDED): they are not
     // work, and feeding them changes nothing. A record delivered twice is harmless too.
     let echoes = stream.next_event().await;
     let names = event_names(&echoes);
-    assert!(names.iter().all(|n| n == "MODIFY:RUNNING" || n == "MODIFY:SUCCEEDED"), "{names:?}");
+    assert!(
+        names.iter().all(|n| n == "MODIFY:RUNNING" || n == "MODIFY:SUCCEEDED"),
+        "{names:?}"
+    );
     assert!(!names.is_empty());
-    assert_eq!(pawql::scan_stream::invoke(&scanner, echoes).await.unwrap()["batchItemFailures"], json!([]));
-    assert_eq!(wait_for_final(&app, &id, false).await["attempts"], 1, "not scanned again");
+    assert_eq!(
+        pawql::scan_stream::invoke(&scanner, echoes).await.unwrap()["batchItemFailures"],
+        json!([])
+    );
+    assert_eq!(
+        wait_for_final(&app, &id, false).await["attempts"],
+        1,
+        "not scanned again"
+    );
 
     // A forced re-scan is a MODIFY back to PENDING: work again.
     let forced = request_scan_of(&app, cat["id"].as_str().unwrap(), false, true).await;
@@ -245,11 +290,18 @@ async fn a_scan_store_failure_is_reported_for_retry_and_the_retry_finishes_it() 
         detector.clone(),
         Arc::new(NoDispatch),
     );
-    let response = pawql::scan_stream::invoke(&broken_scanner, event.clone()).await.unwrap();
-    assert_eq!(response, json!({ "batchItemFailures": [{ "itemIdentifier": sequence }] }));
+    let response = pawql::scan_stream::invoke(&broken_scanner, event.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        response,
+        json!({ "batchItemFailures": [{ "itemIdentifier": sequence }] })
+    );
 
     // Lambda delivers the batch again: this time it works.
-    let response = pawql::scan_stream::invoke(&stream_scanner(&app, detector), event).await.unwrap();
+    let response = pawql::scan_stream::invoke(&stream_scanner(&app, detector), event)
+        .await
+        .unwrap();
     assert_eq!(response["batchItemFailures"], json!([]));
     assert_eq!(wait_for_final(&app, &id, false).await["isCat"], true);
 }
@@ -265,7 +317,9 @@ async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() 
 
     let jpeg = fixture("images/cat_kde_tabby_q85.jpg");
     let uploaded = app.upload("cat", "images/cat_kde_tabby_q85.jpg", 0.5).await;
-    let id = resolvers::domain::image::ImageId::parse(uploaded["id"].as_str().unwrap(), &CatalogSettings::default().labels).unwrap();
+    let id =
+        resolvers::domain::image::ImageId::parse(uploaded["id"].as_str().unwrap(), &CatalogSettings::default().labels)
+            .unwrap();
     let from_s3 = detector
         .detect(&ScanInput {
             sha256: Sha256Hex::of(&jpeg),
@@ -317,7 +371,10 @@ impl CatDetector for BulkyDetector {
         self.0.name()
     }
 
-    async fn detect(&self, input: &ScanInput) -> Result<resolvers::domain::detection::Detection, resolvers::domain::detection::DetectError> {
+    async fn detect(
+        &self,
+        input: &ScanInput,
+    ) -> Result<resolvers::domain::detection::Detection, resolvers::domain::detection::DetectError> {
         let mut detection = self.0.detect(input).await?;
         detection.raw["padding"] = json!("x".repeat(500_000));
         Ok(detection)
@@ -340,11 +397,20 @@ async fn debug_data_too_large_for_an_item_is_kept_in_s3() {
     big_records["Records"] = json!([event["Records"][0].clone()]);
     let mut small_records = event.clone();
     small_records["Records"] = json!([event["Records"][1].clone()]);
-    let response = pawql::scan_stream::invoke(&stream_scanner(&app, Arc::new(BulkyDetector(offline.clone()))), big_records)
+    let response = pawql::scan_stream::invoke(
+        &stream_scanner(&app, Arc::new(BulkyDetector(offline.clone()))),
+        big_records,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        response["batchItemFailures"],
+        json!([]),
+        "the write did not fail on the item size"
+    );
+    pawql::scan_stream::invoke(&stream_scanner(&app, offline), small_records)
         .await
         .unwrap();
-    assert_eq!(response["batchItemFailures"], json!([]), "the write did not fail on the item size");
-    pawql::scan_stream::invoke(&stream_scanner(&app, offline), small_records).await.unwrap();
 
     let item = |id: String| {
         let clients = clients.clone();
@@ -365,18 +431,35 @@ async fn debug_data_too_large_for_an_item_is_kept_in_s3() {
     let bulky_id = bulky["id"].as_str().unwrap().to_owned();
     let done = wait_for_final(&app, &bulky_id, true).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
-    assert_eq!(done["debug"]["raw"]["padding"].as_str().unwrap().len(), 500_000, "debug data intact");
+    assert_eq!(
+        done["debug"]["raw"]["padding"].as_str().unwrap().len(),
+        500_000,
+        "debug data intact"
+    );
     assert_eq!(done["debug"]["raw"]["probs"].as_array().unwrap().len(), 1000);
     let stored = item(bulky_id.clone()).await;
     let key = stored["debugKey"].as_s().unwrap();
     assert_eq!(key, &format!("scan-debug/{bulky_id}-1.json"));
-    assert!(stored["record"].as_s().unwrap().len() < 100_000, "the item itself stays small");
-    let object = clients.s3.head_object().bucket(&resources.bucket).key(key).send().await.unwrap();
+    assert!(
+        stored["record"].as_s().unwrap().len() < 100_000,
+        "the item itself stays small"
+    );
+    let object = clients
+        .s3
+        .head_object()
+        .bucket(&resources.bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
     assert!(object.content_length().unwrap() > 500_000);
 
     let small_id = small["id"].as_str().unwrap().to_owned();
     wait_for_final(&app, &small_id, true).await;
-    assert!(!item(small_id).await.contains_key("debugKey"), "small debug data stays in the item");
+    assert!(
+        !item(small_id).await.contains_key("debugKey"),
+        "small debug data stays in the item"
+    );
 }
 
 #[tokio::test]
@@ -395,17 +478,39 @@ async fn the_scheduled_sweep_finishes_scans_the_stream_never_did() {
         "source": "aws.events", "account": "123456789012", "time": "2026-11-24T12:00:00Z",
         "region": "eu-west-1", "resources": ["arn:aws:events:eu-west-1:123456789012:rule/pawql-sweep"], "detail": {}
     });
-    assert_eq!(pawql::scan_stream::invoke(&scanner, scheduled).await.unwrap(), json!({ "swept": 0 }));
+    assert_eq!(
+        pawql::scan_stream::invoke(&scanner, scheduled).await.unwrap(),
+        json!({ "swept": 0 })
+    );
     let q = "query($id: ID!) { scanResult(id: $id) { status } }";
-    assert_eq!(app.data(q, json!({ "id": id })).await["scanResult"]["status"], "PENDING");
+    assert_eq!(
+        app.data(q, json!({ "id": id })).await["scanResult"]["status"],
+        "PENDING"
+    );
 
     // Once it is stale (here: at once), the sweep takes it over.
-    assert_eq!(pawql::scan_stream::sweep(&scanner, chrono::Duration::zero()).await.unwrap(), 1);
+    assert_eq!(
+        pawql::scan_stream::sweep(&scanner, chrono::Duration::zero())
+            .await
+            .unwrap(),
+        1
+    );
     let done = wait_for_final(&app, &id, false).await;
-    assert_eq!((done["status"].as_str(), done["isCat"].as_bool()), (Some("SUCCEEDED"), Some(true)));
-    assert_eq!(pawql::scan_stream::sweep(&scanner, chrono::Duration::zero()).await.unwrap(), 0, "nothing left");
+    assert_eq!(
+        (done["status"].as_str(), done["isCat"].as_bool()),
+        (Some("SUCCEEDED"), Some(true))
+    );
+    assert_eq!(
+        pawql::scan_stream::sweep(&scanner, chrono::Duration::zero())
+            .await
+            .unwrap(),
+        0,
+        "nothing left"
+    );
 
     // Anything else is refused with a clear error.
-    let err = pawql::scan_stream::invoke(&scanner, json!({ "hello": 1 })).await.unwrap_err();
+    let err = pawql::scan_stream::invoke(&scanner, json!({ "hello": 1 }))
+        .await
+        .unwrap_err();
     assert!(format!("{err:#}").contains("not a DynamoDB stream batch"), "{err:#}");
 }

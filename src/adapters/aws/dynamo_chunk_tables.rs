@@ -149,7 +149,11 @@ impl DynamoChunkTables {
             }
             None => "attribute_not_exists(#held)",
         };
-        (format!("#chunk = :chunk AND #weight = :weight AND {held}"), names, values)
+        (
+            format!("#chunk = :chunk AND #weight = :weight AND {held}"),
+            names,
+            values,
+        )
     }
 
     /// Changes one row with `change` and its chunk's weight sum by the change in its pooled

@@ -136,7 +136,8 @@ impl DynamoScanStore {
                 .await
                 .with_context(|| format!("reading {key}"))?
                 .into_bytes();
-            record.debug = Some(serde_json::from_slice::<ScanDebug>(&bytes).with_context(|| format!("debug data {key}"))?);
+            record.debug =
+                Some(serde_json::from_slice::<ScanDebug>(&bytes).with_context(|| format!("debug data {key}"))?);
         }
         Ok(record)
     }

@@ -129,7 +129,10 @@ pub fn image_record(item: &Item, labels: &LabelSet) -> anyhow::Result<ImageRecor
         height: get_n(item, "height")?,
         byte_size: get_n(item, "byteSize")?,
         created_at,
-        hold: item.get(HELD_REASON).map(|_| get_s(item, HELD_REASON).map(str::to_owned)).transpose()?,
+        hold: item
+            .get(HELD_REASON)
+            .map(|_| get_s(item, HELD_REASON).map(str::to_owned))
+            .transpose()?,
     })
 }
 

@@ -140,7 +140,12 @@ pub async fn open(clients: &AwsClients, stage: &str, labels: LabelSet) -> anyhow
     let keys = |name: &str| -> Vec<String> {
         parameters
             .get(name)
-            .map(|list| list.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect())
+            .map(|list| {
+                list.split(',')
+                    .map(|k| k.trim().to_owned())
+                    .filter(|k| !k.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     backend.api_keys = keys(resources::API_KEYS_PARAMETER);

@@ -115,7 +115,9 @@ pub fn classify(code: Option<&str>, message: &str) -> DetectError {
 
 /// The SDK's typed output as the JSON the DetectLabels API returns (what debug data shows).
 fn response_json(output: &DetectLabelsOutput) -> Value {
-    let names = |names: Vec<Option<&str>>| -> Vec<Value> { names.into_iter().flatten().map(|n| json!({ "Name": n })).collect() };
+    let names = |names: Vec<Option<&str>>| -> Vec<Value> {
+        names.into_iter().flatten().map(|n| json!({ "Name": n })).collect()
+    };
     let labels: Vec<Value> = output
         .labels()
         .iter()
@@ -158,7 +160,11 @@ mod tests {
 
     #[test]
     fn throttling_and_outages_are_retried_refusals_are_not() {
-        for code in ["ThrottlingException", "ProvisionedThroughputExceededException", "InternalServerError"] {
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "InternalServerError",
+        ] {
             assert!(classify(Some(code), "x").retryable, "{code}");
         }
         let refused = classify(Some("InvalidImageFormatException"), "bad");

@@ -155,13 +155,11 @@ impl ImageStore for S3ImageStore {
     }
 
     async fn put_scan_upload(&self, sha256: &Sha256Hex, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
-        self.put_object(&scan_upload_key(sha256), kind, bytes)
-            .await
+        self.put_object(&scan_upload_key(sha256), kind, bytes).await
     }
 
     async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
-        self.get_bytes(&scan_upload_key(sha256))
-            .await
+        self.get_bytes(&scan_upload_key(sha256)).await
     }
 
     async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
