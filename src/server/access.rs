@@ -90,22 +90,21 @@ impl Access {
         self.admit(self.role_of(presented)?)
     }
 
-    /// For routes outside GraphQL: the caller of a request that reads, or its 401.
-    pub fn reader(&self, headers: &HeaderMap) -> Result<Caller, Response> {
-        self.caller(headers).map_err(Refused::response)
+    /// For routes outside GraphQL: the 401 for a request that may not read, if it may not.
+    pub fn refuse_reader(&self, headers: &HeaderMap) -> Option<Response> {
+        self.caller(headers).err().map(Refused::response)
     }
 
-    /// For routes outside GraphQL: the caller of a request that writes, or its 401.
-    pub fn writer(&self, headers: &HeaderMap) -> Result<Caller, Response> {
-        let caller = self.reader(headers)?;
-        if caller.can_write() {
-            Ok(caller)
-        } else {
-            Err(error_response(
+    /// For routes outside GraphQL: the 401 for a request that may not write, if it may not.
+    pub fn refuse_writer(&self, headers: &HeaderMap) -> Option<Response> {
+        match self.caller(headers) {
+            Err(refused) => Some(refused.response()),
+            Ok(caller) if caller.can_write() => None,
+            Ok(_) => Some(error_response(
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHENTICATED",
                 "uploading needs an API key (header x-api-key)",
-            ))
+            )),
         }
     }
 
