@@ -18,11 +18,11 @@ macro_rules! operation {
     ($name:ident, $file:tt) => {
         #[derive(GraphQLQuery)]
         #[graphql(
-                                    schema_path = "schema.graphql",
-                                    query_path = $file,
-                                    response_derives = "Debug, Clone, PartialEq",
-                                    variables_derives = "Debug, Clone"
-                                )]
+                                            schema_path = "schema.graphql",
+                                            query_path = $file,
+                                            response_derives = "Debug, Clone, PartialEq",
+                                            variables_derives = "Debug, Clone"
+                                        )]
         pub struct $name;
     };
 }

@@ -12,7 +12,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use pawql::adapters::aws::AwsClients;
 use serde_json::json;
 
-use crate::helpers::spawn_aws_app_with_clients;
+use crate::helpers::{spawn_aws_api_with_clients, spawn_aws_app_with_clients};
 use crate::moto::MotoServer;
 
 /// Records each request when its response arrives.
@@ -110,14 +110,66 @@ async fn each_operation_stays_within_its_aws_request_budget() {
     );
 
     // Many draws from one chunk still cost one chunk query.
-    app.data("{ randomImages(label: \"cat\", count: 50) { url } }", json!({}))
+    for count in [10, 50] {
+        app.data(
+            &format!("{{ randomImages(label: \"cat\", count: {count}) {{ url }} }}"),
+            json!({}),
+        )
         .await;
-    assert_eq!(log.take(), ["dynamodb.GetItem", "dynamodb.Query"]);
+        assert_eq!(
+            log.take(),
+            ["dynamodb.GetItem", "dynamodb.Query"],
+            "randomImages({count})"
+        );
+    }
 
     app.data("{ labels { label imageCount } }", json!({})).await;
     assert_eq!(
         log.take(),
         ["dynamodb.GetItem", "dynamodb.GetItem"],
         "one chunk info per configured label"
+    );
+}
+
+#[tokio::test]
+async fn a_scan_costs_its_budget_on_the_lambda_path() {
+    let log = RequestLog::default();
+    let clients = logged_clients(&log).await;
+    let (app, stage) = spawn_aws_api_with_clients(clients.clone()).await;
+    assert_eq!(log.take(), ["ssm.GetParametersByPath"], "the API function's cold start");
+    let uploaded = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+    log.take();
+
+    // requestScan on Lambda only records the pending scan (the stream does the rest).
+    let scan = crate::scan::request_scan_of(&app, uploaded["id"].as_str().unwrap(), false, false).await;
+    let id = scan["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        log.take(),
+        ["dynamodb.GetItem", "dynamodb.PutItem"],
+        "the image row, then the pending scan put only if no scan of these bytes exists (no read first)"
+    );
+
+    // The scan handler, as the stream invokes it: Rekognition reads the object from S3 itself.
+    let scanner = pawql::app::aws_stream_scanner(&clients, &stage, &resolvers::CatalogSettings::default(), 80.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.take(),
+        ["ssm.GetParametersByPath"],
+        "the scan function's cold start"
+    );
+    scanner.run(&id, true).await.unwrap();
+    assert_eq!(
+        log.take(),
+        [
+            "dynamodb.GetItem",
+            "dynamodb.PutItem",
+            "dynamodb.GetItem",
+            "s3.GetObject",
+            "rekognition.DetectLabels",
+            "dynamodb.PutItem"
+        ],
+        "the scan, its conditional claim, the image row, the bytes (for Rekognition's input checks), \
+         DetectLabels on the S3 object, the verdict"
     );
 }

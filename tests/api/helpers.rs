@@ -315,6 +315,25 @@ pub async fn spawn_aws_app_without_worker() -> (TestApp, String) {
 }
 
 /// [`spawn_aws_app_without_worker`] with `settings`.
+/// [`spawn_aws_app_with_clients`] as the Lambda API runs: no worker (scans are left to the
+/// stream handler). Returns the stage too.
+pub async fn spawn_aws_api_with_clients(clients: AwsClients) -> (TestApp, String) {
+    let plain = MotoServer::shared().await.clients().await;
+    let stage = unique_stage();
+    aws::provision(&plain, &stage).await.unwrap();
+    let app = start_aws_scanning(
+        clients,
+        &stage,
+        CatalogSettings::default(),
+        |t| t,
+        ScanWorker::Stream,
+        test_options(),
+        None,
+    )
+    .await;
+    (app, stage)
+}
+
 pub async fn spawn_aws_app_without_worker_with(settings: CatalogSettings) -> (TestApp, String) {
     let clients = MotoServer::shared().await.clients().await;
     let stage = unique_stage();
