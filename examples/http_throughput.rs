@@ -8,7 +8,7 @@
 //! `target/bench-data/<images>/` and reused. The rows are real catalogue rows (sizes, weights,
 //! chunks as uploads make them); no image files are written, because `url` never reads them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use axum::routing::post;
@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Inserts `images` rows under `cat` unless the store already holds them.
-async fn seed(data_dir: &PathBuf, images: u32, settings: &CatalogSettings) -> anyhow::Result<()> {
+async fn seed(data_dir: &Path, images: u32, settings: &CatalogSettings) -> anyhow::Result<()> {
     let (_, tables) = embedded::open(data_dir, "http://seed", settings.labels.clone())?;
     let cat = settings.labels.parse("cat")?;
     let have = tables.chunk_info(&cat).await?.map_or(0, |info| info.image_count());

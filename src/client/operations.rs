@@ -14,15 +14,17 @@ pub type JSON = serde_json::Value;
 /// (see [`super::PawqlClient::run_with_file`]).
 pub type Upload = ();
 
+// Skipped by rustfmt: it re-indents attributes inside macro bodies on every run.
+#[rustfmt::skip]
 macro_rules! operation {
     ($name:ident, $file:tt) => {
         #[derive(GraphQLQuery)]
         #[graphql(
-                                            schema_path = "schema.graphql",
-                                            query_path = $file,
-                                            response_derives = "Debug, Clone, PartialEq",
-                                            variables_derives = "Debug, Clone"
-                                        )]
+            schema_path = "schema.graphql",
+            query_path = $file,
+            response_derives = "Debug, Clone, PartialEq",
+            variables_derives = "Debug, Clone"
+        )]
         pub struct $name;
     };
 }
