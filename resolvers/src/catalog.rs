@@ -323,16 +323,17 @@ impl Catalog {
 
     /// Image count and weight sum of every configured label.
     pub async fn label_totals(&self) -> ApiResult<Vec<LabelTotals>> {
-        let mut totals = Vec::new();
-        for label in self.settings.labels.iter() {
-            let info = self.tables.chunk_info(label).await?;
-            totals.push(LabelTotals {
-                label: label.clone(),
+        let labels: Vec<Label> = self.settings.labels.iter().cloned().collect();
+        let infos = self.tables.chunk_infos(&labels).await?;
+        Ok(labels
+            .into_iter()
+            .zip(infos)
+            .map(|(label, info)| LabelTotals {
+                label,
                 image_count: info.as_ref().map_or(0, ChunkInfo::image_count),
                 total_weight: info.as_ref().map_or(0, ChunkInfo::total_weight),
-            });
-        }
-        Ok(totals)
+            })
+            .collect())
     }
 
     /// The bytes of an image (what `Image.base64` and the image route serve).

@@ -71,7 +71,9 @@ pub trait ScanDispatch: Send + Sync {
 pub struct ScanInput {
     pub sha256: Sha256Hex,
     pub kind: ImageKind,
-    pub bytes: Bytes,
+    /// The bytes; `None` when the detector reads this catalogue image from storage itself
+    /// ([`CatDetector::reads_from_storage`]), so the scan did not fetch them.
+    pub bytes: Option<Bytes>,
     /// The catalogue image, when the scan is of one (Rekognition can read it from S3).
     pub image: Option<ImageId>,
 }
@@ -81,6 +83,12 @@ pub struct ScanInput {
 pub trait CatDetector: Send + Sync {
     /// Shown in `Scan.detector`.
     fn name(&self) -> &str;
+    /// Whether this detector reads the catalogue image `image` from storage itself, as it is,
+    /// so the scan need not fetch the bytes (one storage request fewer per scan). Decided on
+    /// the row's recorded facts. Default: no, the detector gets the bytes.
+    fn reads_from_storage(&self, _image: &ImageRecord) -> bool {
+        false
+    }
     async fn detect(&self, input: &ScanInput) -> Result<Detection, DetectError>;
 }
 
@@ -118,6 +126,15 @@ impl Inserted {
 pub trait ChunkTables: Send + Sync {
     /// The label's chunk bookkeeping; `None` if it never held an image.
     async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<ChunkInfo>>;
+    /// The chunk info of several labels, in the order asked (what `labels` shows). Backends
+    /// that can read many items in one request override this; by default, one at a time.
+    async fn chunk_infos(&self, labels: &[Label]) -> anyhow::Result<Vec<Option<ChunkInfo>>> {
+        let mut infos = Vec::with_capacity(labels.len());
+        for label in labels {
+            infos.push(self.chunk_info(label).await?);
+        }
+        Ok(infos)
+    }
     /// The images filed in one chunk of a label (the `LabelChunkIndex` query).
     async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Vec<ImageRecord>>;
     /// One image row.

@@ -277,7 +277,10 @@ impl Scanner {
                 Some(input) => self.detect_once(input, trace).await,
                 None => match trace.timed("load", self.load(scan)).await {
                     Ok(loaded) => {
-                        trace.line(&scan.id, format!("loaded {} bytes", loaded.bytes.len()));
+                        match &loaded.bytes {
+                            Some(bytes) => trace.line(&scan.id, format!("loaded {} bytes", bytes.len())),
+                            None => trace.line(&scan.id, "the detector reads the image from storage"),
+                        }
                         let loaded = input.insert(loaded);
                         self.detect_once(loaded, trace).await
                     }
@@ -328,7 +331,11 @@ impl Scanner {
             ScanSource::Image { id } => {
                 let id = ImageId::parse(id, &self.labels).map_err(|_| missing())?;
                 let record = self.tables.get_image(&id).await.map_err(storage)?.ok_or_else(missing)?;
-                let bytes = self.images.get(&id).await.map_err(storage)?.ok_or_else(missing)?;
+                let bytes = if self.detector.reads_from_storage(&record) {
+                    None
+                } else {
+                    Some(self.images.get(&id).await.map_err(storage)?.ok_or_else(missing)?)
+                };
                 Ok(ScanInput {
                     sha256,
                     kind: record.kind,
@@ -347,7 +354,7 @@ impl Scanner {
                 Ok(ScanInput {
                     sha256,
                     kind,
-                    bytes,
+                    bytes: Some(bytes),
                     image: None,
                 })
             }

@@ -123,7 +123,11 @@ impl CatDetector for OfflineDetector {
 
     async fn detect(&self, input: &ScanInput) -> Result<Detection, DetectError> {
         let detector = self.clone();
-        let bytes = input.bytes.clone();
+        // reads_from_storage is left at "no", so the scan always hands over the bytes.
+        let bytes = input
+            .bytes
+            .clone()
+            .ok_or_else(|| DetectError::permanent("DETECTOR_FAILED", "the offline detector needs the bytes"))?;
         // CPU-bound (tens of milliseconds): off the async runtime.
         match tokio::task::spawn_blocking(move || detector.classify(&bytes)).await {
             Ok(Ok(detection)) => Ok(detection),

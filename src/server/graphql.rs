@@ -64,7 +64,9 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let mut response = async_graphql::BatchResponse::Single(state.schema.execute(request.data(caller)).await);
+    let mut request = request.data(caller);
+    state.documents.prepare(&mut request);
+    let mut response = async_graphql::BatchResponse::Single(state.schema.execute(request).await);
     code_uncoded_errors(&mut response);
     respond(response, &headers)
 }
@@ -157,7 +159,9 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         .max_num_files(MAX_FILES_PER_REQUEST);
     match async_graphql::http::receive_batch_body(content_type, body_reader, options).await {
         Ok(batch) => {
-            let mut response = state.schema.execute_batch(batch.data(caller)).await;
+            let mut batch = batch.data(caller);
+            state.documents.prepare_batch(&mut batch);
+            let mut response = state.schema.execute_batch(batch).await;
             code_uncoded_errors(&mut response);
             respond(response, &headers)
         }

@@ -8,6 +8,7 @@
 //! routes `POST /upload` and `GET /random?label=`.
 
 pub mod access;
+mod documents;
 mod graphiql;
 mod graphql;
 mod images;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub staging: Option<Arc<FileImageStore>>,
     /// Keys and read policy.
     pub access: Arc<Access>,
+    /// Parsed query documents by text (`documents.rs`).
+    documents: Arc<documents::DocumentCache>,
 }
 
 impl AppState {
@@ -58,6 +61,7 @@ impl AppState {
             catalog,
             staging,
             access: Arc::new(access),
+            documents: Arc::default(),
         }
     }
 

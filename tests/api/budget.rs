@@ -126,8 +126,8 @@ async fn each_operation_stays_within_its_aws_request_budget() {
     app.data("{ labels { label imageCount } }", json!({})).await;
     assert_eq!(
         log.take(),
-        ["dynamodb.GetItem", "dynamodb.GetItem"],
-        "one chunk info per configured label"
+        ["dynamodb.BatchGetItem"],
+        "every configured label's chunk info in one request (it was a GetItem per label)"
     );
 }
 
@@ -165,11 +165,10 @@ async fn a_scan_costs_its_budget_on_the_lambda_path() {
             "dynamodb.GetItem",
             "dynamodb.PutItem",
             "dynamodb.GetItem",
-            "s3.GetObject",
             "rekognition.DetectLabels",
             "dynamodb.PutItem"
         ],
-        "the scan, its conditional claim, the image row, the bytes (for Rekognition's input checks), \
-         DetectLabels on the S3 object, the verdict"
+        "the scan, its conditional claim, the image row (its facts say Rekognition can take the S3 \
+         object as it is, so the scan does not fetch the bytes), DetectLabels, the verdict"
     );
 }

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use resolvers::domain::chunks::ChunkSizing;
 use resolvers::domain::stats::{chi_square, chi_square_critical_999};
 use resolvers::CatalogSettings;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with};
 
@@ -118,5 +118,23 @@ on_both_backends! {
             .unwrap()
             .iter()
             .all(|i| i["id"] == kept["id"]));
+    }
+}
+
+on_both_backends! {
+    async fn picks_see_every_write_at_once(backend) {
+        // The embedded store keeps what picks read in memory (read_cache.rs); each write must
+        // show in the very next pick.
+        let app = spawn_app(backend).await;
+        let first = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
+        let picked = app.random_image("cat", "id weight").await;
+        assert_eq!((&picked["id"], &picked["weight"]), (&first["id"], &json!(0.5)));
+        app.set_weight(first["id"].as_str().unwrap(), 0.25).await;
+        assert_eq!(app.random_image("cat", "weight").await["weight"], 0.25);
+        assert!(app.delete_image(first["id"].as_str().unwrap()).await);
+        assert_eq!(app.random_image("cat", "id").await, Value::Null, "deleted: nothing to pick");
+        let second = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
+        assert_eq!(app.random_image("cat", "id").await["id"], second["id"]);
+        assert_eq!(app.labels().await[0]["imageCount"], 1);
     }
 }

@@ -324,7 +324,7 @@ async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() 
         .detect(&ScanInput {
             sha256: Sha256Hex::of(&jpeg),
             kind: ImageKind::Jpeg,
-            bytes: jpeg.into(),
+            bytes: Some(jpeg.into()),
             image: Some(id),
         })
         .await
@@ -340,7 +340,7 @@ async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() 
         .detect(&ScanInput {
             sha256: Sha256Hex::of(&webp),
             kind: ImageKind::WebP,
-            bytes: webp.into(),
+            bytes: Some(webp.into()),
             image: None,
         })
         .await

@@ -8,6 +8,7 @@
 //!
 //! A random pick costs exactly two requests: `GetItem` on the chunk info, then one `Query` of
 //! `LabelChunkIndex` for the chosen chunk (a chunk is at most `chunkMax` small rows, one page).
+//! `labels` reads every label's chunk info in one `BatchGetItem`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Get, Put, TransactGetItem, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Get, KeysAndAttributes, Put, TransactGetItem, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use resolvers::domain::chunks::{ChunkInfo, ChunkSizing};
 use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
@@ -273,6 +274,53 @@ fn gave_up(what: &str, id: &ImageId) -> anyhow::Error {
 impl ChunkTables for DynamoChunkTables {
     async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<ChunkInfo>> {
         Ok(self.read_info(label.as_str()).await?.map(|versioned| versioned.info))
+    }
+
+    /// All labels' chunk info in one strongly consistent `BatchGetItem` (≤ 100 keys a request;
+    /// keys DynamoDB leaves unprocessed under load are asked again after a pause).
+    async fn chunk_infos(&self, labels: &[Label]) -> anyhow::Result<Vec<Option<ChunkInfo>>> {
+        let mut found: HashMap<String, ChunkInfo> = HashMap::new();
+        for batch in labels.chunks(100) {
+            let mut keys: Vec<Item> = batch.iter().map(|l| items::info_key(l.as_str())).collect();
+            let mut attempt = 0;
+            while !keys.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.chunk_info_table, request)
+                    .send()
+                    .await
+                    .with_context(|| format!("DynamoDB BatchGetItem {}", self.chunk_info_table))?;
+                for item in output
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.chunk_info_table)
+                    .unwrap_or_default()
+                {
+                    let info = items::versioned_info(&item)?.info;
+                    found.insert(info.label.clone(), info);
+                }
+                keys = output
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.chunk_info_table)
+                    .map(|rest| rest.keys)
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    attempt += 1;
+                    anyhow::ensure!(
+                        attempt < MAX_ATTEMPTS,
+                        "BatchGetItem left keys unprocessed {attempt} times"
+                    );
+                    back_off(attempt).await;
+                }
+            }
+        }
+        Ok(labels.iter().map(|l| found.remove(l.as_str())).collect())
     }
 
     async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Vec<ImageRecord>> {

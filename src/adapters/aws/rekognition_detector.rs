@@ -15,11 +15,14 @@ use aws_sdk_rekognition::operation::detect_labels::DetectLabelsOutput;
 use aws_sdk_rekognition::primitives::Blob;
 use aws_sdk_rekognition::types::{Image, S3Object};
 use resolvers::domain::detection::{DetectError, Detection};
+use resolvers::domain::image::{ImageKind, ImageRecord};
 use resolvers::ports::{CatDetector, ScanInput};
 use serde_json::{json, Value};
 
 use super::s3_image_store::scan_upload_key;
-use crate::detectors::rekognition::{prepare, verdict, DetectLabelsResponse, DETECTOR_NAME};
+use crate::detectors::rekognition::{
+    prepare, verdict, DetectLabelsResponse, DETECTOR_NAME, MAX_S3_OBJECT_BYTES, MAX_SIDE, MIN_SIDE,
+};
 
 /// Rekognition's default floor is 55 %; asking for a little less keeps low-confidence cats
 /// in the debug data and in `catConfidence` even when they do not pass the threshold.
@@ -58,20 +61,38 @@ impl CatDetector for RekognitionDetector {
         DETECTOR_NAME
     }
 
+    /// JPEG and PNG that Rekognition takes as they are (size and sides within its limits, by
+    /// the row's facts) are read by Rekognition from S3: the scan skips its own `GetObject`.
+    fn reads_from_storage(&self, image: &ImageRecord) -> bool {
+        let sides_fit = |side: u32| (MIN_SIDE..=MAX_SIDE).contains(&side);
+        matches!(image.kind, ImageKind::Jpeg | ImageKind::Png)
+            && image.byte_size <= MAX_S3_OBJECT_BYTES as u64
+            && sides_fit(image.width)
+            && sides_fit(image.height)
+    }
+
     async fn detect(&self, input: &ScanInput) -> Result<Detection, DetectError> {
-        let (kind, bytes) = (input.kind, input.bytes.clone());
-        // Decoding (and maybe re-encoding) is CPU work: off the async threads.
-        let prepared = tokio::task::spawn_blocking(move || prepare(kind, &bytes, true))
-            .await
-            .map_err(|e| DetectError::permanent("DETECTOR_FAILED", e.to_string()))??;
-        let image = if prepared.unchanged {
+        let in_s3 = || {
             let object = S3Object::builder()
                 .bucket(&self.bucket)
                 .name(Self::object_key(input))
                 .build();
             Image::builder().s3_object(object).build()
-        } else {
-            Image::builder().bytes(Blob::new(prepared.bytes)).build()
+        };
+        let image = match input.bytes.clone() {
+            None => in_s3(),
+            Some(bytes) => {
+                let kind = input.kind;
+                // Decoding (and maybe re-encoding) is CPU work: off the async threads.
+                let prepared = tokio::task::spawn_blocking(move || prepare(kind, &bytes, true))
+                    .await
+                    .map_err(|e| DetectError::permanent("DETECTOR_FAILED", e.to_string()))??;
+                if prepared.unchanged {
+                    in_s3()
+                } else {
+                    Image::builder().bytes(Blob::new(prepared.bytes)).build()
+                }
+            }
         };
         let output = self
             .client

@@ -2,7 +2,9 @@
 //!
 //! Each write is one redb write transaction (serialisable, fsync on commit): the image row,
 //! the index entry and the chunk info change together or not at all. Reads use snapshot
-//! read transactions, so a pick never sees half a change.
+//! read transactions, so a pick never sees half a change. What a pick reads (chunk info, a
+//! chunk's rows) is kept decoded in an exact in-memory cache (`read_cache.rs`) that every
+//! write invalidates for its label.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use resolvers::domain::label::{Label, LabelSet};
 use resolvers::domain::weight::Weight;
 use resolvers::ports::{ChunkTables, Inserted};
 
+use super::read_cache::ReadCache;
 use super::rows;
 
 /// label → chunk info (JSON, seed field names).
@@ -29,6 +32,7 @@ const LABEL_CHUNK_INDEX: TableDefinition<(&str, u32, &str), ()> = TableDefinitio
 pub struct RedbChunkTables {
     db: Arc<Database>,
     labels: LabelSet,
+    cache: ReadCache,
 }
 
 impl RedbChunkTables {
@@ -43,6 +47,7 @@ impl RedbChunkTables {
         Ok(RedbChunkTables {
             db: Arc::new(db),
             labels,
+            cache: ReadCache::default(),
         })
     }
 
@@ -66,6 +71,27 @@ impl RedbChunkTables {
 }
 
 impl RedbChunkTables {
+    /// One chunk's rows through `LabelChunkIndex`, in one read transaction.
+    async fn read_chunk(&self, label: Label, chunk: u32) -> anyhow::Result<Vec<ImageRecord>> {
+        self.blocking(move |db, labels| {
+            let txn = db.begin_read()?;
+            let index = txn.open_table(LABEL_CHUNK_INDEX)?;
+            let rows_table = txn.open_table(IMAGE_CHUNKS)?;
+            let label = label.as_str();
+            let mut out = Vec::new();
+            for entry in index.range((label, chunk, "")..(label, chunk + 1, ""))? {
+                let (key, ()) = entry.map(|(k, v)| (k, v.value()))?;
+                let (_, _, s3key) = key.value();
+                let row = rows_table
+                    .get((label, s3key))?
+                    .ok_or_else(|| anyhow::anyhow!("index entry {s3key} has no row"))?;
+                out.push(rows::decode(row.value(), labels)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Changes one row with `change` and its chunk's weight sum by the change in its pooled
     /// weight, in one transaction.
     async fn modify(
@@ -74,20 +100,24 @@ impl RedbChunkTables {
         change: impl FnOnce(&mut ImageRecord) + Send + 'static,
     ) -> anyhow::Result<Option<ImageRecord>> {
         let id = id.clone();
-        self.blocking(move |db, labels| {
-            let txn = db.begin_write()?;
-            let Some((mut record, mut info)) = read_row_and_info(&txn, &id, labels)? else {
-                return Ok(None);
-            };
-            let before = record.pooled_nanos();
-            change(&mut record);
-            info.change_weight(record.chunk_number, before, record.pooled_nanos())?;
-            write_row(&txn, &record)?;
-            write_info(&txn, &info)?;
-            txn.commit()?;
-            Ok(Some(record))
-        })
-        .await
+        let label = id.label.clone();
+        let outcome = self
+            .blocking(move |db, labels| {
+                let txn = db.begin_write()?;
+                let Some((mut record, mut info)) = read_row_and_info(&txn, &id, labels)? else {
+                    return Ok(None);
+                };
+                let before = record.pooled_nanos();
+                change(&mut record);
+                info.change_weight(record.chunk_number, before, record.pooled_nanos())?;
+                write_row(&txn, &record)?;
+                write_info(&txn, &info)?;
+                txn.commit()?;
+                Ok(Some(record))
+            })
+            .await;
+        self.cache.invalidate(label.as_str());
+        outcome
     }
 }
 
@@ -160,38 +190,35 @@ fn delete_row(txn: &WriteTransaction, record: &ImageRecord) -> anyhow::Result<()
 #[async_trait]
 impl ChunkTables for RedbChunkTables {
     async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<ChunkInfo>> {
-        let label = label.clone();
-        self.blocking(move |db, _| {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(CHUNK_INFO)?;
-            let info = table
-                .get(label.as_str())?
-                .map(|v| serde_json::from_slice(v.value()))
-                .transpose()?;
-            Ok(info)
-        })
-        .await
+        if let Some(cached) = self.cache.info(label.as_str()) {
+            return Ok((*cached).clone());
+        }
+        let ticket = self.cache.ticket(label.as_str());
+        let key = label.clone();
+        let info: Option<ChunkInfo> = self
+            .blocking(move |db, _| {
+                let txn = db.begin_read()?;
+                let table = txn.open_table(CHUNK_INFO)?;
+                let info = table
+                    .get(key.as_str())?
+                    .map(|v| serde_json::from_slice(v.value()))
+                    .transpose()?;
+                Ok(info)
+            })
+            .await?;
+        self.cache.store_info(label.as_str(), ticket, Arc::new(info.clone()));
+        Ok(info)
     }
 
     async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Vec<ImageRecord>> {
-        let label = label.clone();
-        self.blocking(move |db, labels| {
-            let txn = db.begin_read()?;
-            let index = txn.open_table(LABEL_CHUNK_INDEX)?;
-            let rows_table = txn.open_table(IMAGE_CHUNKS)?;
-            let label = label.as_str();
-            let mut out = Vec::new();
-            for entry in index.range((label, chunk, "")..(label, chunk + 1, ""))? {
-                let (key, ()) = entry.map(|(k, v)| (k, v.value()))?;
-                let (_, _, s3key) = key.value();
-                let row = rows_table
-                    .get((label, s3key))?
-                    .ok_or_else(|| anyhow::anyhow!("index entry {s3key} has no row"))?;
-                out.push(rows::decode(row.value(), labels)?);
-            }
-            Ok(out)
-        })
-        .await
+        if let Some(cached) = self.cache.chunk(label.as_str(), chunk) {
+            return Ok((*cached).clone());
+        }
+        let ticket = self.cache.ticket(label.as_str());
+        let rows = self.read_chunk(label.clone(), chunk).await?;
+        self.cache
+            .store_chunk(label.as_str(), chunk, ticket, Arc::new(rows.clone()));
+        Ok(rows)
     }
 
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
@@ -202,40 +229,48 @@ impl ChunkTables for RedbChunkTables {
         })
         .await
     }
-
     async fn insert_image(&self, image: NewImage, sizing: ChunkSizing) -> anyhow::Result<Inserted> {
-        self.blocking(move |db, labels| {
-            let txn = db.begin_write()?;
-            if let Some(existing) = read_row(&txn, &image.id, labels)? {
-                return Ok(Inserted::Existing(existing));
-            }
-            let label = image.id.label.clone();
-            let mut info = read_info(&txn, label.as_str())?.unwrap_or_else(|| ChunkInfo::empty(&label, sizing));
-            let chunk = info.chunk_for_new_image();
-            let record = image.into_record(chunk);
-            info.add_image(chunk, record.pooled_nanos())?;
-            write_row(&txn, &record)?;
-            write_info(&txn, &info)?;
-            txn.commit()?;
-            Ok(Inserted::New(record))
-        })
-        .await
+        let written = image.id.label.clone();
+        let outcome = self
+            .blocking(move |db, labels| {
+                let txn = db.begin_write()?;
+                if let Some(existing) = read_row(&txn, &image.id, labels)? {
+                    return Ok(Inserted::Existing(existing));
+                }
+                let label = image.id.label.clone();
+                let mut info = read_info(&txn, label.as_str())?.unwrap_or_else(|| ChunkInfo::empty(&label, sizing));
+                let chunk = info.chunk_for_new_image();
+                let record = image.into_record(chunk);
+                info.add_image(chunk, record.pooled_nanos())?;
+                write_row(&txn, &record)?;
+                write_info(&txn, &info)?;
+                txn.commit()?;
+                Ok(Inserted::New(record))
+            })
+            .await;
+        // After the commit, error or not (a failure may come after it): see read_cache.rs.
+        self.cache.invalidate(written.as_str());
+        outcome
     }
 
     async fn remove_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
         let id = id.clone();
-        self.blocking(move |db, labels| {
-            let txn = db.begin_write()?;
-            let Some((record, mut info)) = read_row_and_info(&txn, &id, labels)? else {
-                return Ok(None);
-            };
-            info.remove_image(record.chunk_number, record.pooled_nanos())?;
-            delete_row(&txn, &record)?;
-            write_info(&txn, &info)?;
-            txn.commit()?;
-            Ok(Some(record))
-        })
-        .await
+        let written = id.label.clone();
+        let outcome = self
+            .blocking(move |db, labels| {
+                let txn = db.begin_write()?;
+                let Some((record, mut info)) = read_row_and_info(&txn, &id, labels)? else {
+                    return Ok(None);
+                };
+                info.remove_image(record.chunk_number, record.pooled_nanos())?;
+                delete_row(&txn, &record)?;
+                write_info(&txn, &info)?;
+                txn.commit()?;
+                Ok(Some(record))
+            })
+            .await;
+        self.cache.invalidate(written.as_str());
+        outcome
     }
 
     async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {

@@ -7,6 +7,7 @@
 
 mod chunk_tables;
 mod image_store;
+mod read_cache;
 mod rows;
 mod scan_store;
 
