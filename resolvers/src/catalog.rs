@@ -270,7 +270,7 @@ impl Catalog {
         picked: &mut Vec<ImageRecord>,
     ) -> ApiResult<usize> {
         let chunks: Vec<u32> = (0..count).filter_map(|_| pick_chunk(info, rng)).collect();
-        let mut rows: HashMap<u32, Vec<ImageRecord>> = HashMap::new();
+        let mut rows: HashMap<u32, Arc<Vec<ImageRecord>>> = HashMap::new();
         for &chunk in &chunks {
             if let std::collections::hash_map::Entry::Vacant(slot) = rows.entry(chunk) {
                 slot.insert(self.tables.chunk_images(label, chunk).await?);

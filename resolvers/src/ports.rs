@@ -4,6 +4,7 @@
 //! implementation (S3 + DynamoDB). Ports speak `anyhow::Result`: their failures are ours,
 //! not the client's, and surface as `INTERNAL_SERVER_ERROR`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -136,7 +137,8 @@ pub trait ChunkTables: Send + Sync {
         Ok(infos)
     }
     /// The images filed in one chunk of a label (the `LabelChunkIndex` query).
-    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Vec<ImageRecord>>;
+    /// Shared and read-only: a backend may hand out the same rows to many picks.
+    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Arc<Vec<ImageRecord>>>;
     /// One image row.
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>>;
     /// Adds an image to a chunk chosen by [`ChunkInfo::chunk_for_new_image`]. A label's

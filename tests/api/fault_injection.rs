@@ -119,7 +119,7 @@ impl ChunkTables for FaultyTables {
     async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<ChunkInfo>> {
         self.inner.chunk_info(label).await
     }
-    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Vec<ImageRecord>> {
+    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Arc<Vec<ImageRecord>>> {
         self.inner.chunk_images(label, chunk).await
     }
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {

@@ -11,6 +11,7 @@
 //! `labels` reads every label's chunk info in one `BatchGetItem`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -323,10 +324,10 @@ impl ChunkTables for DynamoChunkTables {
         Ok(labels.iter().map(|l| found.remove(l.as_str())).collect())
     }
 
-    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Vec<ImageRecord>> {
+    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Arc<Vec<ImageRecord>>> {
         // GSI reads are eventually consistent: a pick may briefly miss a new image or see a
         // removed one, which the catalog tolerates (an empty chunk is re-drawn).
-        self.query(label.as_str(), Some(chunk), false).await
+        Ok(Arc::new(self.query(label.as_str(), Some(chunk), false).await?))
     }
 
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {

@@ -210,14 +210,13 @@ impl ChunkTables for RedbChunkTables {
         Ok(info)
     }
 
-    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Vec<ImageRecord>> {
+    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Arc<Vec<ImageRecord>>> {
         if let Some(cached) = self.cache.chunk(label.as_str(), chunk) {
-            return Ok((*cached).clone());
+            return Ok(cached);
         }
         let ticket = self.cache.ticket(label.as_str());
-        let rows = self.read_chunk(label.clone(), chunk).await?;
-        self.cache
-            .store_chunk(label.as_str(), chunk, ticket, Arc::new(rows.clone()));
+        let rows = Arc::new(self.read_chunk(label.clone(), chunk).await?);
+        self.cache.store_chunk(label.as_str(), chunk, ticket, Arc::clone(&rows));
         Ok(rows)
     }
 
