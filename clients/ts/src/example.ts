@@ -14,7 +14,7 @@ export async function showOneCat(endpoint: string, apiKey?: string): Promise<str
 export async function uploadAndScan(endpoint: string, photo: Blob, apiKey?: string): Promise<boolean | null> {
   const client = pawqlClient({ endpoint, apiKey });
   try {
-    const { upload } = await client.Upload({ image: photo, label: "cat", weight: 0.7 });
+    const { upload } = await client.UploadImage({ image: photo, label: "cat", weight: 0.7 });
     const { requestScan } = await client.RequestScan({ id: upload.id });
     let status: ScanStatus = requestScan.status;
     for (let tries = 0; tries < 60 && (status === "PENDING" || status === "RUNNING"); tries++) {
