@@ -4,6 +4,7 @@
 //! implementation (S3 + DynamoDB). Ports speak `anyhow::Result`: their failures are ours,
 //! not the client's, and surface as `INTERNAL_SERVER_ERROR`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +50,18 @@ pub trait ImageStore: Send + Sync {
 #[async_trait]
 pub trait ScanStore: Send + Sync {
     async fn get(&self, id: &str) -> anyhow::Result<Option<ScanRecord>>;
+    /// The scans of many ids at once (`Image.scan` over a list): the ids with no scan are
+    /// absent from the map. A backend that can batch reads overrides this; the default reads
+    /// one by one.
+    async fn get_many(&self, ids: &[&str]) -> anyhow::Result<HashMap<String, ScanRecord>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for id in ids {
+            if let Some(record) = self.get(id).await? {
+                found.insert((*id).to_owned(), record);
+            }
+        }
+        Ok(found)
+    }
     /// Records `pending` unless a scan of these bytes exists. With `force`, a *final* scan is
     /// replaced by `pending`; a pending or running one is returned as it is.
     async fn request(&self, pending: ScanRecord, force: bool) -> anyhow::Result<ScanRequested>;

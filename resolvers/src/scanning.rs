@@ -9,6 +9,7 @@
 //! Debug data is collected in a [`ScanTrace`] owned by the one `run` call, so a scan's log
 //! lines can only ever be its own, however many scans run at once.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -136,9 +137,15 @@ impl Scanner {
         Ok(self.scans.get(id.as_str()).await?)
     }
 
-    /// The latest scan of an image's bytes (`Image.scan`).
-    pub async fn scan_of(&self, sha256: &Sha256Hex) -> ApiResult<Option<ScanRecord>> {
-        Ok(self.scans.get(sha256.as_str()).await?)
+    /// The latest scans of many images' bytes (`Image.scan`, batched by
+    /// [`crate::schema::scan_loader`]); bytes never scanned are absent from the map.
+    pub async fn scans_of(&self, hashes: &[Sha256Hex]) -> ApiResult<HashMap<Sha256Hex, ScanRecord>> {
+        let ids: Vec<&str> = hashes.iter().map(Sha256Hex::as_str).collect();
+        let mut found = self.scans.get_many(&ids).await?;
+        Ok(hashes
+            .iter()
+            .filter_map(|hash| Some((hash.clone(), found.remove(hash.as_str())?)))
+            .collect())
     }
 
     /// Works on one scan to its end. `reclaim` also takes over a `RUNNING` scan (recovery

@@ -129,6 +129,29 @@ async fn each_operation_stays_within_its_aws_request_budget() {
         ["dynamodb.BatchGetItem"],
         "every configured label's chunk info in one request (it was a GetItem per label)"
     );
+
+    // Image.scan over a list: the scans of every image in the response in one batched read
+    // (it was a GetItem per image: 50 here).
+    app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
+    log.take();
+    let drawn = app
+        .data(
+            "{ randomImages(label: \"cat\", count: 50) { id scan { status } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        log.take(),
+        ["dynamodb.GetItem", "dynamodb.Query", "dynamodb.BatchGetItem"],
+        "chunk info, the chunk, then every drawn image's scan in one BatchGetItem"
+    );
+    let distinct: std::collections::BTreeSet<&str> = drawn["randomImages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|image| image["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(distinct.len(), 2, "50 draws of two equal weights meet both: {drawn}");
 }
 
 #[tokio::test]

@@ -94,6 +94,27 @@ on_both_backends! {
             )
             .await;
         assert_eq!(image["image"]["scan"], json!({ "status": "SUCCEEDED", "isCat": true }));
+
+        // Several images in one response read their scans in one batch (see the budget test):
+        // each still gets its own scan, and an image never scanned gets null.
+        let unscanned = app.upload("dog", "images/dog_darknet_bicycle.jpg", 0.5).await;
+        let images = app
+            .data(
+                "query($cat: ID!, $dog: ID!, $other: ID!) { \
+                   cat: image(id: $cat) { scan { id isCat } } \
+                   dog: image(id: $dog) { scan { id isCat } } \
+                   other: image(id: $other) { scan { id } } }",
+                json!({ "cat": cat["id"], "dog": dog["id"], "other": unscanned["id"] }),
+            )
+            .await;
+        assert_eq!(
+            images,
+            json!({
+                "cat": { "scan": { "id": cat["sha256"], "isCat": true } },
+                "dog": { "scan": { "id": dog["sha256"], "isCat": false } },
+                "other": { "scan": null },
+            })
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod mutation;
 mod query;
+pub mod scan_loader;
 mod subscription;
 pub mod types;
 
@@ -110,7 +111,10 @@ pub fn build_schema(deps: Deps) -> PawqlSchema {
         builder = builder.disable_introspection();
     }
     match deps.scanner {
-        Some(scanner) => builder.data(scanner).finish(),
+        Some(scanner) => builder
+            .data(scan_loader::scan_data_loader(scanner.clone()))
+            .data(scanner)
+            .finish(),
         None => builder.finish(),
     }
 }

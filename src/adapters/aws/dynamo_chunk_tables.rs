@@ -18,7 +18,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Get, KeysAndAttributes, Put, TransactGetItem, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Get, Put, TransactGetItem, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use resolvers::domain::chunks::{ChunkInfo, ChunkSizing};
 use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
@@ -26,6 +26,7 @@ use resolvers::domain::label::{Label, LabelSet};
 use resolvers::domain::weight::Weight;
 use resolvers::ports::{ChunkTables, Inserted};
 
+use super::batch_get::batch_get_consistent;
 use super::items::{self, n, Item, VersionedInfo};
 
 /// The name of the GSI on `imageChunksTable` (partition `label`, sort `chunkNumber`).
@@ -33,7 +34,7 @@ pub const LABEL_CHUNK_INDEX: &str = "LabelChunkIndex";
 
 /// How often a write retries after losing a race before giving up with an internal error.
 /// High on purpose: a burst of uploads to one label all contend on one chunk info item.
-const MAX_ATTEMPTS: u32 = 100;
+pub(super) const MAX_ATTEMPTS: u32 = 100;
 
 /// The DynamoDB implementation of [`ChunkTables`].
 pub struct DynamoChunkTables {
@@ -258,7 +259,7 @@ fn is_lost_race(err: &TransactWriteItemsError) -> bool {
 }
 
 /// A short, growing, jittered pause between attempts so racing writers spread out.
-async fn back_off(attempt: u32) {
+pub(super) async fn back_off(attempt: u32) {
     let cap_ms = 5u64 << attempt.min(6);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -280,46 +281,11 @@ impl ChunkTables for DynamoChunkTables {
     /// All labels' chunk info in one strongly consistent `BatchGetItem` (≤ 100 keys a request;
     /// keys DynamoDB leaves unprocessed under load are asked again after a pause).
     async fn chunk_infos(&self, labels: &[Label]) -> anyhow::Result<Vec<Option<ChunkInfo>>> {
+        let keys = labels.iter().map(|l| items::info_key(l.as_str())).collect();
         let mut found: HashMap<String, ChunkInfo> = HashMap::new();
-        for batch in labels.chunks(100) {
-            let mut keys: Vec<Item> = batch.iter().map(|l| items::info_key(l.as_str())).collect();
-            let mut attempt = 0;
-            while !keys.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()?;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.chunk_info_table, request)
-                    .send()
-                    .await
-                    .with_context(|| format!("DynamoDB BatchGetItem {}", self.chunk_info_table))?;
-                for item in output
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.chunk_info_table)
-                    .unwrap_or_default()
-                {
-                    let info = items::versioned_info(&item)?.info;
-                    found.insert(info.label.clone(), info);
-                }
-                keys = output
-                    .unprocessed_keys
-                    .unwrap_or_default()
-                    .remove(&self.chunk_info_table)
-                    .map(|rest| rest.keys)
-                    .unwrap_or_default();
-                if !keys.is_empty() {
-                    attempt += 1;
-                    anyhow::ensure!(
-                        attempt < MAX_ATTEMPTS,
-                        "BatchGetItem left keys unprocessed {attempt} times"
-                    );
-                    back_off(attempt).await;
-                }
-            }
+        for item in batch_get_consistent(&self.client, &self.chunk_info_table, keys).await? {
+            let info = items::versioned_info(&item)?.info;
+            found.insert(info.label.clone(), info);
         }
         Ok(labels.iter().map(|l| found.remove(l.as_str())).collect())
     }

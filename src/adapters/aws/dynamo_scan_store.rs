@@ -11,6 +11,8 @@
 //! cannot overwrite the debug data of the attempt that won). Debug data of scan-only uploads
 //! lives under `scan-uploads/` and expires with them (the bucket's lifecycle rule).
 
+use std::collections::{BTreeSet, HashMap};
+
 use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -21,6 +23,7 @@ use chrono::Utc;
 use resolvers::domain::scan::{ScanDebug, ScanRecord, ScanRequested, ScanSource, ScanStatus};
 use resolvers::ports::ScanStore;
 
+use super::batch_get::batch_get_consistent;
 use super::items::{n, s, Item};
 use super::s3_image_store::SCAN_UPLOAD_PREFIX;
 
@@ -192,6 +195,23 @@ impl DynamoScanStore {
 impl ScanStore for DynamoScanStore {
     async fn get(&self, id: &str) -> anyhow::Result<Option<ScanRecord>> {
         Ok(self.read(id).await?.and_then(live))
+    }
+
+    /// One strongly consistent `BatchGetItem` for up to 100 scans (`Image.scan` over a list).
+    async fn get_many(&self, ids: &[&str]) -> anyhow::Result<HashMap<String, ScanRecord>> {
+        // DynamoDB refuses a batch that names a key twice.
+        let unique: BTreeSet<&str> = ids.iter().copied().collect();
+        let keys = unique
+            .into_iter()
+            .map(|id| Item::from([("id".to_owned(), s(id))]))
+            .collect();
+        let mut found = HashMap::new();
+        for item in batch_get_consistent(&self.client, &self.table, keys).await? {
+            if let Some(record) = live(self.record(&item).await?) {
+                found.insert(record.id.clone(), record);
+            }
+        }
+        Ok(found)
     }
 
     async fn request(&self, pending: ScanRecord, force: bool) -> anyhow::Result<ScanRequested> {

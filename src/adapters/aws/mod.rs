@@ -11,6 +11,7 @@
 //! `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SSM`) points
 //! everything at an emulator.
 
+mod batch_get;
 mod dynamo_chunk_tables;
 mod dynamo_scan_store;
 mod items;

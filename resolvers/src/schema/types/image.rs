@@ -1,12 +1,14 @@
 //! `Image`: an image of the catalogue. `url` and `base64` resolve lazily: a query that
 //! selects only `url` never reads the bytes from storage.
 
-use async_graphql::{Context, Object, Result, ResultExt, ID};
+use async_graphql::{Context, ErrorExtensions, Object, Result, ResultExt, ID};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
 use crate::catalog::Catalog;
 use crate::domain::image::ImageRecord;
+use crate::error::ApiError;
+use crate::schema::scan_loader::ScanDataLoader;
 
 /// An image and its catalogue facts.
 pub struct Image(pub ImageRecord);
@@ -53,11 +55,18 @@ impl Image {
     }
 
     /// The scan of these bytes (any label, or a scan-only upload of the same bytes), if any.
+    // Batched (schema::scan_loader): the images of one response read their scans together.
     async fn scan(&self, ctx: &Context<'_>) -> Result<Option<super::Scan>> {
-        let Some(scanner) = ctx.data_opt::<crate::scanning::Scanner>() else {
+        let Some(loader) = ctx.data_opt::<ScanDataLoader>() else {
             return Ok(None);
         };
-        Ok(scanner.scan_of(&self.0.id.sha256).await.extend()?.map(super::Scan))
+        let scan = loader
+            .load_one(self.0.id.sha256.clone())
+            .await
+            // Named in full: `error.extend()` would pick async-graphql's `impl for &E: Display`
+            // on the `Arc` and drop the error's code.
+            .map_err(|error| <ApiError as ErrorExtensions>::extend(&error))?;
+        Ok(scan.map(super::Scan))
     }
 
     /// SHA-256 of the bytes, lowercase hex.
