@@ -137,8 +137,13 @@ impl Scanner {
         Ok(self.scans.get(id.as_str()).await?)
     }
 
-    /// The latest scans of many images' bytes (`Image.scan`, batched by
-    /// [`crate::schema::scan_loader`]); bytes never scanned are absent from the map.
+    /// The latest scan of an image's bytes (`Image.scan` of a lone image).
+    pub async fn scan_of(&self, sha256: &Sha256Hex) -> ApiResult<Option<ScanRecord>> {
+        Ok(self.scans.get(sha256.as_str()).await?)
+    }
+
+    /// The latest scans of many images' bytes in one store read (`Image.scan` over
+    /// `randomImages`); bytes never scanned are absent from the map.
     pub async fn scans_of(&self, hashes: &[Sha256Hex]) -> ApiResult<HashMap<Sha256Hex, ScanRecord>> {
         let ids: Vec<&str> = hashes.iter().map(Sha256Hex::as_str).collect();
         let mut found = self.scans.get_many(&ids).await?;

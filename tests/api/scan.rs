@@ -95,26 +95,26 @@ on_both_backends! {
             .await;
         assert_eq!(image["image"]["scan"], json!({ "status": "SUCCEEDED", "isCat": true }));
 
-        // Several images in one response read their scans in one batch (see the budget test):
-        // each still gets its own scan, and an image never scanned gets null.
+        // randomImages reads the scans of all its images in one batch (see the budget test):
+        // each image still gets its own scan, and one never scanned gets null.
         let unscanned = app.upload("dog", "images/dog_darknet_bicycle.jpg", 0.5).await;
-        let images = app
+        let drawn = app
             .data(
-                "query($cat: ID!, $dog: ID!, $other: ID!) { \
-                   cat: image(id: $cat) { scan { id isCat } } \
-                   dog: image(id: $dog) { scan { id isCat } } \
-                   other: image(id: $other) { scan { id } } }",
-                json!({ "cat": cat["id"], "dog": dog["id"], "other": unscanned["id"] }),
+                "{ randomImages(label: \"dog\", count: 40) { id scan { id isCat } } }",
+                json!({}),
             )
             .await;
-        assert_eq!(
-            images,
-            json!({
-                "cat": { "scan": { "id": cat["sha256"], "isCat": true } },
-                "dog": { "scan": { "id": dog["sha256"], "isCat": false } },
-                "other": { "scan": null },
-            })
-        );
+        let mut seen = std::collections::BTreeSet::new();
+        for image in drawn["randomImages"].as_array().unwrap() {
+            if image["id"] == dog["id"] {
+                assert_eq!(image["scan"], json!({ "id": dog["sha256"], "isCat": false }), "{drawn}");
+            } else {
+                assert_eq!(image["id"], unscanned["id"], "{drawn}");
+                assert_eq!(image["scan"], Value::Null, "{drawn}");
+            }
+            seen.insert(image["id"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(seen.len(), 2, "40 draws of two equal weights meet both: {drawn}");
     }
 }
 

@@ -3,7 +3,6 @@
 
 mod mutation;
 mod query;
-pub mod scan_loader;
 mod subscription;
 pub mod types;
 
@@ -111,10 +110,7 @@ pub fn build_schema(deps: Deps) -> PawqlSchema {
         builder = builder.disable_introspection();
     }
     match deps.scanner {
-        Some(scanner) => builder
-            .data(scan_loader::scan_data_loader(scanner.clone()))
-            .data(scanner)
-            .finish(),
+        Some(scanner) => builder.data(scanner).finish(),
         None => builder.finish(),
     }
 }
