@@ -20,7 +20,7 @@ const UPLOADS_MOTO: u32 = 150;
 /// Writers in flight at once on moto. Every write to one label races for one chunk info item,
 /// and moto answers one request at a time: with all 200 deletes and re-weights in flight, each
 /// retry queues behind every other writer's, so single requests passed the client's 120 s
-/// timeout. Sixteen still race (conflicts on every round), and finish in seconds.
+/// timeout. Sixteen still race (conflicts on every round) and finish in under a minute.
 const IN_FLIGHT_MOTO: usize = 16;
 
 on_both_backends! {
