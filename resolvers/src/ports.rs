@@ -50,8 +50,8 @@ pub trait ImageStore: Send + Sync {
 #[async_trait]
 pub trait ScanStore: Send + Sync {
     async fn get(&self, id: &str) -> anyhow::Result<Option<ScanRecord>>;
-    /// The scans of many ids at once (`Image.scan` over a list): the ids with no scan are
-    /// absent from the map. A backend that can batch reads overrides this; the default reads
+    /// The scans of many distinct ids at once (`Image.scan` over a list): the ids with no scan
+    /// are absent from the map. A backend that can batch reads overrides this; the default reads
     /// one by one.
     async fn get_many(&self, ids: &[&str]) -> anyhow::Result<HashMap<String, ScanRecord>> {
         let mut found = HashMap::with_capacity(ids.len());

@@ -9,7 +9,7 @@
 //! Debug data is collected in a [`ScanTrace`] owned by the one `run` call, so a scan's log
 //! lines can only ever be its own, however many scans run at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -144,13 +144,11 @@ impl Scanner {
 
     /// The latest scans of many images' bytes in one store read (`Image.scan` over
     /// `randomImages`); bytes never scanned are absent from the map.
-    pub async fn scans_of(&self, hashes: &[Sha256Hex]) -> ApiResult<HashMap<Sha256Hex, ScanRecord>> {
-        let ids: Vec<&str> = hashes.iter().map(Sha256Hex::as_str).collect();
-        let mut found = self.scans.get_many(&ids).await?;
-        Ok(hashes
-            .iter()
-            .filter_map(|hash| Some((hash.clone(), found.remove(hash.as_str())?)))
-            .collect())
+    /// Keyed by the hash as text (a scan's id).
+    pub async fn scans_of(&self, hashes: &[&Sha256Hex]) -> ApiResult<HashMap<String, ScanRecord>> {
+        // Draws repeat images; each scan is read once.
+        let ids: BTreeSet<&str> = hashes.iter().map(|hash| hash.as_str()).collect();
+        Ok(self.scans.get_many(&ids.into_iter().collect::<Vec<_>>()).await?)
     }
 
     /// Works on one scan to its end. `reclaim` also takes over a `RUNNING` scan (recovery

@@ -11,7 +11,7 @@
 //! cannot overwrite the debug data of the attempt that won). Debug data of scan-only uploads
 //! lives under `scan-uploads/` and expires with them (the bucket's lifecycle rule).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -197,14 +197,10 @@ impl ScanStore for DynamoScanStore {
         Ok(self.read(id).await?.and_then(live))
     }
 
-    /// One strongly consistent `BatchGetItem` for up to 100 scans (`Image.scan` over a list).
+    /// One strongly consistent `BatchGetItem` per 100 scans (`Image.scan` over `randomImages`).
     async fn get_many(&self, ids: &[&str]) -> anyhow::Result<HashMap<String, ScanRecord>> {
-        // DynamoDB refuses a batch that names a key twice.
-        let unique: BTreeSet<&str> = ids.iter().copied().collect();
-        let keys = unique
-            .into_iter()
-            .map(|id| Item::from([("id".to_owned(), s(id))]))
-            .collect();
+        // `ids` are distinct (the port's contract): DynamoDB refuses a batch naming a key twice.
+        let keys = ids.iter().map(|id| Item::from([("id".to_owned(), s(*id))])).collect();
         let mut found = HashMap::new();
         for item in batch_get_consistent(&self.client, &self.table, keys).await? {
             if let Some(record) = live(self.record(&item).await?) {

@@ -33,12 +33,12 @@ impl RandomImagesQuery {
         let scanner = ctx.data_opt::<Scanner>();
         match scanner.filter(|_| ctx.look_ahead().field("scan").exists()) {
             Some(scanner) => {
-                let hashes: Vec<Sha256Hex> = images.iter().map(|image| image.id.sha256.clone()).collect();
+                let hashes: Vec<&Sha256Hex> = images.iter().map(|image| &image.id.sha256).collect();
                 let scans = scanner.scans_of(&hashes).await.extend()?;
                 Ok(images
                     .into_iter()
                     .map(|image| {
-                        let scan = scans.get(&image.id.sha256).cloned();
+                        let scan = scans.get(image.id.sha256.as_str()).cloned();
                         Image::with_scan(image, scan)
                     })
                     .collect())
