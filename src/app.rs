@@ -10,7 +10,7 @@ use resolvers::{build_schema, CatalogSettings, Deps};
 
 use crate::adapters::aws::{self, AwsBackend, AwsClients, RekognitionDetector};
 use crate::adapters::embedded::{self, FileImageStore, RedbChunkTables, RedbScanStore};
-use crate::server::{router, Access, AppState, ServerOptions};
+use crate::server::{router, AppState, LiveAccess, ServerOptions};
 use crate::worker;
 
 /// What scanning runs on: where scans are kept, what detects cats, and who does the work.
@@ -64,6 +64,20 @@ pub fn router_over(
     scanning: Option<ScanParts>,
     options: ServerOptions,
 ) -> Router {
+    let access = LiveAccess::fixed(options.access.clone());
+    router_with_access(images, tables, settings, staging, scanning, options, access)
+}
+
+/// [`router_over`] with access that may change while the process runs (keys from SSM).
+fn router_with_access(
+    images: Arc<dyn ImageStore>,
+    tables: Arc<dyn ChunkTables>,
+    settings: CatalogSettings,
+    staging: Option<Arc<FileImageStore>>,
+    scanning: Option<ScanParts>,
+    options: ServerOptions,
+    access: LiveAccess,
+) -> Router {
     let mut deps = Deps::new(images.clone(), tables.clone(), settings.clone());
     deps.introspection = options.introspection;
     if let Some(parts) = scanning {
@@ -85,7 +99,7 @@ pub fn router_over(
         deps.scanner = Some(scanner);
     }
     let catalog = deps.catalog.clone();
-    let state = AppState::new(build_schema(deps), catalog, staging, options.access);
+    let state = AppState::new(build_schema(deps), catalog, staging, access);
     router(state, &options.cors_origins)
 }
 
@@ -161,21 +175,26 @@ pub enum AwsScanning {
 
 /// Builds the router over a stage's AWS resources, found through SSM (see [`aws::open`]).
 /// Scans are kept in the stage's `scanTable`. Keys: those in `options`, plus the stage's
-/// SecureString parameters `apiKeys` and `adminKeys` (comma-separated), read at start-up.
+/// SecureString parameters `apiKeys` and `adminKeys` (comma-separated), read at start-up and
+/// re-read every `options.key_refresh`.
 pub async fn aws_router(
     clients: &AwsClients,
     stage: &str,
     settings: CatalogSettings,
     scanning: AwsScanning,
-    mut options: ServerOptions,
+    options: ServerOptions,
 ) -> anyhow::Result<Router> {
     let backend = aws::open(clients, stage, settings.labels.clone()).await?;
     tracing::info!(stage, resources = ?backend.resources, "AWS backend");
-    options.access = Access::new(
-        [options.access.api_keys, backend.api_keys.clone()].concat(),
-        [options.access.admin_keys, backend.admin_keys.clone()].concat(),
-        options.access.public_reads,
-    );
+    let access = match &backend.key_source {
+        Some(source) => LiveAccess::refreshed(
+            options.access.clone(),
+            (backend.api_keys.clone(), backend.admin_keys.clone()),
+            source.clone(),
+            options.key_refresh,
+        ),
+        None => LiveAccess::fixed(options.access.with_keys(&backend.api_keys, &backend.admin_keys)),
+    };
     let parts = match scanning {
         AwsScanning::InProcess { cat_threshold } => offline_detector(cat_threshold)?.map(|detector| ScanParts {
             scans: backend.scans.clone(),
@@ -191,15 +210,43 @@ pub async fn aws_router(
         }),
     };
     ensure_detector_for_label_check(&settings, &parts)?;
-    options.access.announce();
-    Ok(router_over(
+    access.now().announce();
+    Ok(router_with_access(
         backend.images,
         backend.tables,
         settings,
         None,
         parts,
         options,
+        access,
     ))
+}
+
+/// The router of the Lambda API function: the AWS backend, Rekognition scans worked on by the
+/// stream handler, and writes closed while the stage has no key at all. A Lambda behind API
+/// Gateway is on the internet: an operator who has not set keys yet gets a stage that refuses
+/// writes with a message naming the parameter, not one that anybody can fill or empty.
+pub async fn lambda_api_router(
+    clients: &AwsClients,
+    stage: &str,
+    settings: CatalogSettings,
+    min_confidence: f64,
+    mut options: ServerOptions,
+) -> anyhow::Result<Router> {
+    let parameter = format!(
+        "the SSM SecureString parameter {}{} (comma-separated keys)",
+        aws::resources::parameter_path(stage),
+        aws::resources::API_KEYS_PARAMETER
+    );
+    options.access = options.access.closed_without_keys(&parameter);
+    aws_router(
+        clients,
+        stage,
+        settings,
+        AwsScanning::Stream { min_confidence },
+        options,
+    )
+    .await
 }
 
 /// Rekognition over the stage's bucket.
@@ -222,12 +269,26 @@ pub async fn aws_stream_scanner(
     let backend = aws::open(clients, stage, settings.labels.clone()).await?;
     tracing::info!(stage, resources = ?backend.resources, "scan handler");
     let detector = rekognition(clients, &backend, min_confidence);
-    Ok(scanner(
-        backend.images,
-        backend.tables,
-        settings,
-        backend.scans,
-        detector,
-        Arc::new(worker::NoDispatch),
-    ))
+    Ok(stream_scanner(backend, settings, detector))
+}
+
+/// The scan handler's scanner over a stage's adapters: no dispatch (the stream already is the
+/// dispatch), and scan settings bounded by the SDK's call limit. Rekognition calls end at the
+/// SDK's operation timeout, so that is a detector call's bound, and with it the longest scan
+/// the handler plans its deadline around ([`ScanSettings::longest_run`]).
+pub fn stream_scanner(backend: AwsBackend, settings: &CatalogSettings, detector: Arc<dyn CatDetector>) -> Scanner {
+    let sdk_call_limit = aws::default_timeouts()
+        .operation_timeout()
+        .unwrap_or(std::time::Duration::from_secs(25));
+    Scanner {
+        settings: ScanSettings::for_sdk_detector(sdk_call_limit),
+        ..scanner(
+            backend.images,
+            backend.tables,
+            settings,
+            backend.scans,
+            detector,
+            Arc::new(worker::NoDispatch),
+        )
+    }
 }

@@ -58,7 +58,7 @@ impl CatalogArgs {
 }
 
 /// Keys, read policy, introspection and CORS: who may do what (see `server/access.rs`).
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct AccessArgs {
     /// API keys for mutations, comma-separated (several at once, to rotate). None: writes are
     /// open to anyone who can reach the server. On AWS also the SSM SecureString `apiKeys`.
@@ -78,6 +78,19 @@ pub struct AccessArgs {
     pub cors_origins: Vec<String>,
 }
 
+/// Keys are never printed: `Debug` shows how many there are.
+impl std::fmt::Debug for AccessArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessArgs")
+            .field("api_keys", &crate::server::Keys::new(self.api_keys.clone()))
+            .field("admin_keys", &crate::server::Keys::new(self.admin_keys.clone()))
+            .field("public_reads", &self.public_reads)
+            .field("introspection", &self.introspection)
+            .field("cors_origins", &self.cors_origins)
+            .finish()
+    }
+}
+
 impl AccessArgs {
     pub fn options(&self) -> crate::server::ServerOptions {
         crate::server::ServerOptions {
@@ -89,6 +102,7 @@ impl AccessArgs {
                 .map(|o| o.trim().to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            ..crate::server::ServerOptions::default()
         }
     }
 }

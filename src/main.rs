@@ -146,11 +146,11 @@ async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
     let min_confidence = args.cat_min_confidence;
     match args.handler {
         Handler::Api => {
-            let router = pawql::app::aws_router(
+            let router = pawql::app::lambda_api_router(
                 &clients,
                 &args.stage.stage,
                 settings,
-                AwsScanning::Stream { min_confidence },
+                min_confidence,
                 args.access.options(),
             )
             .await?;

@@ -79,14 +79,16 @@ impl WorkerQueue {
             ..scanner
         };
         tokio::spawn(async move {
-            match scanner.scans.unfinished().await {
+            // Everything unfinished: this worker is the only one, so none of it is in hand.
+            let everything = chrono::Utc::now() + chrono::Duration::days(1);
+            match scanner.scans.unfinished(everything).await {
                 Ok(left) => {
                     if !left.is_empty() {
                         tracing::info!(count = left.len(), "resuming unfinished scans");
                     }
-                    for scan in left {
+                    for id in left {
                         let _ = sender.send(Job {
-                            id: scan.id,
+                            id,
                             reclaim: true,
                             retries: 0,
                         });

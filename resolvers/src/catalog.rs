@@ -120,7 +120,12 @@ impl Catalog {
         if let Some(existing) = self.tables.get_image(&id).await? {
             return self.after_upload(existing, checked).await;
         }
-        self.images.put(&id, facts.kind, bytes).await?;
+        if let Err(err) = self.images.put(&id, facts.kind, bytes).await {
+            // A put that failed may still have stored the object (the answer was lost, or a
+            // timeout hit after the store acted): nothing points at it, so it goes.
+            self.remove_orphan_object(&id).await;
+            return Err(ApiError::Internal(err.context("storing the uploaded image")));
+        }
         let new = NewImage {
             id: id.clone(),
             weight,

@@ -70,8 +70,10 @@ pub trait ScanStore: Send + Sync {
     async fn claim(&self, id: &str, reclaim: bool) -> anyhow::Result<Option<ScanRecord>>;
     /// Writes the outcome of a claimed scan, only if it is still `RUNNING`; false otherwise.
     async fn finish(&self, record: ScanRecord) -> anyhow::Result<bool>;
-    /// Scans not final (`PENDING` or `RUNNING`), for recovery at start-up.
-    async fn unfinished(&self) -> anyhow::Result<Vec<ScanRecord>>;
+    /// Ids of scans not final (`PENDING` or `RUNNING`) and untouched (requested or last
+    /// claimed) before `untouched_since`: for recovery at start-up (pass now) and the sweep.
+    /// Cheap on purpose: it reads ids only, never whole records with their debug data.
+    async fn unfinished(&self, untouched_since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<String>>;
 }
 
 /// Hands a pending scan to whatever works on it: the local worker's queue, or nothing on AWS

@@ -40,6 +40,30 @@ pub struct ScanSettings {
     pub max_claims: u32,
 }
 
+impl ScanSettings {
+    /// The longest one scan can take: every detector attempt timing out, the pauses between
+    /// them, and the store's reads and writes around them. A scan handler starts a scan only
+    /// with this much time left before its deadline.
+    pub fn longest_run(&self) -> Duration {
+        let pauses: Duration = (0..self.max_attempts.saturating_sub(1))
+            .map(|i| self.retry_base * 2u32.saturating_pow(i))
+            .sum();
+        self.detect_timeout * self.max_attempts + pauses + STORE_ALLOWANCE
+    }
+
+    /// Settings for a detector whose calls the SDK already bounds (Rekognition on Lambda:
+    /// `operation_timeout` 25 s): a detector call cannot outlive the SDK's own limit.
+    pub fn for_sdk_detector(sdk_call_limit: Duration) -> ScanSettings {
+        ScanSettings {
+            detect_timeout: sdk_call_limit,
+            ..ScanSettings::default()
+        }
+    }
+}
+
+/// Time allowed for a scan's reads and writes of its record (claim, image row, verdict).
+const STORE_ALLOWANCE: Duration = Duration::from_secs(10);
+
 impl Default for ScanSettings {
     fn default() -> Self {
         ScanSettings {
@@ -189,9 +213,11 @@ impl Scanner {
                 Some(detection.raw)
             }
             Err(err) => {
+                // In full only in the scan's own log (debug data, admin key) and ours.
                 trace.line(id, format!("failed: {err}"));
+                tracing::warn!(scan = %id, error = %err, "scan failed");
                 scan.status = ScanStatus::Failed;
-                scan.error = Some(err.to_string());
+                scan.error = Some(err.public());
                 None
             }
         };

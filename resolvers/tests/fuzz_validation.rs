@@ -3,12 +3,15 @@
 //! the bytes or are refused with one of the contract's codes.
 //!
 //! The default 256 cases per property run in the test command; `scripts/fuzz` runs many more
-//! (`PROPTEST_CASES`). A failure is shrunk to a minimal input and saved under
-//! `proptest-regressions/` — commit that file: it is replayed first on every later run.
+//! (`PROPTEST_CASES`). A failure is shrunk to a minimal input and its seed saved in
+//! `resolvers/proptest-regressions/fuzz_validation.txt` — commit that file: it is replayed first
+//! on every later run. (Set explicitly: proptest's default looks for a `lib.rs` beside the
+//! source, finds none for a file under `tests/`, and would write next to this file instead.)
 
 use std::path::Path;
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use resolvers::domain::image::Sha256Hex;
 use resolvers::domain::validation::{validate_image, UploadLimits};
 
@@ -30,8 +33,31 @@ fn fixtures() -> Vec<Vec<u8>> {
         "bad-inputs/exif_orientation_6.jpg",
     ]
     .iter()
-    .filter_map(|f| std::fs::read(dir.join(f)).ok())
+    .map(|f| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("fixture {f}: {e}")))
     .collect()
+}
+
+/// Where a failing case's seed is kept, relative to the package root (cargo runs tests there).
+const REGRESSIONS: &str = "proptest-regressions/fuzz_validation.txt";
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(REGRESSIONS))),
+        ..ProptestConfig::default()
+    }
+}
+
+#[test]
+fn failing_cases_are_kept_where_the_readme_says() {
+    let persistence = config().failure_persistence.unwrap();
+    let file = persistence.as_any().downcast_ref::<FileFailurePersistence>();
+    assert_eq!(file, Some(&FileFailurePersistence::Direct(REGRESSIONS)));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(
+        std::env::current_dir().unwrap(),
+        root,
+        "Direct paths are relative to the working directory"
+    );
 }
 
 fn limits() -> UploadLimits {
@@ -57,6 +83,8 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn arbitrary_bytes_are_refused_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         check(&bytes)?;
@@ -83,7 +111,6 @@ proptest! {
         splice in prop::option::of((any::<prop::sample::Index>(), prop::collection::vec(any::<u8>(), 1..256))),
     ) {
         let all = fixtures();
-        prop_assume!(!all.is_empty());
         let mut bytes = all[which % all.len()].clone();
         for (at, value) in flips {
             let i = at.index(bytes.len());

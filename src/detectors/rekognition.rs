@@ -9,7 +9,8 @@
 //! them are re-encoded smaller, or refused with a reason code.
 //!
 //! The SDK call that produces the response is `adapters/aws/rekognition_detector.rs`; this
-//! module holds the parts that decide, tested on recorded DetectLabels responses.
+//! module holds the parts that decide, tested on DetectLabels responses written in the
+//! documented shape (`tests/fixtures/rekognition/`: not recorded from a live account).
 
 use std::io::Cursor;
 

@@ -6,42 +6,106 @@
 //! moving clients over, and removing the old one. A presented key is compared with every
 //! configured key in constant time, so timing says nothing about how much of a guess matched.
 //!
-//! - No API keys configured: writes are open (the local default; start-up warns loudly).
+//! - Any key configured (API or admin): writes need one of them (`UNAUTHENTICATED` otherwise).
+//! - No key of either kind: writes are open on the local server (start-up warns loudly), and
+//!   closed on the Lambda ([`WritePolicy::ClosedUntilKeyConfigured`]): a public endpoint does
+//!   not take anonymous writes because an operator forgot a parameter.
 //! - A key that matches none (when keys are configured): `UNAUTHENTICATED`, whatever the request.
 //! - Admin keys can do everything API keys can, plus `Scan.debug` (`FORBIDDEN` for others).
 //! - Reads (random images, lookups, scans) are public unless `public_reads` is off.
+//!
+//! Keys from SSM are re-read while the process lives ([`LiveAccess`]), so a revoked key stops
+//! working within the refresh interval instead of living as long as a warm Lambda.
 
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use resolvers::schema::{Caller, Role};
+use resolvers::schema::{Caller, Role, WritePolicy};
 
 use super::responses::error_response;
 
 /// The header carrying a key.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
-/// The configured keys and read policy.
-#[derive(Debug, Clone, Default)]
-pub struct Access {
-    pub api_keys: Vec<String>,
-    pub admin_keys: Vec<String>,
-    /// Queries without a key are served (the default).
-    pub public_reads: bool,
-}
+/// Configured keys. Its `Debug` says how many, never which: keys end up in logs otherwise.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Keys(Vec<String>);
 
-impl Access {
-    /// Keys as configured: blanks dropped (an empty `PAWQL_API_KEYS=` means none).
-    pub fn new(api_keys: Vec<String>, admin_keys: Vec<String>, public_reads: bool) -> Access {
-        let clean = |keys: Vec<String>| -> Vec<String> {
+impl Keys {
+    /// Keys as configured: trimmed, blanks dropped (an empty `PAWQL_API_KEYS=` means none).
+    pub fn new(keys: impl IntoIterator<Item = String>) -> Keys {
+        Keys(
             keys.into_iter()
                 .map(|k| k.trim().to_owned())
                 .filter(|k| !k.is_empty())
-                .collect()
-        };
+                .collect(),
+        )
+    }
+
+    /// A comma-separated list (how SSM and the environment hold them).
+    pub fn parse(list: &str) -> Keys {
+        Keys::new(list.split(',').map(str::to_owned))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Both sets of keys.
+    pub fn and(&self, other: &Keys) -> Keys {
+        Keys([self.0.clone(), other.0.clone()].concat())
+    }
+
+    /// Whether `presented` is one of the keys. Every key is compared, whatever matched before:
+    /// no early exit to time.
+    fn matches(&self, presented: &[u8]) -> bool {
+        self.0
+            .iter()
+            .fold(false, |hit, key| hit | same(key.as_bytes(), presented))
+    }
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keys({} configured)", self.0.len())
+    }
+}
+
+/// What writes do when no key of either kind is configured.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WithoutKeys {
+    /// Writes are open (the local server's default, petAPI's behaviour).
+    #[default]
+    OpenWrites,
+    /// Writes are refused, and the refusal names what to set (the Lambda).
+    ClosedWrites { set: Arc<str> },
+}
+
+/// The configured keys and read policy.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub api_keys: Keys,
+    pub admin_keys: Keys,
+    /// Queries without a key are served (the default).
+    pub public_reads: bool,
+    pub without_keys: WithoutKeys,
+}
+
+impl Access {
+    /// Keys as configured, open writes when there are none (the local default).
+    pub fn new(api_keys: Vec<String>, admin_keys: Vec<String>, public_reads: bool) -> Access {
         Access {
-            api_keys: clean(api_keys),
-            admin_keys: clean(admin_keys),
+            api_keys: Keys::new(api_keys),
+            admin_keys: Keys::new(admin_keys),
             public_reads,
+            without_keys: WithoutKeys::OpenWrites,
         }
     }
 
@@ -50,9 +114,40 @@ impl Access {
         Access::new(Vec::new(), Vec::new(), true)
     }
 
-    /// Writes need no key: no API key is configured.
+    /// The same access, refusing writes while no key is configured; `set` says what an
+    /// operator should set (e.g. the SSM parameter's name).
+    pub fn closed_without_keys(self, set: &str) -> Access {
+        Access {
+            without_keys: WithoutKeys::ClosedWrites { set: set.into() },
+            ..self
+        }
+    }
+
+    /// The same policy with these keys added.
+    pub fn with_keys(&self, api_keys: &Keys, admin_keys: &Keys) -> Access {
+        Access {
+            api_keys: self.api_keys.and(api_keys),
+            admin_keys: self.admin_keys.and(admin_keys),
+            ..self.clone()
+        }
+    }
+
+    fn has_keys(&self) -> bool {
+        !self.api_keys.is_empty() || !self.admin_keys.is_empty()
+    }
+
+    /// What a caller without a key needs to write.
+    pub fn write_policy(&self) -> WritePolicy {
+        match &self.without_keys {
+            _ if self.has_keys() => WritePolicy::KeyRequired,
+            WithoutKeys::OpenWrites => WritePolicy::Open,
+            WithoutKeys::ClosedWrites { set } => WritePolicy::ClosedUntilKeyConfigured(set.clone()),
+        }
+    }
+
+    /// Writes need no key: no key of either kind is configured, and that is allowed to mean open.
     pub fn writes_open(&self) -> bool {
-        self.api_keys.is_empty()
+        self.write_policy() == WritePolicy::Open
     }
 
     /// What a presented key (or none) makes the caller. `Err` for a key that matches nothing
@@ -61,19 +156,12 @@ impl Access {
         let Some(presented) = presented else {
             return Ok(Role::Anonymous);
         };
-        // Every key is compared, whatever matched before: no early exit to time.
-        let admin = self
-            .admin_keys
-            .iter()
-            .fold(false, |hit, key| hit | same(key.as_bytes(), presented));
-        let client = self
-            .api_keys
-            .iter()
-            .fold(false, |hit, key| hit | same(key.as_bytes(), presented));
+        let admin = self.admin_keys.matches(presented);
+        let client = self.api_keys.matches(presented);
         match (admin, client) {
             (true, _) => Ok(Role::Admin),
             (false, true) => Ok(Role::Client),
-            _ if self.api_keys.is_empty() && self.admin_keys.is_empty() => Ok(Role::Anonymous),
+            _ if !self.has_keys() => Ok(Role::Anonymous),
             _ => Err(Refused::UnknownKey),
         }
     }
@@ -100,10 +188,10 @@ impl Access {
         match self.caller(headers) {
             Err(refused) => Some(refused.response()),
             Ok(caller) if caller.can_write() => None,
-            Ok(_) => Some(error_response(
+            Ok(caller) => Some(error_response(
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHENTICATED",
-                "uploading needs an API key (header x-api-key)",
+                &caller.write_refusal(),
             )),
         }
     }
@@ -114,16 +202,24 @@ impl Access {
         }
         Ok(Caller {
             role,
-            writes_open: self.writes_open(),
+            writes: self.write_policy(),
         })
     }
 
     /// Says at start-up what is open, loudly where it matters.
     pub fn announce(&self) {
-        if self.writes_open() {
-            tracing::warn!("NO API KEYS CONFIGURED: anyone who can reach this server can upload, re-weight and delete (set PAWQL_API_KEYS)");
-        } else {
-            tracing::info!(api_keys = self.api_keys.len(), "writes need an API key (x-api-key)");
+        match self.write_policy() {
+            WritePolicy::Open => tracing::warn!(
+                "NO KEYS CONFIGURED: anyone who can reach this server can upload, re-weight and delete (set PAWQL_API_KEYS)"
+            ),
+            WritePolicy::ClosedUntilKeyConfigured(set) => {
+                tracing::warn!("no keys configured: writes are refused until an operator sets {set}")
+            }
+            WritePolicy::KeyRequired => tracing::info!(
+                api_keys = self.api_keys.len(),
+                admin_keys = self.admin_keys.len(),
+                "writes need a key (x-api-key)"
+            ),
         }
         if self.admin_keys.is_empty() {
             tracing::info!("no admin keys: scan debug data is shown to nobody");
@@ -131,6 +227,81 @@ impl Access {
         if !self.public_reads {
             tracing::info!("reads need an API key too (PAWQL_PUBLIC_READS=false)");
         }
+    }
+}
+
+/// Where keys that can change while the process runs come from (the stage's SSM parameters).
+#[async_trait]
+pub trait KeySource: Send + Sync {
+    /// The current (API keys, admin keys).
+    async fn keys(&self) -> anyhow::Result<(Keys, Keys)>;
+}
+
+/// How often keys from a [`KeySource`] are re-read: a revoked key works at most this long.
+pub const DEFAULT_KEY_REFRESH: Duration = Duration::from_secs(60);
+
+/// The access in force now: fixed keys (flags, environment) plus keys from a source that is
+/// re-read when the last read is older than the refresh interval. The re-read happens on the
+/// request that finds the keys stale (a warm Lambda gets no timer ticks between invocations);
+/// only one request at a time re-reads, the others use the keys they have. A failed re-read
+/// keeps the last keys read and is retried on the next interval.
+pub struct LiveAccess {
+    current: RwLock<Arc<Access>>,
+    refresh: Option<Refresh>,
+}
+
+struct Refresh {
+    fixed: Access,
+    source: Arc<dyn KeySource>,
+    every: Duration,
+    last_read: tokio::sync::Mutex<Instant>,
+}
+
+impl LiveAccess {
+    /// Access that never changes.
+    pub fn fixed(access: Access) -> LiveAccess {
+        LiveAccess {
+            current: RwLock::new(Arc::new(access)),
+            refresh: None,
+        }
+    }
+
+    /// `fixed` plus `first` read from `source` just now; re-read every `every`.
+    pub fn refreshed(fixed: Access, first: (Keys, Keys), source: Arc<dyn KeySource>, every: Duration) -> LiveAccess {
+        LiveAccess {
+            current: RwLock::new(Arc::new(fixed.with_keys(&first.0, &first.1))),
+            refresh: Some(Refresh {
+                fixed,
+                source,
+                every,
+                last_read: tokio::sync::Mutex::new(Instant::now()),
+            }),
+        }
+    }
+
+    /// The access in force, re-read first if it is stale.
+    pub async fn current(&self) -> Arc<Access> {
+        if let Some(refresh) = &self.refresh {
+            // Whoever holds the lock is re-reading: use the keys we have meanwhile.
+            if let Ok(mut last_read) = refresh.last_read.try_lock() {
+                if last_read.elapsed() >= refresh.every {
+                    match refresh.source.keys().await {
+                        Ok((api, admin)) => {
+                            let fresh = Arc::new(refresh.fixed.with_keys(&api, &admin));
+                            *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                        }
+                        Err(e) => tracing::warn!("re-reading keys failed, keeping the last ones: {e:#}"),
+                    }
+                    *last_read = Instant::now();
+                }
+            }
+        }
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The access in force, without re-reading (start-up messages).
+    pub fn now(&self) -> Arc<Access> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -191,6 +362,33 @@ mod tests {
             assert_eq!(a.role_of(Some(wrong)), Err(Refused::UnknownKey), "{wrong:?}");
         }
         assert!(!a.writes_open());
+        assert_eq!(
+            format!("{a:?}").matches("key-").count(),
+            0,
+            "Debug never prints a key: {a:?}"
+        );
+    }
+
+    #[test]
+    fn any_configured_key_closes_writes_to_callers_without_one() {
+        let none = Access::open();
+        let api_only = Access::new(vec!["k".into()], vec![], true);
+        let admin_only = Access::new(vec![], vec!["a".into()], true);
+        let both = Access::new(vec!["k".into()], vec!["a".into()], true);
+        assert_eq!(none.write_policy(), WritePolicy::Open);
+        for keyed in [&api_only, &admin_only, &both] {
+            assert_eq!(keyed.write_policy(), WritePolicy::KeyRequired, "{keyed:?}");
+            let anonymous = keyed.caller(&HeaderMap::new()).unwrap();
+            assert!(!anonymous.can_write(), "{keyed:?}");
+        }
+        let lambda = Access::open().closed_without_keys("/pawql/prod/apiKeys");
+        let anonymous = lambda.caller(&HeaderMap::new()).unwrap();
+        assert!(!anonymous.can_write());
+        assert!(anonymous.write_refusal().contains("/pawql/prod/apiKeys"));
+        assert_eq!(
+            lambda.with_keys(&Keys::parse("k"), &Keys::default()).write_policy(),
+            WritePolicy::KeyRequired
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
     let Some(raw) = raw.filter(|q| !q.is_empty()) else {
         return super::graphiql::page().await.into_response();
     };
-    let caller = match state.access.caller(&headers) {
+    let caller = match state.access.current().await.caller(&headers) {
         Ok(caller) => caller,
         Err(refused) => return refused.response(),
     };
@@ -124,7 +124,7 @@ const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 /// `POST /graphql`.
 pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     // Refused before the body is read: an unknown key, or no key where reads need one.
-    let caller = match state.access.caller(&headers) {
+    let caller = match state.access.current().await.caller(&headers) {
         Ok(caller) => caller,
         Err(refused) => return refused.response(),
     };

@@ -20,7 +20,7 @@ mod uploads;
 mod viewer;
 mod websocket;
 
-pub use access::{Access, API_KEY_HEADER};
+pub use access::{Access, KeySource, Keys, LiveAccess, API_KEY_HEADER, DEFAULT_KEY_REFRESH};
 pub use rate_limit::{with_rate_limit, RateLimit};
 
 use axum::extract::DefaultBodyLimit;
@@ -43,8 +43,8 @@ pub struct AppState {
     /// Where `PUT /uploads/{ticket}` stages files: the embedded backend's store. `None` on
     /// AWS, where clients PUT straight to S3.
     pub staging: Option<Arc<FileImageStore>>,
-    /// Keys and read policy.
-    pub access: Arc<Access>,
+    /// Keys and read policy, as in force now (keys from SSM are re-read).
+    pub access: Arc<LiveAccess>,
     /// Parsed query documents by text (`documents.rs`).
     documents: Arc<documents::DocumentCache>,
 }
@@ -54,7 +54,7 @@ impl AppState {
         schema: PawqlSchema,
         catalog: Catalog,
         staging: Option<Arc<FileImageStore>>,
-        access: Access,
+        access: LiveAccess,
     ) -> AppState {
         AppState {
             schema,
@@ -80,6 +80,8 @@ pub struct ServerOptions {
     /// Origins browsers may call the API from (`*` for any); empty: no CORS headers, so only
     /// same-origin pages (GraphiQL) can.
     pub cors_origins: Vec<String>,
+    /// How often keys from SSM are re-read (AWS backend): the longest a revoked key works.
+    pub key_refresh: std::time::Duration,
 }
 
 impl Default for ServerOptions {
@@ -89,6 +91,7 @@ impl Default for ServerOptions {
             access: Access::open(),
             introspection: true,
             cors_origins: Vec::new(),
+            key_refresh: DEFAULT_KEY_REFRESH,
         }
     }
 }

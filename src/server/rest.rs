@@ -14,7 +14,7 @@ use super::AppState;
 
 /// `POST /upload`: answers the stored image as JSON (id, url and facts).
 pub async fn upload(State(state): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Response {
-    if let Some(refused) = state.access.refuse_writer(&headers) {
+    if let Some(refused) = state.access.current().await.refuse_writer(&headers) {
         return refused;
     }
     let (label, weight, img) = match read_upload_form(multipart).await {
@@ -88,7 +88,7 @@ pub struct RandomParams {
 
 /// `GET /random?label=…`: the bytes of a weighted random image; 404 when the label is empty.
 pub async fn random(State(state): State<AppState>, headers: HeaderMap, Query(params): Query<RandomParams>) -> Response {
-    if let Some(refused) = state.access.refuse_reader(&headers) {
+    if let Some(refused) = state.access.current().await.refuse_reader(&headers) {
         return refused;
     }
     let Some(label) = params.label else {

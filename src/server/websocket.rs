@@ -32,6 +32,8 @@ pub async fn subscribe(
                         object.entry(API_KEY_HEADER).or_insert(key.into());
                     }
                     let caller = access
+                        .current()
+                        .await
                         .caller_of_payload(&payload)
                         .map_err(|refused| async_graphql::Error::new(refused.message()))?;
                     let mut data = Data::default();

@@ -2,6 +2,7 @@
 //! reads when configured, introspection switchable, CORS by configuration, per-client rate
 //! limiting on the local server, and bounded outbound calls.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use pawql::server::{Access, RateLimit, ServerOptions};
@@ -99,6 +100,75 @@ on_both_backends! {
     }
 }
 
+on_both_backends! {
+    /// Any configured key closes writes to callers without one: none, API keys only, admin keys
+    /// only, both. A keyless mutation is a field error in a well-formed GraphQL response
+    /// (`data.upload` null, `UNAUTHENTICATED`): the GraphQL-over-HTTP spec recommends 200 for
+    /// that under both `application/json` and `application/graphql-response+json`, so that is
+    /// what clients get; petAPI's REST `/upload` answers 401.
+    async fn any_configured_key_closes_writes_to_callers_without_one(backend) {
+        let combinations: [(&str, Vec<String>, Vec<String>); 4] = [
+            ("no keys", vec![], vec![]),
+            ("API keys only", vec![KEY_1.into()], vec![]),
+            ("admin keys only", vec![], vec![ADMIN.into()]),
+            ("both", vec![KEY_1.into()], vec![ADMIN.into()]),
+        ];
+        for (what, api_keys, admin_keys) in combinations {
+            let open = api_keys.is_empty() && admin_keys.is_empty();
+            let options = ServerOptions {
+                access: Access::new(api_keys, admin_keys, true),
+                ..ServerOptions::default()
+            };
+            let app = spawn_app_with_options(backend, options).await;
+            let before = app.residue().await;
+            for accept in ["application/json", "application/graphql-response+json"] {
+                let (status, body) = upload_accepting(&app, accept).await;
+                assert_eq!(status, 200, "{what}, {accept}: {body}");
+                if open {
+                    assert!(body["data"]["upload"]["id"].is_string(), "{what}: {body}");
+                } else {
+                    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{what}, {accept}: {body}");
+                    assert_eq!(body["data"], Value::Null, "{what}: {body}");
+                }
+            }
+            let form = reqwest::multipart::Form::new()
+                .text("label", "dog")
+                .part("img", reqwest::multipart::Part::bytes(fixture("images/none_rocket.jpg")).file_name("r.jpg"));
+            let rest = app.client.post(format!("{}/upload", app.address)).multipart(form).send().await.unwrap();
+            assert_eq!(rest.status(), if open { 200 } else { 401 }, "{what}: petAPI /upload");
+            let (files, staged, rows, labels) = app.residue().await;
+            if open {
+                assert_eq!((files, rows), (2, 2), "{what}: both uploads stored");
+            } else {
+                assert_eq!((files, staged, rows, labels), before, "{what}: a refused write stores nothing");
+            }
+        }
+    }
+}
+
+/// A keyless GraphQL upload asking for the response media type `accept`; (status, body).
+async fn upload_accepting(app: &TestApp, accept: &str) -> (u16, Value) {
+    let operations = json!({
+        "query": "mutation($image: Upload!) { upload(label: \"cat\", image: $image) { id } }",
+        "variables": { "image": null }
+    });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.image"] }).to_string())
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(fixture("images/cat_chelsea.png")).file_name("f"),
+        );
+    let response = crate::helpers::http_client()
+        .post(format!("{}/graphql", app.address))
+        .header("accept", accept)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
 #[tokio::test]
 async fn debug_data_needs_an_admin_key_not_just_an_api_key() {
     let app = spawn_app_with_options(Backend::Embedded, keyed(true)).await;
@@ -151,7 +221,12 @@ async fn private_reads_need_a_key_everywhere_but_the_page_and_health() {
 
     // Subscriptions: the key goes in connection_init's payload.
     let refused = subscription_reply(&app, json!({})).await;
-    assert_ne!(refused["type"], "connection_ack", "{refused}");
+    // async-graphql closes a refused connection_init with 1002 and the refusal as the reason
+    // (graphql-transport-ws recommends 4403; either way the client learns why, and nothing more).
+    assert_eq!(
+        refused,
+        json!({ "type": "closed", "code": 1002, "reason": "this server needs an API key (header x-api-key) for every request" }),
+    );
     let accepted = subscription_reply(&app, json!({ "x-api-key": KEY_2 })).await;
     assert_eq!(accepted["type"], "connection_ack", "{accepted}");
 }
@@ -175,7 +250,11 @@ async fn subscription_reply(app: &TestApp, payload: Value) -> Value {
         .unwrap()
     {
         Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
-        Some(Ok(Message::Close(frame))) => json!({ "type": "closed", "reason": frame.map(|f| f.reason.to_string()) }),
+        Some(Ok(Message::Close(frame))) => json!({
+            "type": "closed",
+            "code": frame.as_ref().map(|f| u16::from(f.code)),
+            "reason": frame.map(|f| f.reason.to_string()),
+        }),
         other => json!({ "type": "other", "what": format!("{other:?}") }),
     }
 }
@@ -263,9 +342,19 @@ async fn the_local_server_limits_each_client_and_says_when_to_retry() {
         .unwrap();
     });
     let client = crate::helpers::http_client();
+    // All five sent at once: a limiter that only held for requests one after another (or
+    // let concurrent ones race past the bucket) fails here.
+    let barrier = Arc::new(tokio::sync::Barrier::new(5));
+    let flood = (0..5).map(|_| {
+        let (client, barrier, address) = (client.clone(), barrier.clone(), address.clone());
+        tokio::spawn(async move {
+            barrier.wait().await;
+            client.get(format!("{address}/healthz")).send().await.unwrap()
+        })
+    });
     let mut statuses = Vec::new();
-    for _ in 0..5 {
-        let response = client.get(format!("{address}/healthz")).send().await.unwrap();
+    for response in futures_util::future::join_all(flood).await {
+        let response = response.unwrap();
         statuses.push(response.status().as_u16());
         if response.status() == 429 {
             let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
@@ -274,6 +363,7 @@ async fn the_local_server_limits_each_client_and_says_when_to_retry() {
             assert_eq!(error_codes(&body), ["RATE_LIMITED"]);
         }
     }
+    statuses.sort_unstable();
     assert_eq!(statuses, [200, 200, 200, 429, 429], "a burst of 3, then limited");
 }
 
@@ -304,8 +394,10 @@ async fn outbound_aws_calls_give_up_instead_of_hanging() {
     assert!(format!("{err:?}").to_lowercase().contains("timeout"), "{err:?}");
     drop(silent);
 
-    // And production clients have limits at all.
+    // And production clients have the limits the README states: 3 s to connect, 10 s an
+    // attempt, 25 s a call with its retries (inside API Gateway's 29 s).
     let defaults = pawql::adapters::aws::default_timeouts();
-    assert!(defaults.operation_timeout().is_some() && defaults.operation_attempt_timeout().is_some());
-    assert!(defaults.connect_timeout().is_some());
+    assert_eq!(defaults.connect_timeout(), Some(Duration::from_secs(3)));
+    assert_eq!(defaults.operation_attempt_timeout(), Some(Duration::from_secs(10)));
+    assert_eq!(defaults.operation_timeout(), Some(Duration::from_secs(25)));
 }

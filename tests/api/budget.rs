@@ -45,7 +45,7 @@ impl Intercept for RequestLog {
 
 async fn logged_clients(log: &RequestLog) -> AwsClients {
     let sdk = MotoServer::shared().await.sdk_config().await;
-    AwsClients {
+    let logged = AwsClients {
         s3: aws_sdk_s3::Client::from_conf(pawql::adapters::aws::s3_config(&sdk).interceptor(log.clone()).build()),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)
@@ -62,17 +62,28 @@ async fn logged_clients(log: &RequestLog) -> AwsClients {
                 .interceptor(log.clone())
                 .build(),
         ),
-    }
+    };
+    crate::iam::enforcing(&logged)
 }
 
 #[tokio::test]
 async fn each_operation_stays_within_its_aws_request_budget() {
     let log = RequestLog::default();
-    let app = spawn_aws_app_with_clients(logged_clients(&log).await).await;
+    // Many labels, so `labels` proves its one request for more than a couple.
+    let names: Vec<String> = (0..40)
+        .map(|i| format!("pet{i}"))
+        .chain(["cat".into(), "dog".into()])
+        .collect();
+    let settings = resolvers::CatalogSettings {
+        labels: resolvers::domain::label::LabelSet::new(&names).unwrap(),
+        ..Default::default()
+    };
+    let app = spawn_aws_app_with_clients(logged_clients(&log).await, settings).await;
     // Start-up: the stage's parameters, once; and the scan worker's look for scans left
-    // unfinished (a background task, so wait for it before counting anything else).
+    // unfinished, one Query per shard of the sparse index (a background task, so wait for
+    // it before counting anything else).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !log.0.lock().unwrap().iter().any(|r| r == "dynamodb.Scan") {
+    while log.0.lock().unwrap().iter().filter(|r| *r == "dynamodb.Query").count() < 4 {
         assert!(
             std::time::Instant::now() < deadline,
             "no recovery scan: {:?}",
@@ -80,19 +91,28 @@ async fn each_operation_stays_within_its_aws_request_budget() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(log.take(), ["ssm.GetParametersByPath", "dynamodb.Scan"]);
-
-    app.upload("cat", "images/cat_chelsea.png", 0.5).await;
-    let upload = log.take();
     assert_eq!(
-        upload.iter().filter(|r| r.starts_with("s3.")).collect::<Vec<_>>(),
-        ["s3.PutObject"],
-        "an upload writes the object once and reads nothing from S3: {upload:?}"
+        log.take(),
+        [
+            "ssm.GetParametersByPath",
+            "dynamodb.Query",
+            "dynamodb.Query",
+            "dynamodb.Query",
+            "dynamodb.Query"
+        ]
     );
+
+    let first = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
     assert_eq!(
-        upload.iter().filter(|r| r.starts_with("dynamodb.")).collect::<Vec<_>>(),
-        ["dynamodb.GetItem", "dynamodb.GetItem", "dynamodb.TransactWriteItems"],
-        "is it new, the chunk info, then row and chunk info in one transaction: {upload:?}"
+        log.take(),
+        [
+            "dynamodb.GetItem",
+            "s3.PutObject",
+            "dynamodb.GetItem",
+            "dynamodb.TransactWriteItems"
+        ],
+        "is it new, the object once (nothing read from S3), the chunk info, then row and chunk \
+         info in one transaction; every service counted"
     );
 
     app.random_image("cat", "url").await;
@@ -123,16 +143,22 @@ async fn each_operation_stays_within_its_aws_request_budget() {
         );
     }
 
-    app.data("{ labels { label imageCount } }", json!({})).await;
+    let labels = app.data("{ labels { label imageCount } }", json!({})).await;
+    assert_eq!(labels["labels"].as_array().unwrap().len(), 42, "{labels}");
     assert_eq!(
         log.take(),
         ["dynamodb.BatchGetItem"],
-        "every configured label's chunk info in one request (it was a GetItem per label)"
+        "all 42 configured labels' chunk info in one request (it was a GetItem per label)"
     );
 
     // Image.scan over a list: the scans of every image in the response in one batched read
-    // (it was a GetItem per image: 50 here).
-    app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
+    // (it was a GetItem per image: 50 here). Both images are scanned first, so the batch
+    // really finds scans.
+    let second = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
+    for image in [&first, &second] {
+        let scan = crate::scan::request_scan_of(&app, image["id"].as_str().unwrap(), false, false).await;
+        crate::scan::wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;
+    }
     log.take();
     let drawn = app
         .data(
@@ -152,6 +178,59 @@ async fn each_operation_stays_within_its_aws_request_budget() {
         .map(|image| image["id"].as_str().unwrap())
         .collect();
     assert_eq!(distinct.len(), 2, "50 draws of two equal weights meet both: {drawn}");
+    for image in drawn["randomImages"].as_array().unwrap() {
+        assert_eq!(
+            image["scan"]["status"], "SUCCEEDED",
+            "each drawn image got its own scan: {image}"
+        );
+    }
+}
+
+/// The row "a scan of WebP, or over Rekognition's limits, or a scan-only upload": the bytes
+/// are fetched once and sent inline.
+#[tokio::test]
+async fn a_scan_that_sends_bytes_inline_fetches_them_once() {
+    let log = RequestLog::default();
+    let clients = logged_clients(&log).await;
+    let (app, stage) = spawn_aws_api_with_clients(clients.clone()).await;
+    let scanner = pawql::app::aws_stream_scanner(&clients, &stage, &resolvers::CatalogSettings::default(), 80.0)
+        .await
+        .unwrap();
+    let webp = app.upload("dog", "images/dog_farm_german_shepherd.webp", 0.5).await;
+    let scan = crate::scan::request_scan_of(&app, webp["id"].as_str().unwrap(), false, false).await;
+    log.take();
+    scanner.run(scan["id"].as_str().unwrap(), true).await.unwrap();
+    assert_eq!(
+        log.take(),
+        [
+            "dynamodb.GetItem",
+            "dynamodb.PutItem",
+            "dynamodb.GetItem",
+            "s3.GetObject",
+            "rekognition.DetectLabels",
+            "dynamodb.PutItem"
+        ],
+        "WebP: the scan, its claim, the image row, the bytes (to transcode), DetectLabels inline, the verdict"
+    );
+
+    let scan_only = crate::scan::scan_only_upload(&app, crate::helpers::fixture("images/cat_chelsea.png")).await;
+    let id = scan_only["data"]["requestScan"]["id"]
+        .as_str()
+        .expect("scan-only upload")
+        .to_owned();
+    log.take();
+    scanner.run(&id, true).await.unwrap();
+    assert_eq!(
+        log.take(),
+        [
+            "dynamodb.GetItem",
+            "dynamodb.PutItem",
+            "s3.GetObject",
+            "rekognition.DetectLabels",
+            "dynamodb.PutItem"
+        ],
+        "a scan-only upload: the scan, its claim, the bytes (no image row), DetectLabels inline, the verdict"
+    );
 }
 
 #[tokio::test]

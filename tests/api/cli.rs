@@ -16,6 +16,9 @@ async fn pawql(app: &TestApp, args: &[&str]) -> Output {
         .arg("--endpoint")
         .arg(format!("{}/graphql", app.address));
     command.env_remove("PAWQL_API_KEY");
+    if let Some(key) = &app.key {
+        command.arg("--api-key").arg(key);
+    }
     tokio::task::spawn_blocking(move || command.output().expect("running pawql"))
         .await
         .unwrap()

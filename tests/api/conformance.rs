@@ -8,6 +8,9 @@ use serde_json::Value;
 
 use crate::helpers::spawn_app;
 
+/// The number of audits SECURITY.md says pass ("59 audits × 2").
+const AUDITS_IN_SECURITY_MD: u64 = 59;
+
 on_both_backends! {
     async fn the_graphql_http_audit_finds_no_errors(backend) {
         let app = spawn_app(backend).await;
@@ -44,6 +47,8 @@ on_both_backends! {
         assert_eq!(summary["error"], 0, "{failing:#?}");
         // Warnings too: each is a SHOULD of the spec that pawql meets today.
         assert_eq!(summary["warn"], 0, "{failing:#?}");
-        assert!(summary["ok"].as_u64().unwrap() >= 40, "the audit ran: {summary}");
+        // Every audit graphql-http 1.23 has, as SECURITY.md states: a new package version with
+        // more (or fewer) audits fails here until SECURITY.md is brought up to date.
+        assert_eq!(summary["ok"], AUDITS_IN_SECURITY_MD, "the whole audit ran: {summary}");
     }
 }

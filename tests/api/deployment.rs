@@ -94,8 +94,14 @@ fn check_table(declared: &Value, spec: &TableSpec) {
         .map(|gsis| {
             gsis.iter()
                 .map(|g| {
-                    assert_eq!(g["Projection"]["ProjectionType"], "ALL");
-                    (g["IndexName"].as_str().unwrap().to_owned(), key_schema(&g["KeySchema"]))
+                    let name = g["IndexName"].as_str().unwrap().to_owned();
+                    let spec = spec
+                        .indexes
+                        .iter()
+                        .find(|i| i.name == name)
+                        .expect("an index the code knows");
+                    assert_eq!(g["Projection"]["ProjectionType"], spec.projection(), "{name}");
+                    (name, key_schema(&g["KeySchema"]))
                 })
                 .collect()
         })
@@ -205,6 +211,12 @@ fn serverless_yml_declares_what_provision_creates() {
         pawql::scan_stream::SWEEP_AFTER,
         chrono::Duration::minutes(15),
         "the sweep takes over scans as stale as its rate"
+    );
+    // The handler plans its work around the deadline it assumes: the function's timeout.
+    assert_eq!(
+        scan["timeout"].as_u64(),
+        Some(pawql::scan_stream::FUNCTION_TIMEOUT.as_secs()),
+        "serverless.yml's scan timeout and scan_stream::FUNCTION_TIMEOUT"
     );
 }
 

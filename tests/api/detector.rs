@@ -47,3 +47,56 @@ fn valid_variants_of_the_cat_photo_are_read_as_cats() {
     let blank = detector.classify(&fixture("bad-inputs/tiny_1x1.png")).unwrap();
     assert!(!blank.is_cat, "a 1x1 white pixel is no cat: {blank:?}");
 }
+
+/// The margins the README states for the threshold (0.2): on the fixtures, cats (the photos
+/// and the valid variants of the cat photo) score at least 0.43 and everything else at most
+/// 0.012.
+#[test]
+fn the_readme_margins_around_the_threshold_hold_on_the_fixtures() {
+    let detector = OfflineDetector::load(DEFAULT_CAT_THRESHOLD).unwrap();
+    let mut cats = Vec::new();
+    let mut rest = Vec::new();
+    for row in manifest("images/MANIFEST.tsv") {
+        let p = detector
+            .classify(&fixture(&format!("images/{}", row["file"])))
+            .unwrap()
+            .cat_confidence;
+        if row["expected"] == "cat" {
+            cats.push(p)
+        } else {
+            rest.push(p)
+        }
+    }
+    for file in [
+        "png_named.jpg",
+        "jpeg_as_png_ctype.jpg",
+        "cat.webp",
+        "exif_orientation_6.jpg",
+        "exif_orientation_3.jpg",
+        "cmyk.jpg",
+        "grayscale.jpg",
+        "rgb48_16bit.png",
+        "animated.png",
+    ] {
+        cats.push(
+            detector
+                .classify(&fixture(&format!("bad-inputs/{file}")))
+                .unwrap()
+                .cat_confidence,
+        );
+    }
+    rest.push(
+        detector
+            .classify(&fixture("bad-inputs/tiny_1x1.png"))
+            .unwrap()
+            .cat_confidence,
+    );
+    let lowest_cat = cats.iter().copied().fold(f64::INFINITY, f64::min);
+    let highest_other = rest.iter().copied().fold(0.0, f64::max);
+    println!("P(cat): lowest cat {lowest_cat:.4}, highest other {highest_other:.4}");
+    assert!(lowest_cat >= 0.43, "README: cats score >= 0.43; lowest {lowest_cat:.4}");
+    assert!(
+        highest_other <= 0.012,
+        "README: the rest score <= 0.012; highest {highest_other:.4}"
+    );
+}

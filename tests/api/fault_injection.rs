@@ -25,6 +25,9 @@ pub enum Fault {
     Error,
     /// Never answers in time (sleeps far longer than any test waits; a timeout must end it).
     Hang,
+    /// The real port runs and its write commits, then the call reports an error anyway (a
+    /// lost response, a timeout after the server acted): the caller cannot tell the two apart.
+    AfterCommit,
 }
 
 /// The armed steps, each with how many more calls fail and how.
@@ -47,6 +50,29 @@ impl Faults {
 
     pub fn injected(&self, step: &str) -> u32 {
         self.injected.lock().unwrap().get(step).copied().unwrap_or(0)
+    }
+
+    /// Runs a port's `work` for `step`, failing it as armed: before it runs (`Error`, `Hang`),
+    /// or after it has run (`AfterCommit`).
+    async fn around<T>(
+        &self,
+        step: &'static str,
+        work: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        if self.peek(step) == Some(Fault::AfterCommit) {
+            let done = work.await?;
+            self.enter(step).await?;
+            return Ok(done);
+        }
+        self.enter(step).await?;
+        work.await
+    }
+
+    fn peek(&self, step: &str) -> Option<Fault> {
+        match self.armed.lock().unwrap().get(step) {
+            Some((left, fault)) if *left > 0 => Some(*fault),
+            _ => None,
+        }
     }
 
     /// Called by a wrapper at the start of `step`: fails it if armed.
@@ -78,16 +104,13 @@ pub struct FaultyStore {
 #[async_trait]
 impl ImageStore for FaultyStore {
     async fn put(&self, id: &ImageId, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
-        self.faults.enter("store.put").await?;
-        self.inner.put(id, kind, bytes).await
+        self.faults.around("store.put", self.inner.put(id, kind, bytes)).await
     }
     async fn get(&self, id: &ImageId) -> anyhow::Result<Option<Bytes>> {
-        self.faults.enter("store.get").await?;
-        self.inner.get(id).await
+        self.faults.around("store.get", self.inner.get(id)).await
     }
     async fn delete(&self, id: &ImageId) -> anyhow::Result<()> {
-        self.faults.enter("store.delete").await?;
-        self.inner.delete(id).await
+        self.faults.around("store.delete", self.inner.delete(id)).await
     }
     async fn url(&self, image: &ImageRecord) -> anyhow::Result<String> {
         self.inner.url(image).await
@@ -123,24 +146,27 @@ impl ChunkTables for FaultyTables {
         self.inner.chunk_images(label, chunk).await
     }
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
-        self.faults.enter("tables.get_image").await?;
-        self.inner.get_image(id).await
+        self.faults.around("tables.get_image", self.inner.get_image(id)).await
     }
     async fn insert_image(&self, image: NewImage, sizing: ChunkSizing) -> anyhow::Result<Inserted> {
-        self.faults.enter("tables.insert_image").await?;
-        self.inner.insert_image(image, sizing).await
+        self.faults
+            .around("tables.insert_image", self.inner.insert_image(image, sizing))
+            .await
     }
     async fn remove_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
-        self.faults.enter("tables.remove_image").await?;
-        self.inner.remove_image(id).await
+        self.faults
+            .around("tables.remove_image", self.inner.remove_image(id))
+            .await
     }
     async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {
-        self.faults.enter("tables.set_weight").await?;
-        self.inner.set_weight(id, weight).await
+        self.faults
+            .around("tables.set_weight", self.inner.set_weight(id, weight))
+            .await
     }
     async fn set_hold(&self, id: &ImageId, hold: Option<String>) -> anyhow::Result<Option<ImageRecord>> {
-        self.faults.enter("tables.set_hold").await?;
-        self.inner.set_hold(id, hold).await
+        self.faults
+            .around("tables.set_hold", self.inner.set_hold(id, hold))
+            .await
     }
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {
         self.inner.all_images(label).await
@@ -158,19 +184,18 @@ impl ScanStore for FaultyScans {
         self.inner.get(id).await
     }
     async fn request(&self, pending: ScanRecord, force: bool) -> anyhow::Result<ScanRequested> {
-        self.faults.enter("scans.request").await?;
-        self.inner.request(pending, force).await
+        self.faults
+            .around("scans.request", self.inner.request(pending, force))
+            .await
     }
     async fn claim(&self, id: &str, reclaim: bool) -> anyhow::Result<Option<ScanRecord>> {
-        self.faults.enter("scans.claim").await?;
-        self.inner.claim(id, reclaim).await
+        self.faults.around("scans.claim", self.inner.claim(id, reclaim)).await
     }
     async fn finish(&self, record: ScanRecord) -> anyhow::Result<bool> {
-        self.faults.enter("scans.finish").await?;
-        self.inner.finish(record).await
+        self.faults.around("scans.finish", self.inner.finish(record)).await
     }
-    async fn unfinished(&self) -> anyhow::Result<Vec<ScanRecord>> {
-        self.inner.unfinished().await
+    async fn unfinished(&self, untouched_since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<String>> {
+        self.inner.unfinished(untouched_since).await
     }
 }
 

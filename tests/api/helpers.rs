@@ -146,21 +146,37 @@ pub enum Storage {
 
 pub struct TestApp {
     pub address: String,
+    /// An HTTP client that sends [`TestApp::key`] on every request.
     pub client: reqwest::Client,
+    /// The key this app's own requests carry: [`ADMIN_KEY`] on servers started with the
+    /// harness' options (any configured key closes writes to callers without one), none on
+    /// servers a test configured itself (it sends what it means to test).
+    pub key: Option<String>,
     pub storage: Storage,
     pub store: Arc<CountingStore>,
     /// The real tables (unwrapped), for checking what was stored.
     pub tables: Arc<dyn ChunkTables>,
+    /// The same tables as DynamoDB's adapter (AWS backend), for its race counter.
+    pub dynamo: Option<Arc<aws::DynamoChunkTables>>,
     pub catalog: Catalog,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     _temp: Option<tempfile::TempDir>,
 }
 
-/// A plain HTTP client for tests (TLS set up as the typed client does it).
+/// A plain HTTP client for tests (TLS set up as the typed client does it), sending no key.
 pub fn http_client() -> reqwest::Client {
+    keyed_http_client(None)
+}
+
+/// An HTTP client whose every request carries `key` as `x-api-key` (unless it sets one).
+pub fn keyed_http_client(key: Option<&str>) -> reqwest::Client {
     pawql::client::install_crypto_provider();
-    reqwest::Client::new()
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = key {
+        headers.insert("x-api-key", key.parse().unwrap());
+    }
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -171,13 +187,19 @@ pub async fn spawn_app_with(backend: Backend, settings: CatalogSettings) -> Test
     spawn_app_wrapping_with(backend, settings, |tables| tables, test_options(), None).await
 }
 
-/// What test servers run with unless a test says otherwise: writes open (no API keys),
-/// public reads, and [`ADMIN_KEY`] as the admin key.
+/// What test servers run with unless a test says otherwise: [`ADMIN_KEY`] as the only key
+/// (so writes need it, and [`TestApp`] sends it), public reads.
 pub fn test_options() -> ServerOptions {
     ServerOptions {
         access: Access::new(Vec::new(), vec![ADMIN_KEY.to_owned()], true),
         ..ServerOptions::default()
     }
+}
+
+/// A server with no key at all (the local default: writes open), for clients that send none
+/// (petAPI's curl commands, the viewer in a browser).
+pub async fn spawn_open_app(backend: Backend) -> TestApp {
+    spawn_app_with_options(backend, ServerOptions::default()).await
 }
 
 /// A server with its own access options (keys, private reads, introspection, CORS).
@@ -281,11 +303,11 @@ async fn start_embedded(
 
 /// An AWS-backend server over the caller's clients (instrumented ones, in the budget test),
 /// in a fresh stage provisioned with plain clients.
-pub async fn spawn_aws_app_with_clients(clients: AwsClients) -> TestApp {
+pub async fn spawn_aws_app_with_clients(clients: AwsClients, settings: CatalogSettings) -> TestApp {
     let plain = MotoServer::shared().await.clients().await;
     let stage = unique_stage();
     aws::provision(&plain, &stage).await.unwrap();
-    start_aws(clients, &stage, CatalogSettings::default(), |tables| tables).await
+    start_aws(clients, &stage, settings, |tables| tables).await
 }
 
 /// A server on the AWS backend of `stage`, found through its SSM parameters as in production.
@@ -364,8 +386,15 @@ async fn start_aws_scanning(
     let address = format!("http://{}", listener.local_addr().unwrap());
     let parameters = aws::load_parameters(&clients.ssm, stage).await.unwrap();
     let resources = Resources::resolve(stage, &parameters, |_| None).unwrap();
-    let backend = aws::open_resources(&clients, resources.clone(), settings.labels.clone());
+    // The server's own calls go through IAM as deployed (serverless.yml's role); the test's
+    // checks of what was stored use the plain clients.
+    let backend = aws::open_resources(
+        &crate::iam::enforcing(&clients),
+        resources.clone(),
+        settings.labels.clone(),
+    );
     let storage = Storage::Aws { clients, resources };
+    let dynamo = backend.tables.clone();
     let scanning = pawql::app::offline_detector(DEFAULT_CAT_THRESHOLD)
         .unwrap()
         .map(|detector| ScanParts {
@@ -382,7 +411,9 @@ async fn start_aws_scanning(
         options,
         faults,
     };
-    serve(listener, address, storage, ports, settings, wrap).await
+    let mut app = serve(listener, address, storage, ports, settings, wrap).await;
+    app.dynamo = Some(dynamo);
+    app
 }
 
 /// The ports a test server runs on.
@@ -448,6 +479,9 @@ async fn serve(
     let real_tables = tables;
     let tables = wrap(real_tables.clone());
     let catalog = Catalog::new(store.clone(), tables.clone(), settings.clone());
+    let key = (options.access.admin_keys == pawql::server::Keys::new([ADMIN_KEY.to_owned()])
+        && options.access.api_keys.is_empty())
+    .then(|| ADMIN_KEY.to_owned());
     let router = pawql::app::router_over(store.clone(), tables, settings, staging, scanning, options);
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -460,10 +494,12 @@ async fn serve(
     });
     TestApp {
         address,
-        client: crate::helpers::http_client(),
+        client: keyed_http_client(key.as_deref()),
+        key,
         storage,
         store,
         tables: real_tables,
+        dynamo: None,
         catalog,
         shutdown: Some(tx),
         server: Some(server),
@@ -484,7 +520,7 @@ impl TestApp {
     /// POSTs a JSON GraphQL request; returns (HTTP status, body).
     /// The typed client (graphql_client, from schema.graphql and playground/) on this server.
     pub fn typed(&self) -> pawql::client::PawqlClient {
-        pawql::client::PawqlClient::new(format!("{}/graphql", self.address), None).unwrap()
+        pawql::client::PawqlClient::new(format!("{}/graphql", self.address), self.key.clone()).unwrap()
     }
 
     pub async fn graphql(&self, query: &str, variables: Value) -> (u16, Value) {

@@ -103,9 +103,11 @@ on_both_backends! {
         assert!(dog_as_cat["heldReason"].as_str().unwrap().starts_with("NOT_A_CAT"), "{dog_as_cat}");
 
         // A held image can be re-weighted and deleted like any other, and stays consistent.
-        let (status, _) = app.set_weight(coffee["id"].as_str().unwrap(), 0.9).await;
-        assert_eq!(status, 200);
-        assert_eq!(image(&app, coffee["id"].as_str().unwrap()).await["inPool"], false);
+        let (status, reweighted) = app.set_weight(coffee["id"].as_str().unwrap(), 0.9).await;
+        assert_eq!((status, reweighted.get("errors")), (200, None), "{reweighted}");
+        assert_eq!(reweighted["data"]["setWeight"]["weight"], 0.9, "{reweighted}");
+        let held = image(&app, coffee["id"].as_str().unwrap()).await;
+        assert_eq!((held["weight"].clone(), held["inPool"].clone()), (json!(0.9), json!(false)), "{held}");
         app.assert_chunk_invariant().await;
         assert!(app.delete_image(coffee["id"].as_str().unwrap()).await);
         app.assert_chunk_invariant().await;

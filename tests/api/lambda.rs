@@ -42,28 +42,137 @@ fn multipart_upload(image: &[u8]) -> Vec<u8> {
     body
 }
 
+const MOBILE_KEY: &str = "mobile-app-key-0123456789";
+
+/// The Lambda API function's router ([`pawql::app::lambda_api_router`], what `main` runs).
+async fn lambda_router(clients: &aws::AwsClients, stage: &str, options: pawql::server::ServerOptions) -> axum::Router {
+    let clients = crate::iam::enforcing(clients);
+    pawql::app::lambda_api_router(&clients, stage, CatalogSettings::default(), 80.0, options)
+        .await
+        .unwrap()
+}
+
+/// Sets the stage's SecureString parameter `name` (`apiKeys` or `adminKeys`) to `keys`.
+async fn set_keys(clients: &aws::AwsClients, stage: &str, name: &str, keys: &str) {
+    clients
+        .ssm
+        .put_parameter()
+        .name(format!("{}{name}", aws::resources::parameter_path(stage)))
+        .value(keys)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A GraphQL JSON request as API Gateway delivers it, with `key` if any; (status, body).
+async fn invoke_graphql(router: &axum::Router, key: Option<&str>, query: &str) -> (u64, Value) {
+    let mut request = event("apigw-v2-post-graphql.json");
+    request["body"] = json!(json!({ "query": query }).to_string());
+    request["headers"].as_object_mut().unwrap().remove("content-length");
+    if let Some(key) = key {
+        request["headers"]["x-api-key"] = json!(key);
+    }
+    let response = pawql::lambda::invoke(router.clone(), request).await.unwrap();
+    let body = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    (response["statusCode"].as_u64().unwrap(), body)
+}
+
+const REWEIGHT_NOTHING: &str =
+    "mutation { deleteImage(id: \"cat-0000000000000000000000000000000000000000000000000000000000000000\") }";
+
+#[tokio::test]
+async fn a_stage_without_keys_refuses_writes_through_the_lambda_and_names_the_parameter() {
+    let clients = MotoServer::shared().await.clients().await;
+    let stage = unique_stage();
+    aws::provision(&clients, &stage).await.unwrap();
+    let router = lambda_router(&clients, &stage, Default::default()).await;
+
+    let (status, body) = invoke_graphql(&router, None, REWEIGHT_NOTHING).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(crate::helpers::error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("/pawql/{stage}/apiKeys")),
+        "the refusal names the parameter to set: {message}"
+    );
+    // The upload path too (multipart, base64 body), and nothing is stored.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut upload = event("apigw-v2-multipart-upload.json");
+    upload["body"] = json!(b64.encode(multipart_upload(&fixture("images/cat_kde_tabby_q85.jpg"))));
+    let response = pawql::lambda::invoke(router.clone(), upload).await.unwrap();
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(crate::helpers::error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    let (_, labels) = invoke_graphql(&router, None, "{ labels { imageCount } }").await;
+    assert_eq!(labels["data"]["labels"][0]["imageCount"], 0, "{labels}");
+    // Reads stay public.
+    assert!(labels.get("errors").is_none(), "{labels}");
+}
+
+#[tokio::test]
+async fn keys_in_ssm_are_re_read_so_a_revoked_key_stops_working() {
+    let clients = MotoServer::shared().await.clients().await;
+    let stage = unique_stage();
+    aws::provision(&clients, &stage).await.unwrap();
+    // Admin keys alone close writes to callers without a key.
+    set_keys(
+        &clients,
+        &stage,
+        aws::resources::ADMIN_KEYS_PARAMETER,
+        "old-admin-key-0123456789",
+    )
+    .await;
+    let refresh = std::time::Duration::from_millis(300);
+    let options = pawql::server::ServerOptions {
+        key_refresh: refresh,
+        ..Default::default()
+    };
+    let router = lambda_router(&clients, &stage, options).await;
+    let (_, anonymous) = invoke_graphql(&router, None, REWEIGHT_NOTHING).await;
+    assert_eq!(
+        crate::helpers::error_codes(&anonymous),
+        ["UNAUTHENTICATED"],
+        "{anonymous}"
+    );
+    let (_, old) = invoke_graphql(&router, Some("old-admin-key-0123456789"), REWEIGHT_NOTHING).await;
+    assert_eq!(old["data"]["deleteImage"], false, "the admin key writes: {old}");
+
+    // Rotated in SSM: the old key is refused once the refresh interval has passed.
+    set_keys(
+        &clients,
+        &stage,
+        aws::resources::ADMIN_KEYS_PARAMETER,
+        "new-admin-key-0123456789",
+    )
+    .await;
+    tokio::time::sleep(refresh * 2).await;
+    let (status, old) = invoke_graphql(&router, Some("old-admin-key-0123456789"), REWEIGHT_NOTHING).await;
+    assert_eq!(
+        (status, crate::helpers::error_codes(&old)),
+        (401, vec!["UNAUTHENTICATED".to_owned()]),
+        "{old}"
+    );
+    let (_, new) = invoke_graphql(&router, Some("new-admin-key-0123456789"), REWEIGHT_NOTHING).await;
+    assert_eq!(new["data"]["deleteImage"], false, "{new}");
+}
+
 #[tokio::test]
 async fn api_gateway_v2_events_go_through_the_same_router() {
     let clients = MotoServer::shared().await.clients().await;
     let stage = unique_stage();
     aws::provision(&clients, &stage).await.unwrap();
+    // Keys in SSM first, as "Deploying for real" says.
+    set_keys(&clients, &stage, aws::resources::API_KEYS_PARAMETER, MOBILE_KEY).await;
     // As the Lambda API function runs: Rekognition, scans left to the stream handler.
-    let scanning = pawql::app::AwsScanning::Stream { min_confidence: 80.0 };
-    let router = pawql::app::aws_router(
-        &clients,
-        &stage,
-        CatalogSettings::default(),
-        scanning,
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let router = lambda_router(&clients, &stage, Default::default()).await;
     let b64 = base64::engine::general_purpose::STANDARD;
 
     // Multipart upload with a base64 body, as API Gateway delivers binary bodies.
     let image = fixture("images/cat_kde_tabby_q85.jpg");
     let mut upload = event("apigw-v2-multipart-upload.json");
     upload["body"] = json!(b64.encode(multipart_upload(&image)));
+    upload["headers"]["x-api-key"] = json!(MOBILE_KEY);
     let response = pawql::lambda::invoke(router.clone(), upload).await.unwrap();
     assert_eq!(response["statusCode"], 200, "{response}");
     assert_eq!(response["isBase64Encoded"], false, "JSON goes back as text");
@@ -104,6 +213,7 @@ async fn api_gateway_v2_events_go_through_the_same_router() {
     // A refused upload through the same path: a clear code, nothing stored.
     let mut refused = event("apigw-v2-multipart-upload.json");
     refused["body"] = json!(b64.encode(multipart_upload(b"GIF89a not really")));
+    refused["headers"]["x-api-key"] = json!(MOBILE_KEY);
     let response = pawql::lambda::invoke(router.clone(), refused).await.unwrap();
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     assert_eq!(crate::helpers::error_codes(&body), ["UNSUPPORTED_MEDIA_TYPE"], "{body}");

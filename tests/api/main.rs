@@ -16,6 +16,7 @@ mod detector;
 mod fault_injection;
 mod faults;
 mod hostile;
+mod iam;
 mod label_check;
 mod lambda;
 mod moto;

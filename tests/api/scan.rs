@@ -126,9 +126,16 @@ on_both_backends! {
         // Concurrent requests for one image: one scan.
         let requests = (0..5).map(|_| request_scan_of(&app, id, false, false));
         let scans = futures_util::future::join_all(requests).await;
+        // The id is the bytes' hash, so equal ids prove nothing; each request stamps its own
+        // `requestedAt` (nanoseconds), so requests that overwrote each other would answer
+        // different ones, and the scan kept would be only the last writer's.
+        let stamps: std::collections::BTreeSet<String> =
+            scans.iter().map(|s| s["requestedAt"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(stamps.len(), 1, "five requests, one scan record: {scans:?}");
         assert!(scans.iter().all(|s| s["id"] == scans[0]["id"]));
         let first = wait_for_final(&app, scans[0]["id"].as_str().unwrap(), false).await;
         assert_eq!(first["attempts"], 1, "one scan ran: {first}");
+        assert_eq!(first["requestedAt"], scans[0]["requestedAt"], "the record kept is the one every request was told of");
 
         // The same bytes uploaded for scanning only, or under another label: the same scan.
         let again = scan_only_upload(&app, fixture("images/cat_kde_tabby_q85.jpg")).await;
@@ -149,7 +156,7 @@ on_both_backends! {
     }
 }
 
-async fn scan_only_upload(app: &TestApp, bytes: Vec<u8>) -> Value {
+pub(crate) async fn scan_only_upload(app: &TestApp, bytes: Vec<u8>) -> Value {
     let operations = json!({
         "query": format!("mutation($image: Upload!) {{ requestScan(image: $image) {{ {SCAN_FIELDS} }} }}"),
         "variables": { "image": null }
@@ -248,7 +255,15 @@ on_both_backends! {
             "{{ scanResult(id: \"{}\") {{ status debug }} }}",
             scans[0]["id"].as_str().unwrap()
         );
-        let (_, body) = app.graphql(&q, json!({})).await;
+        let body: Value = crate::helpers::http_client()
+            .post(format!("{}/graphql", app.address))
+            .json(&json!({ "query": q }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
         assert!(body["data"]["scanResult"].is_null() || body["data"]["scanResult"]["debug"].is_null());
         let wrong = graphql_with_key(&app, "test-admin-key-0123456780", &q, json!({})).await;

@@ -20,6 +20,7 @@ use serde_json::{json, Map, Value};
 use crate::helpers::{fixture, spawn_aws_app_without_worker, Storage, TestApp};
 use crate::moto::MotoServer;
 use crate::scan::{request_scan_of, subscribe_scan_updated_at, wait_for_final, SCAN_FIELDS};
+use pawql::scan_stream::Swept;
 
 /// A stream attribute value in the wire JSON shape Lambda events carry (`{"S": "…"}`).
 fn attribute_json(value: &AttributeValue) -> Value {
@@ -151,15 +152,9 @@ pub(crate) fn resources(app: &TestApp) -> (Resources, pawql::adapters::aws::AwsC
 pub(crate) fn stream_scanner(app: &TestApp, detector: Arc<dyn CatDetector>) -> Scanner {
     let (resources, clients) = self::resources(app);
     let settings = CatalogSettings::default();
-    let backend = aws::open_resources(&clients, resources, settings.labels.clone());
-    pawql::app::scanner(
-        backend.images,
-        backend.tables,
-        &settings,
-        backend.scans,
-        detector,
-        Arc::new(NoDispatch),
-    )
+    // As deployed: IAM enforced (the scan function shares the API's role).
+    let backend = aws::open_resources(&crate::iam::enforcing(&clients), resources, settings.labels.clone());
+    pawql::app::stream_scanner(backend, &settings, detector)
 }
 
 fn event_names(event: &Value) -> Vec<String> {
@@ -218,11 +213,9 @@ async fn on_aws_the_stream_drives_the_scan_to_succeeded() {
         "{done}"
     );
     assert_eq!(done["attempts"], 1);
-    assert!(done["debug"]["log"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|l| l.as_str().unwrap().contains(&id)));
+    let log = done["debug"]["log"].as_array().unwrap();
+    assert!(!log.is_empty(), "{done}");
+    assert!(log.iter().all(|l| l.as_str().unwrap().contains(&id)), "{done}");
     let dog_done = wait_for_final(&app, dog_scan["id"].as_str().unwrap(), false).await;
     assert_eq!(dog_done["isCat"], false);
     let updates = subscription.await.unwrap();
@@ -310,7 +303,8 @@ async fn a_scan_store_failure_is_reported_for_retry_and_the_retry_finishes_it() 
 async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() {
     // moto answers every DetectLabels with one canned label ("Mobile Phone", parents "Phone"):
     // enough to prove the request is made, answered and parsed. The cat rule itself is tested
-    // on recorded real responses (detectors/rekognition.rs).
+    // on responses written in AWS's documented shape (detectors/rekognition.rs,
+    // tests/fixtures/rekognition/: not recorded from a live account).
     let (app, stage) = spawn_aws_app_without_worker().await;
     let (resources, clients) = resources(&app);
     let detector = RekognitionDetector::new(clients.rekognition.clone(), &resources.bucket, 80.0);
@@ -350,9 +344,14 @@ async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() 
     // The whole handler with Rekognition, as deployed: the stream scanner of the stage.
     let mut stream = StreamReader::open(&app, &resources.scan_table).await;
     let scan = request_scan_of(&app, uploaded["id"].as_str().unwrap(), false, false).await;
-    let scanner = pawql::app::aws_stream_scanner(&clients, &stage, &CatalogSettings::default(), 80.0)
-        .await
-        .unwrap();
+    let scanner = pawql::app::aws_stream_scanner(
+        &crate::iam::enforcing(&clients),
+        &stage,
+        &CatalogSettings::default(),
+        80.0,
+    )
+    .await
+    .unwrap();
     let event = stream.next_event().await;
     pawql::scan_stream::invoke(&scanner, event).await.unwrap();
     let done = wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;
@@ -463,6 +462,42 @@ async fn debug_data_too_large_for_an_item_is_kept_in_s3() {
 }
 
 #[tokio::test]
+async fn records_a_batch_has_no_time_for_are_reported_unstarted_for_redelivery() {
+    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let (resources, _) = resources(&app);
+    let mut stream = StreamReader::open(&app, &resources.scan_table).await;
+    let cat = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
+    let id = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let event = stream.next_event().await;
+    let sequence = event["Records"][0]["dynamodb"]["SequenceNumber"].clone();
+    let scanner = stream_scanner(&app, pawql::app::offline_detector(0.2).unwrap().unwrap());
+
+    // Less time left than one scan may take: not started, reported for redelivery, and the
+    // scan is not claimed (no claim is burnt toward GAVE_UP).
+    let almost_out = tokio::time::Instant::now() + scanner.settings.longest_run();
+    let response = pawql::scan_stream::invoke_until(&scanner, event.clone(), almost_out)
+        .await
+        .unwrap();
+    assert_eq!(
+        response,
+        json!({ "batchItemFailures": [{ "itemIdentifier": sequence }] })
+    );
+    let q = "query($id: ID!) { scanResult(id: $id) { status attempts } }";
+    assert_eq!(
+        app.data(q, json!({ "id": id })).await["scanResult"],
+        json!({ "status": "PENDING", "attempts": 0 })
+    );
+
+    // Delivered again with time to spare: done.
+    let response = pawql::scan_stream::invoke(&scanner, event).await.unwrap();
+    assert_eq!(response, json!({ "batchItemFailures": [] }));
+    assert_eq!(wait_for_final(&app, &id, false).await["attempts"], 1);
+}
+
+#[tokio::test]
 async fn the_scheduled_sweep_finishes_scans_the_stream_never_did() {
     let (app, _stage) = spawn_aws_app_without_worker().await;
     let cat = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
@@ -480,7 +515,7 @@ async fn the_scheduled_sweep_finishes_scans_the_stream_never_did() {
     });
     assert_eq!(
         pawql::scan_stream::invoke(&scanner, scheduled).await.unwrap(),
-        json!({ "swept": 0 })
+        json!({ "swept": 0, "left": 0 })
     );
     let q = "query($id: ID!) { scanResult(id: $id) { status } }";
     assert_eq!(
@@ -488,24 +523,36 @@ async fn the_scheduled_sweep_finishes_scans_the_stream_never_did() {
         "PENDING"
     );
 
-    // Once it is stale (here: at once), the sweep takes it over.
+    // Stale (here: at once), but no time left in the invocation: left for the next sweep,
+    // not started (so not claimed) and not lost.
+    let no_time = tokio::time::Instant::now();
+    let swept = pawql::scan_stream::sweep(&scanner, chrono::Duration::zero(), no_time)
+        .await
+        .unwrap();
+    assert_eq!(swept, Swept { swept: 0, left: 1 });
     assert_eq!(
-        pawql::scan_stream::sweep(&scanner, chrono::Duration::zero())
-            .await
-            .unwrap(),
-        1
+        app.data(q, json!({ "id": id })).await["scanResult"]["status"],
+        "PENDING"
     );
+
+    // With time, the sweep takes it over.
+    let deadline = tokio::time::Instant::now() + pawql::scan_stream::FUNCTION_TIMEOUT;
+    let swept = pawql::scan_stream::sweep(&scanner, chrono::Duration::zero(), deadline)
+        .await
+        .unwrap();
+    assert_eq!(swept, Swept { swept: 1, left: 0 });
     let done = wait_for_final(&app, &id, false).await;
     assert_eq!(
         (done["status"].as_str(), done["isCat"].as_bool()),
         (Some("SUCCEEDED"), Some(true))
     );
+    let swept = pawql::scan_stream::sweep(&scanner, chrono::Duration::zero(), deadline)
+        .await
+        .unwrap();
     assert_eq!(
-        pawql::scan_stream::sweep(&scanner, chrono::Duration::zero())
-            .await
-            .unwrap(),
-        0,
-        "nothing left"
+        swept,
+        Swept { swept: 0, left: 0 },
+        "a final scan leaves the sparse index"
     );
 
     // Anything else is refused with a clear error.

@@ -7,11 +7,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::{fixtures_dir, spawn_app};
+use crate::helpers::{fixtures_dir, spawn_open_app};
 
 on_both_backends! {
     async fn the_viewer_uploads_scans_and_shows_a_cat_in_a_real_browser(backend) {
-        let app = spawn_app(backend).await;
+        // The page as a first-time user opens it: no key typed in, on a server with none.
+        let app = spawn_open_app(backend).await;
         let root = env!("CARGO_MANIFEST_DIR");
         let artifacts = std::path::Path::new(root).join("target/test-artifacts");
         std::fs::create_dir_all(&artifacts).unwrap();

@@ -49,4 +49,27 @@ impl DetectError {
             retryable: true,
         }
     }
+
+    /// What anyone may read (`Scan.error`, `heldReason`): the code and a fixed explanation of
+    /// it. The message stays in logs and in the scan's debug data (admin key): it can carry a
+    /// detector's or AWS's own error text, with ARNs, account ids and internals.
+    pub fn public(&self) -> String {
+        let explanation = match self.code {
+            "DETECTOR_UNAVAILABLE" => "the detector did not answer, and retries ran out",
+            "DETECTOR_THROTTLED" => "the detector was busy, and retries ran out",
+            "DETECTOR_CRASHED" => "the detector stopped unexpectedly",
+            "DETECTOR_FAILED" => "the detector could not process the image",
+            "DETECTOR_ACCESS_DENIED" => "the detector may not read the image (a deployment problem)",
+            "UNREADABLE_IMAGE" => "the image could not be decoded for detection",
+            "IMAGE_TOO_SMALL" => "the image is smaller than the detector's minimum (80 pixels a side)",
+            "IMAGE_TOO_LARGE" => "the image is over the detector's limits",
+            "TRANSCODE_FAILED" => "the image could not be converted for the detector",
+            "IMAGE_MISSING" => "the scanned bytes are gone",
+            "STORAGE_FAILED" => "the image could not be read from storage",
+            "GAVE_UP" => "every worker that took this scan stopped before finishing it",
+            "BAD_RECORD" => "the scan record is damaged",
+            _ => "the scan failed",
+        };
+        format!("{}: {explanation}", self.code)
+    }
 }

@@ -119,12 +119,16 @@ impl ScanRecord {
     /// claimed that long ago and never finished. Such a scan's worker is gone (or it was
     /// never delivered to one), and a sweep may take it over.
     pub fn is_stale(&self, now: DateTime<Utc>, after: chrono::Duration) -> bool {
-        let since = match self.status {
-            ScanStatus::Pending => self.requested_at,
-            ScanStatus::Running => self.claimed_at.unwrap_or(self.requested_at),
-            ScanStatus::Succeeded | ScanStatus::Failed => return false,
-        };
-        now - since >= after
+        self.touched_at().is_some_and(|since| now - since >= after)
+    }
+
+    /// When an unfinished scan was last touched (requested, or claimed); `None` when final.
+    pub fn touched_at(&self) -> Option<DateTime<Utc>> {
+        match self.status {
+            ScanStatus::Pending => Some(self.requested_at),
+            ScanStatus::Running => Some(self.claimed_at.unwrap_or(self.requested_at)),
+            ScanStatus::Succeeded | ScanStatus::Failed => None,
+        }
     }
 }
 

@@ -159,6 +159,15 @@ fn swaps_axes(orientation: image::metadata::Orientation) -> bool {
     matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
 }
 
+/// [`validate_image`] on a blocking thread: decoding is CPU work that must not stall the
+/// async runtime. Every door that takes image bytes validates through this.
+pub async fn validate_image_off_runtime(bytes: &bytes::Bytes, limits: UploadLimits) -> ApiResult<ImageFacts> {
+    let checked = bytes.clone();
+    tokio::task::spawn_blocking(move || validate_image(&checked, &limits))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("validation task failed: {e}")))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,13 +217,4 @@ mod tests {
         let err = validate_image(&bytes[..bytes.len() / 2], &UploadLimits::default()).unwrap_err();
         assert_eq!(err.code(), "INVALID_IMAGE", "{err}");
     }
-}
-
-/// [`validate_image`] on a blocking thread: decoding is CPU work that must not stall the
-/// async runtime. Every door that takes image bytes validates through this.
-pub async fn validate_image_off_runtime(bytes: &bytes::Bytes, limits: UploadLimits) -> ApiResult<ImageFacts> {
-    let checked = bytes.clone();
-    tokio::task::spawn_blocking(move || validate_image(&checked, &limits))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("validation task failed: {e}")))?
 }

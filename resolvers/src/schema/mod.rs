@@ -54,20 +54,43 @@ pub enum Role {
 
 /// Who is calling, per request: set by the HTTP layer from the `x-api-key` header (or a
 /// WebSocket's `connection_init` payload). Absent (a schema executed in-process): open.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub role: Role,
-    /// No API key is configured, so anyone may write.
-    pub writes_open: bool,
+    /// Whether a caller without a key may write.
+    pub writes: WritePolicy,
+}
+
+/// What a caller needs to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WritePolicy {
+    /// No key of either kind is configured and the server allows that (the local default):
+    /// anyone who can reach it may write.
+    Open,
+    /// Keys are configured: writes need an API key or an admin key.
+    KeyRequired,
+    /// No key is configured and the server refuses to run open (the Lambda): nobody may write
+    /// until an operator configures one. The text names where to set it.
+    ClosedUntilKeyConfigured(std::sync::Arc<str>),
 }
 
 impl Caller {
     pub fn can_write(&self) -> bool {
-        self.writes_open || self.role >= Role::Client
+        self.writes == WritePolicy::Open || self.role >= Role::Client
     }
 
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// Why this caller may not write (for the `UNAUTHENTICATED` message).
+    pub fn write_refusal(&self) -> String {
+        match &self.writes {
+            WritePolicy::ClosedUntilKeyConfigured(where_to_set) => format!(
+                "writes are closed: this deployment has no API key configured; an operator must set {where_to_set}"
+            ),
+            _ => "this mutation needs an API key (header x-api-key)".to_owned(),
+        }
     }
 }
 
@@ -78,10 +101,9 @@ impl async_graphql::Guard for Writer {
     async fn check(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<()> {
         use async_graphql::ErrorExtensions;
         match ctx.data_opt::<Caller>() {
-            Some(caller) if !caller.can_write() => Err(crate::error::ApiError::Unauthenticated(
-                "this mutation needs an API key (header x-api-key)".into(),
-            )
-            .extend()),
+            Some(caller) if !caller.can_write() => {
+                Err(crate::error::ApiError::Unauthenticated(caller.write_refusal()).extend())
+            }
             _ => Ok(()),
         }
     }

@@ -42,6 +42,8 @@ pub struct DynamoChunkTables {
     chunk_info_table: String,
     image_chunks_table: String,
     labels: LabelSet,
+    /// Transactions retried because another writer got there first (see [`Self::lost_races`]).
+    lost_races: std::sync::atomic::AtomicU64,
 }
 
 /// What a transaction ended with.
@@ -63,7 +65,19 @@ impl DynamoChunkTables {
             chunk_info_table: chunk_info_table.into(),
             image_chunks_table: image_chunks_table.into(),
             labels,
+            lost_races: Default::default(),
         }
+    }
+
+    /// How many transactions this process retried after losing a race (a condition failed,
+    /// or DynamoDB cancelled for a conflict): evidence that writers really contended.
+    pub fn lost_races(&self) -> u64 {
+        self.lost_races.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn lost_race(&self, attempt: u32) {
+        self.lost_races.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        back_off(attempt).await
     }
 
     /// One item by key, strongly consistent (writes are decided on what it says).
@@ -185,7 +199,7 @@ impl DynamoChunkTables {
             ];
             match self.transact(writes).await? {
                 Outcome::Committed => return Ok(Some(changed)),
-                Outcome::LostRace => back_off(attempt).await,
+                Outcome::LostRace => self.lost_race(attempt).await,
             }
         }
         Err(gave_up("change", id))
@@ -330,7 +344,7 @@ impl ChunkTables for DynamoChunkTables {
             ];
             match self.transact(writes).await? {
                 Outcome::Committed => return Ok(Inserted::New(record)),
-                Outcome::LostRace => back_off(attempt).await,
+                Outcome::LostRace => self.lost_race(attempt).await,
             }
         }
         Err(gave_up("insert", &image.id))
@@ -357,7 +371,7 @@ impl ChunkTables for DynamoChunkTables {
             ];
             match self.transact(writes).await? {
                 Outcome::Committed => return Ok(Some(record)),
-                Outcome::LostRace => back_off(attempt).await,
+                Outcome::LostRace => self.lost_race(attempt).await,
             }
         }
         Err(gave_up("remove", id))

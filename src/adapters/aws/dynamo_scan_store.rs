@@ -10,13 +10,19 @@
 //! under a key named in the item's `debugKey` (one object per attempt, so a stale worker
 //! cannot overwrite the debug data of the attempt that won). Debug data of scan-only uploads
 //! lives under `scan-uploads/` and expires with them (the bucket's lifecycle rule).
+//!
+//! Unfinished scans are found through a sparse index, [`UNFINISHED_SCANS_INDEX`]: only items
+//! `PENDING` or `RUNNING` carry its keys (`unfinishedShard`, `touchedAt`: when the scan was
+//! requested or last claimed, epoch milliseconds), and every write replaces the whole item, so a scan leaves the
+//! index the moment it is final. The sweep reads ids only (`KEYS_ONLY`), of scans untouched
+//! for long enough, from [`UNFINISHED_SHARDS`] small queries: no `Scan`, no debug data, a cost
+//! that grows with the scans in flight, not with every scan ever kept.
 
 use std::collections::HashMap;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::Utc;
@@ -26,6 +32,20 @@ use resolvers::ports::ScanStore;
 use super::batch_get::batch_get_consistent;
 use super::items::{n, s, Item};
 use super::s3_image_store::SCAN_UPLOAD_PREFIX;
+
+/// The sparse index of unfinished scans (partition `unfinishedShard`, sort `touchedAt`).
+pub const UNFINISHED_SCANS_INDEX: &str = "UnfinishedScans";
+
+/// Partitions of the unfinished-scan index. One would be enough for the sweep, but every
+/// scan writes the index twice (in, then out), and one partition of an index takes about
+/// 1,000 writes a second: four spread a burst of scans, and the sweep pays four tiny queries.
+pub const UNFINISHED_SHARDS: u32 = 4;
+
+/// The index partition of a scan: from its id (a SHA-256 in hex), so it is stable.
+fn unfinished_shard(id: &str) -> String {
+    let first = id.chars().next().and_then(|c| c.to_digit(16)).unwrap_or(0);
+    format!("shard-{}", first % UNFINISHED_SHARDS)
+}
 
 /// Records longer than this (as JSON) keep their debug data in S3: well under DynamoDB's
 /// 400 KB item limit, which also counts attribute names and the other attributes.
@@ -67,6 +87,10 @@ fn item(record: &ScanRecord, json: String) -> Item {
     ]);
     if let Some(at) = record.expires_at {
         item.insert("expiresAtEpoch".to_owned(), n(at.timestamp()));
+    }
+    if let Some(touched) = record.touched_at() {
+        item.insert("unfinishedShard".to_owned(), s(unfinished_shard(&record.id)));
+        item.insert("touchedAt".to_owned(), n(touched.timestamp_millis()));
     }
     item
 }
@@ -261,23 +285,31 @@ impl ScanStore for DynamoScanStore {
             .await
     }
 
-    async fn unfinished(&self) -> anyhow::Result<Vec<ScanRecord>> {
+    /// One `Query` per shard of the sparse index. An index is eventually consistent: a scan
+    /// finished a moment ago may still be listed, which costs only a claim that finds it
+    /// final; one just requested may be missing, and is the next sweep's (or the stream's).
+    async fn unfinished(&self, untouched_since: chrono::DateTime<Utc>) -> anyhow::Result<Vec<String>> {
         let mut out = Vec::new();
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("#status IN (:pending, :running)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pending", s("PENDING"))
-            .expression_attribute_values(":running", AttributeValue::S("RUNNING".into()))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.with_context(|| format!("DynamoDB Scan {}", self.table))?;
-            for item in page.items() {
-                out.push(self.record(item).await?);
+        for shard in 0..UNFINISHED_SHARDS {
+            let mut pages = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(UNFINISHED_SCANS_INDEX)
+                .key_condition_expression("#shard = :shard AND #touched < :since")
+                .expression_attribute_names("#shard", "unfinishedShard")
+                .expression_attribute_names("#touched", "touchedAt")
+                .expression_attribute_values(":shard", s(format!("shard-{shard}")))
+                .expression_attribute_values(":since", n(untouched_since.timestamp_millis()))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.with_context(|| format!("DynamoDB Query {}/{UNFINISHED_SCANS_INDEX}", self.table))?;
+                out.extend(
+                    page.items()
+                        .iter()
+                        .filter_map(|item| item.get("id")?.as_s().ok().cloned()),
+                );
             }
         }
         Ok(out)

@@ -29,8 +29,10 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use resolvers::domain::label::LabelSet;
 
+use crate::server::{KeySource, Keys};
+
 pub use dynamo_chunk_tables::{DynamoChunkTables, LABEL_CHUNK_INDEX};
-pub use dynamo_scan_store::DynamoScanStore;
+pub use dynamo_scan_store::{DynamoScanStore, UNFINISHED_SCANS_INDEX};
 pub use provision::provision;
 pub use rekognition_detector::RekognitionDetector;
 pub use resources::Resources;
@@ -114,9 +116,45 @@ pub struct AwsBackend {
     pub tables: Arc<DynamoChunkTables>,
     pub scans: Arc<DynamoScanStore>,
     pub resources: Resources,
-    /// The stage's SecureString parameters `apiKeys` and `adminKeys` (comma-separated).
-    pub api_keys: Vec<String>,
-    pub admin_keys: Vec<String>,
+    /// The stage's SecureString parameters `apiKeys` and `adminKeys` (comma-separated), as
+    /// read at start-up.
+    pub api_keys: Keys,
+    pub admin_keys: Keys,
+    /// Where to re-read them: `None` when every resource name came from the environment and
+    /// SSM is not asked at all (keys then come from `PAWQL_API_KEYS` / `PAWQL_ADMIN_KEYS`).
+    pub key_source: Option<Arc<SsmKeys>>,
+}
+
+/// The stage's keys in SSM (`/pawql/{stage}/apiKeys`, `/pawql/{stage}/adminKeys`), re-read by
+/// [`crate::server::LiveAccess`] so that a revoked key stops working within a minute.
+pub struct SsmKeys {
+    ssm: aws_sdk_ssm::Client,
+    stage: String,
+}
+
+impl SsmKeys {
+    pub fn new(ssm: aws_sdk_ssm::Client, stage: &str) -> SsmKeys {
+        SsmKeys {
+            ssm,
+            stage: stage.to_owned(),
+        }
+    }
+}
+
+/// (API keys, admin keys) among a stage's parameters.
+fn keys_of(parameters: &HashMap<String, String>) -> (Keys, Keys) {
+    let keys = |name: &str| parameters.get(name).map(|list| Keys::parse(list)).unwrap_or_default();
+    (
+        keys(resources::API_KEYS_PARAMETER),
+        keys(resources::ADMIN_KEYS_PARAMETER),
+    )
+}
+
+#[async_trait::async_trait]
+impl KeySource for SsmKeys {
+    async fn keys(&self) -> anyhow::Result<(Keys, Keys)> {
+        Ok(keys_of(&load_parameters(&self.ssm, &self.stage).await?))
+    }
 }
 
 /// Finds a stage's resources (environment first, then SSM) and builds the adapters.
@@ -138,19 +176,10 @@ pub async fn open(clients: &AwsClients, stage: &str, labels: LabelSet) -> anyhow
     };
     let resources = Resources::resolve(stage, &parameters, from_env)?;
     let mut backend = open_resources(clients, resources, labels);
-    let keys = |name: &str| -> Vec<String> {
-        parameters
-            .get(name)
-            .map(|list| {
-                list.split(',')
-                    .map(|k| k.trim().to_owned())
-                    .filter(|k| !k.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    backend.api_keys = keys(resources::API_KEYS_PARAMETER);
-    backend.admin_keys = keys(resources::ADMIN_KEYS_PARAMETER);
+    (backend.api_keys, backend.admin_keys) = keys_of(&parameters);
+    if !all_from_env {
+        backend.key_source = Some(Arc::new(SsmKeys::new(clients.ssm.clone(), stage)));
+    }
     Ok(backend)
 }
 
@@ -175,7 +204,8 @@ pub fn open_resources(clients: &AwsClients, resources: Resources, labels: LabelS
             &resources.bucket,
         )),
         resources,
-        api_keys: Vec::new(),
-        admin_keys: Vec::new(),
+        api_keys: Keys::default(),
+        admin_keys: Keys::default(),
+        key_source: None,
     }
 }

@@ -127,7 +127,15 @@ async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, spec: &TableSpec, nam
                 .index_name(index.name)
                 .key_schema(key(index.partition_key.0, DynamoKeyType::Hash)?)
                 .key_schema(key(index.sort_key.0, DynamoKeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(if index.keys_only {
+                            ProjectionType::KeysOnly
+                        } else {
+                            ProjectionType::All
+                        })
+                        .build(),
+                )
                 .build()?,
         );
     }

@@ -4,7 +4,7 @@
 //! (Rekognition reads it; up to 15 MB). Anything else (WebP, oversized sides) is re-encoded by
 //! [`prepare`] and sent inline (up to 5 MB). The response is turned back into the JSON shape
 //! of the DetectLabels API and decided by the one rule in `detectors/rekognition.rs`, the same
-//! code the recorded responses test.
+//! code the fixture responses (written in the documented shape) test.
 //!
 //! Failures are classified for the scanner: throttling, Rekognition's own errors and network
 //! trouble are retryable (the scanner backs off and tries again); a refused image is not.

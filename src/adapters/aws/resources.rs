@@ -28,12 +28,25 @@ impl KeyType {
     }
 }
 
-/// A global secondary index (projection ALL).
+/// A global secondary index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexSpec {
     pub name: &'static str,
     pub partition_key: (&'static str, KeyType),
     pub sort_key: (&'static str, KeyType),
+    /// Projects only the keys (`KEYS_ONLY`) instead of whole items (`ALL`).
+    pub keys_only: bool,
+}
+
+impl IndexSpec {
+    /// DynamoDB's name of the projection.
+    pub fn projection(&self) -> &'static str {
+        if self.keys_only {
+            "KEYS_ONLY"
+        } else {
+            "ALL"
+        }
+    }
 }
 
 /// One DynamoDB table: its name within a stage, keys and indexes.
@@ -85,6 +98,7 @@ pub fn image_chunks_table() -> TableSpec {
             name: super::LABEL_CHUNK_INDEX,
             partition_key: ("label", KeyType::S),
             sort_key: ("chunkNumber", KeyType::N),
+            keys_only: false,
         }],
         stream: false,
         ttl_attribute: None,
@@ -99,7 +113,12 @@ pub fn scan_table() -> TableSpec {
         env_var: "PAWQL_SCAN_TABLE",
         partition_key: ("id", KeyType::S),
         sort_key: None,
-        indexes: Vec::new(),
+        indexes: vec![IndexSpec {
+            name: super::UNFINISHED_SCANS_INDEX,
+            partition_key: ("unfinishedShard", KeyType::S),
+            sort_key: ("touchedAt", KeyType::N),
+            keys_only: true,
+        }],
         stream: true,
         ttl_attribute: Some("expiresAtEpoch"),
     }

@@ -119,7 +119,7 @@ impl ScanStore for RedbScanStore {
         .await
     }
 
-    async fn unfinished(&self) -> anyhow::Result<Vec<ScanRecord>> {
+    async fn unfinished(&self, untouched_since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<String>> {
         self.blocking(move |db| {
             let txn = db.begin_read()?;
             let table = txn.open_table(SCANS)?;
@@ -127,8 +127,8 @@ impl ScanStore for RedbScanStore {
             for entry in table.iter()? {
                 let (_, value) = entry?;
                 let record: ScanRecord = serde_json::from_slice(value.value())?;
-                if !record.status.is_final() {
-                    out.push(record);
+                if record.touched_at().is_some_and(|at| at < untouched_since) {
+                    out.push(record.id);
                 }
             }
             Ok(out)
