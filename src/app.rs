@@ -99,7 +99,8 @@ fn router_with_access(
         deps.scanner = Some(scanner);
     }
     let catalog = deps.catalog.clone();
-    let state = AppState::new(build_schema(deps), catalog, staging, access);
+    let mut state = AppState::new(build_schema(deps), catalog, staging, access);
+    state.response_limit = options.response_limit;
     router(state, &options.cors_origins)
 }
 
@@ -239,14 +240,10 @@ pub async fn lambda_api_router(
         aws::resources::API_KEYS_PARAMETER
     );
     options.access = options.access.closed_without_keys(&parameter);
-    aws_router(
-        clients,
-        stage,
-        settings,
-        AwsScanning::Stream { min_confidence },
-        options,
-    )
-    .await
+    options.response_limit = Some(crate::lambda::PAYLOAD_LIMIT);
+    let scanning = AwsScanning::Stream { min_confidence };
+    let router = aws_router(clients, stage, settings, scanning, options).await?;
+    Ok(crate::lambda::cap_responses(router, crate::lambda::PAYLOAD_LIMIT))
 }
 
 /// Rekognition over the stage's bucket.

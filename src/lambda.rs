@@ -4,7 +4,17 @@
 //! `http::Request`s: a body with `isBase64Encoded` (how API Gateway delivers binary bodies,
 //! multipart uploads included) is decoded to bytes first. Responses go back the other way:
 //! text and JSON as text, anything else (image bytes from `GET /random`) base64-encoded.
+//!
+//! A synchronous invocation carries at most 6 MB each way ([`PAYLOAD_LIMIT`]); AWS answers a
+//! larger response with a 502 and no word of why. The API therefore plans within it (the
+//! router knows its `response_limit`: `base64` stops at `RESPONSE_TOO_LARGE`, `/random`
+//! redirects a large image to its URL), and [`cap_responses`] turns anything that still
+//! would not fit into a clear error. [`invoke`], the tests' door, enforces the limit both
+//! ways as Lambda does.
 
+use axum::body::Body;
+use axum::http::{header, StatusCode};
+use axum::response::Response;
 use axum::Router;
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
@@ -17,9 +27,54 @@ pub async fn run(router: Router) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("Lambda runtime: {e}"))
 }
 
+/// Lambda's limit on a synchronous invocation's request and response payloads (6 MB).
+pub const PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+
+/// Room for the Lambda's JSON envelope and headers around a response body.
+const ENVELOPE_BYTES: usize = 8 * 1024;
+
+/// How many payload bytes a body becomes: text as it is, anything else base64-encoded.
+fn payload_bytes(content_type: Option<&str>, body_len: usize) -> usize {
+    let text = content_type
+        .is_some_and(|t| t.starts_with("text/") || t.contains("json") || t.contains("javascript") || t.contains("xml"));
+    if text {
+        body_len
+    } else {
+        body_len.div_ceil(3) * 4
+    }
+}
+
+/// The safety net under the router's own planning: a response that would pass `limit` as a
+/// Lambda payload becomes a `RESPONSE_TOO_LARGE` error the client can read (Lambda itself
+/// would answer 502). lambda_http buffers whole responses anyway, so this costs no memory.
+pub fn cap_responses(router: Router, limit: usize) -> Router {
+    router.layer(axum::middleware::map_response(move |response: Response| async move {
+        let (parts, body) = response.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+            return crate::server::error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "response");
+        };
+        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        if payload_bytes(content_type, bytes.len()) + ENVELOPE_BYTES > limit {
+            tracing::error!(bytes = bytes.len(), "response over the Lambda payload limit, refused");
+            return crate::server::error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "RESPONSE_TOO_LARGE",
+                "this response would pass the Lambda's 6 MB payload limit; ask for less (url instead of base64, fewer images)",
+            );
+        }
+        Response::from_parts(parts, Body::from(bytes))
+    }))
+}
+
 /// Runs one event (the JSON API Gateway would send) through the adapter [`run`] uses, and
-/// returns the JSON response Lambda would hand back. For tests and debugging.
+/// returns the JSON response Lambda would hand back. For tests and debugging. Like Lambda,
+/// it refuses an event or a response over [`PAYLOAD_LIMIT`].
 pub async fn invoke(router: Router, event: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    let size = serde_json::to_vec(&event)?.len();
+    anyhow::ensure!(
+        size <= PAYLOAD_LIMIT,
+        "Lambda: request must be smaller than {PAYLOAD_LIMIT} bytes for the InvokeFunction operation ({size})"
+    );
     let request: LambdaRequest = serde_json::from_value(event)?;
     let mut adapter = Adapter::from(router);
     let adapter = adapter.ready().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -27,7 +82,13 @@ pub async fn invoke(router: Router, event: serde_json::Value) -> anyhow::Result<
         .call(LambdaEvent::new(request, Context::default()))
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    Ok(serde_json::to_value(&response)?)
+    let response = serde_json::to_value(&response)?;
+    let size = serde_json::to_vec(&response)?.len();
+    anyhow::ensure!(
+        size <= PAYLOAD_LIMIT,
+        "Lambda: response payload size ({size} bytes) exceeded maximum allowed payload size ({PAYLOAD_LIMIT} bytes)"
+    );
+    Ok(response)
 }
 
 /// A short description of an unexpected event for an error message: its top-level keys, not

@@ -24,6 +24,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::ports::{ChunkTables, ImageStore, Staged};
 use crate::scanning::Scanner;
 
+/// Rounds of drawing again for draws that met stale rows, and the first pause between them
+/// (doubling, capped at 16×): about 1.2 s in all, far past DynamoDB's usual index lag.
+const REDRAW_ROUNDS: u32 = 6;
+const REDRAW_PAUSE: Duration = Duration::from_millis(25);
+/// Rounds of checking draws against the rows, within one read of the chunks: each round takes
+/// every stale row it meets out of the view, so a few rounds settle any realistic lag.
+const CHECK_ROUNDS: u32 = 8;
+
 /// Default and maximum of `randomImages(count)`.
 pub const DEFAULT_RANDOM_COUNT: usize = 10;
 pub const DEFAULT_MAX_RANDOM_COUNT: usize = 100;
@@ -250,17 +258,32 @@ impl Catalog {
             )));
         }
         let mut picked = Vec::with_capacity(count);
-        // A chunk read can trail the chunk info under concurrent deletes (an empty chunk);
-        // such draws are drawn again from fresh info, a bounded number of times.
+        // A chunk read can trail the chunk info and the rows (an empty chunk under concurrent
+        // deletes; on DynamoDB, an index that has not caught up): such draws are drawn again
+        // from fresh info, after a pause that lets an index catch up.
         let mut missing = count;
-        for _attempt in 0..3 {
+        for attempt in 0..REDRAW_ROUNDS {
             if missing == 0 {
                 break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(REDRAW_PAUSE * (1 << attempt.min(4))).await;
             }
             let Some(info) = self.tables.chunk_info(&label).await? else {
                 break;
             };
             missing = self.draw(&label, &info, missing, rng, &mut picked).await?;
+        }
+        if missing > 0
+            && self
+                .tables
+                .chunk_info(&label)
+                .await?
+                .is_some_and(|info| info.total_weight() > 0)
+        {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "{missing} of {count} draws from {label} found only stale rows {REDRAW_ROUNDS} times"
+            )));
         }
         Ok(picked)
     }
@@ -275,20 +298,75 @@ impl Catalog {
         picked: &mut Vec<ImageRecord>,
     ) -> ApiResult<usize> {
         let chunks: Vec<u32> = (0..count).filter_map(|_| pick_chunk(info, rng)).collect();
-        let mut rows: HashMap<u32, Arc<Vec<ImageRecord>>> = HashMap::new();
+        let mut views: HashMap<u32, Arc<Vec<ImageRecord>>> = HashMap::new();
         for &chunk in &chunks {
-            if let std::collections::hash_map::Entry::Vacant(slot) = rows.entry(chunk) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = views.entry(chunk) {
                 slot.insert(self.tables.chunk_images(label, chunk).await?);
             }
         }
+        if !self.tables.chunk_reads_may_lag() {
+            let mut missing = 0;
+            for chunk in chunks {
+                match pick_weighted(&views[&chunk], ImageRecord::pooled_nanos, rng) {
+                    Some(record) => picked.push(record.clone()),
+                    None => missing += 1,
+                }
+            }
+            return Ok(missing);
+        }
+        self.draw_checked(chunks, views, rng, picked).await
+    }
+
+    /// Draws from chunk reads that may trail the rows (DynamoDB's index), checking each draw
+    /// against its row as it is now: one consistent read per round for every open draw.
+    ///
+    /// A drawn row that is gone, or held, is taken out of the chunk's view and its draw made
+    /// again: the same as rejecting it with certainty, so the others keep their proportions.
+    /// A row whose weight changed is put into the view as it is now, and the draw is kept
+    /// with probability min(1, now / then), else made again: rejection sampling, so a lowered
+    /// weight counts as lowered at once. (A raised weight counts in full from the first time
+    /// the row is drawn; until then its chunk's view holds the old one.) Chunks are chosen
+    /// from the chunk info, which is read strongly consistent, so their shares are exact.
+    async fn draw_checked<R: Rng + Send>(
+        &self,
+        mut open: Vec<u32>,
+        mut views: HashMap<u32, Arc<Vec<ImageRecord>>>,
+        rng: &mut R,
+        picked: &mut Vec<ImageRecord>,
+    ) -> ApiResult<usize> {
         let mut missing = 0;
-        for chunk in chunks {
-            match pick_weighted(&rows[&chunk], ImageRecord::pooled_nanos, rng) {
-                Some(record) => picked.push(record.clone()),
-                None => missing += 1,
+        for _round in 0..CHECK_ROUNDS {
+            if open.is_empty() {
+                break;
+            }
+            let mut drawn: Vec<(u32, ImageRecord)> = Vec::with_capacity(open.len());
+            for chunk in open.drain(..) {
+                match pick_weighted(&views[&chunk], ImageRecord::pooled_nanos, rng) {
+                    Some(record) => drawn.push((chunk, record.clone())),
+                    None => missing += 1,
+                }
+            }
+            let records: Vec<ImageRecord> = drawn.iter().map(|(_, record)| record.clone()).collect();
+            let current = self.tables.current_rows(&records).await?;
+            for ((chunk, then), now) in drawn.into_iter().zip(current) {
+                let view = Arc::make_mut(views.get_mut(&chunk).expect("a drawn chunk has a view"));
+                let (was, is) = (then.pooled_nanos(), now.as_ref().map_or(0, ImageRecord::pooled_nanos));
+                if is == was {
+                    picked.push(now.expect("a row with weight exists"));
+                    continue;
+                }
+                view.retain(|row| row.id != then.id);
+                if let Some(now) = now {
+                    view.push(now.clone());
+                    if is > 0 && (is > was || rng.random_range(0..was) < is) {
+                        picked.push(now);
+                        continue;
+                    }
+                }
+                open.push(chunk);
             }
         }
-        Ok(missing)
+        Ok(missing + open.len())
     }
 
     /// One image by id; `None` when it does not exist.

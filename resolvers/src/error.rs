@@ -30,6 +30,9 @@ pub enum ApiError {
     /// Credentials were presented but do not allow this.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The answer would not fit the door's response limit (the Lambda's 6 MB payload).
+    #[error("response too large: {0}")]
+    ResponseTooLarge(String),
     /// Anything that is our fault. The cause is logged, never sent.
     #[error("internal server error")]
     Internal(#[from] anyhow::Error),
@@ -47,6 +50,7 @@ impl ApiError {
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::ResponseTooLarge(_) => "RESPONSE_TOO_LARGE",
             ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -156,6 +156,20 @@ pub trait ChunkTables: Send + Sync {
     async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Arc<Vec<ImageRecord>>>;
     /// One image row.
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>>;
+    /// The rows of `picked` (drawn from [`ChunkTables::chunk_images`]) as they are now, in
+    /// order; `None` where the image is gone. A backend whose chunk reads can trail its writes
+    /// (DynamoDB's `LabelChunkIndex` is eventually consistent) reads them back strongly
+    /// consistent, so a pick never hands out an image deleted or held a moment ago. A backend
+    /// whose chunk reads are always current answers with the picks themselves (the default).
+    async fn current_rows(&self, picked: &[ImageRecord]) -> anyhow::Result<Vec<Option<ImageRecord>>> {
+        Ok(picked.iter().cloned().map(Some).collect())
+    }
+    /// Whether [`ChunkTables::chunk_images`] can trail the rows, so that picks must be checked
+    /// with [`ChunkTables::current_rows`]. Wrappers forward it; a store whose chunk reads are
+    /// always current says no (the default) and its picks cost nothing more.
+    fn chunk_reads_may_lag(&self) -> bool {
+        false
+    }
     /// Adds an image to a chunk chosen by [`ChunkInfo::chunk_for_new_image`]. A label's
     /// first image creates its chunk info with `sizing`.
     async fn insert_image(&self, image: NewImage, sizing: ChunkSizing) -> anyhow::Result<Inserted>;

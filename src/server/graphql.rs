@@ -65,6 +65,9 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
         return response;
     }
     let mut request = request.data(caller);
+    if let Some(budget) = state.response_budget() {
+        request = request.data(budget);
+    }
     state.documents.prepare(&mut request);
     let mut response = async_graphql::BatchResponse::Single(state.schema.execute(request).await);
     code_uncoded_errors(&mut response);
@@ -160,6 +163,10 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     match async_graphql::http::receive_batch_body(content_type, body_reader, options).await {
         Ok(batch) => {
             let mut batch = batch.data(caller);
+            if let Some(budget) = state.response_budget() {
+                // One budget for the whole batch: its answers leave in one response.
+                batch = batch.data(budget);
+            }
             state.documents.prepare_batch(&mut batch);
             let mut response = state.schema.execute_batch(batch).await;
             code_uncoded_errors(&mut response);

@@ -22,6 +22,7 @@ mod websocket;
 
 pub use access::{Access, KeySource, Keys, LiveAccess, API_KEY_HEADER, DEFAULT_KEY_REFRESH};
 pub use rate_limit::{with_rate_limit, RateLimit};
+pub use responses::error_response;
 
 use axum::extract::DefaultBodyLimit;
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub access: Arc<LiveAccess>,
     /// Parsed query documents by text (`documents.rs`).
     documents: Arc<documents::DocumentCache>,
+    /// The most one response may carry, where the door has a limit (the Lambda: 6 MB).
+    pub response_limit: Option<usize>,
 }
 
 impl AppState {
@@ -62,7 +65,15 @@ impl AppState {
             staging,
             access: Arc::new(access),
             documents: Arc::default(),
+            response_limit: None,
         }
+    }
+
+    /// The budget of image bytes (as base64) one GraphQL response may carry: the door's
+    /// limit less room for everything else in the response.
+    pub fn response_budget(&self) -> Option<resolvers::schema::ResponseBudget> {
+        self.response_limit
+            .map(|limit| resolvers::schema::ResponseBudget::new(limit.saturating_sub(RESPONSE_ENVELOPE_BYTES)))
     }
 
     /// Largest request body accepted (one upload plus its multipart envelope).
@@ -82,6 +93,8 @@ pub struct ServerOptions {
     pub cors_origins: Vec<String>,
     /// How often keys from SSM are re-read (AWS backend): the longest a revoked key works.
     pub key_refresh: std::time::Duration,
+    /// The most one response may carry (the Lambda's payload limit); `None`: no limit.
+    pub response_limit: Option<usize>,
 }
 
 impl Default for ServerOptions {
@@ -92,12 +105,17 @@ impl Default for ServerOptions {
             introspection: true,
             cors_origins: Vec::new(),
             key_refresh: DEFAULT_KEY_REFRESH,
+            response_limit: None,
         }
     }
 }
 
 /// Room for the `operations` and `map` parts and the part headers around one upload.
 const MULTIPART_ENVELOPE_BYTES: usize = 64 * 1024;
+
+/// Room left in a capped response for everything but image bytes: JSON, other fields, the
+/// Lambda's own envelope and headers. (randomImages(100) with every small field is ~60 KB.)
+const RESPONSE_ENVELOPE_BYTES: usize = 256 * 1024;
 
 /// The router of every door (local server, Lambda).
 pub fn router(state: AppState, cors_origins: &[String]) -> Router {

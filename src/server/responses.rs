@@ -24,7 +24,8 @@ pub fn api_error_response(err: ApiError) -> Response {
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-        ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // The request was fine; this door cannot carry the answer.
+        ApiError::ResponseTooLarge(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     error_response(status, err.code(), &err.to_string())
 }

@@ -99,11 +99,39 @@ pub async fn random(State(state): State<AppState>, headers: HeaderMap, Query(par
         Ok(None) => return api_error_response(ApiError::NotFound(format!("label {label} has no images"))),
         Err(err) => return api_error_response(err),
     };
+    // Where a response is capped (the Lambda's 6 MB, with binary bodies base64-encoded), an
+    // image too large to pass is handed over by a redirect to its URL (presigned on S3):
+    // every accepted image stays fetchable here, and `curl -L` follows.
+    let too_large = state
+        .response_limit
+        .is_some_and(|limit| resolvers::schema::base64_len(record.byte_size) + REDIRECT_ROOM > limit);
+    if too_large {
+        return match state.catalog.image_url(&record).await {
+            Ok(url) => redirect_to(&record, &url),
+            Err(err) => api_error_response(err),
+        };
+    }
     match state.catalog.image_bytes(&record.id).await {
         // A fresh draw on every request: never cached.
         Ok(bytes) => image_response(&record, bytes, "no-store"),
         Err(err) => api_error_response(err),
     }
+}
+
+/// Room in a capped response for the headers and the Lambda's JSON envelope around the bytes.
+const REDIRECT_ROOM: usize = 16 * 1024;
+
+/// A `302 Found` to an image's URL, uncached (the next `/random` is another draw).
+fn redirect_to(record: &resolvers::domain::image::ImageRecord, url: &str) -> Response {
+    (
+        StatusCode::FOUND,
+        [
+            (axum::http::header::LOCATION, url.to_owned()),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+            (axum::http::HeaderName::from_static("x-image-id"), record.id.to_string()),
+        ],
+    )
+        .into_response()
 }
 
 fn bad_input(message: &str) -> Response {

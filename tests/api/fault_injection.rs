@@ -148,6 +148,12 @@ impl ChunkTables for FaultyTables {
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
         self.faults.around("tables.get_image", self.inner.get_image(id)).await
     }
+    async fn current_rows(&self, picked: &[ImageRecord]) -> anyhow::Result<Vec<Option<ImageRecord>>> {
+        self.inner.current_rows(picked).await
+    }
+    fn chunk_reads_may_lag(&self) -> bool {
+        self.inner.chunk_reads_may_lag()
+    }
     async fn insert_image(&self, image: NewImage, sizing: ChunkSizing) -> anyhow::Result<Inserted> {
         self.faults
             .around("tables.insert_image", self.inner.insert_image(image, sizing))

@@ -221,6 +221,14 @@ pub async fn spawn_app_with_faults(backend: Backend) -> (TestApp, Arc<Faults>) {
     (app, faults)
 }
 
+/// An AWS-backend server whose chunk tables are wrapped by `wrap` (an index that lags, …).
+pub async fn spawn_aws_app_wrapping(
+    settings: CatalogSettings,
+    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
+) -> TestApp {
+    spawn_app_wrapping_with(Backend::Aws, settings, wrap, test_options(), None).await
+}
+
 async fn spawn_app_wrapping_with(
     backend: Backend,
     settings: CatalogSettings,

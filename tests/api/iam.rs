@@ -13,7 +13,7 @@
 
 use std::sync::OnceLock;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef as SerializedContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -225,9 +225,11 @@ impl Intercept for EnforceIam {
         "EnforceIam"
     }
 
-    fn read_before_transmit(
+    /// Checked on the request as serialized, before anything later (signing, a test's own
+    /// interceptors) touches it, as AWS authorises what the caller asked for.
+    fn read_after_serialization(
         &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &SerializedContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {

@@ -223,3 +223,105 @@ async fn api_gateway_v2_events_go_through_the_same_router() {
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["data"]["labels"][0]["imageCount"], 1);
 }
+
+/// A valid PNG of `width`×`height` noise: incompressible, so its size is about 3 bytes a pixel.
+fn noise_png(width: u32, height: u32) -> Vec<u8> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let pixels: Vec<u8> = (0..width * height * 3).map(|_| rng.random()).collect();
+    let image = image::RgbImage::from_raw(width, height, pixels).unwrap();
+    let mut out = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+/// A GET event for `path_and_query`, as API Gateway delivers it.
+fn get_event(path: &str, query: &str) -> Value {
+    let mut request = event("apigw-v2-get-random.json");
+    request["rawPath"] = json!(path);
+    request["rawQueryString"] = json!(query);
+    request["requestContext"]["http"]["path"] = json!(path);
+    request
+}
+
+#[tokio::test]
+async fn an_image_over_the_lambda_payload_limit_stays_fetchable_and_base64_says_why_not() {
+    let clients = MotoServer::shared().await.clients().await;
+    let stage = unique_stage();
+    aws::provision(&clients, &stage).await.unwrap();
+    set_keys(&clients, &stage, aws::resources::API_KEYS_PARAMETER, MOBILE_KEY).await;
+    let router = lambda_router(&clients, &stage, Default::default()).await;
+
+    // 1,400×1,200 noise: ~5 MB, within the 10 MB upload limit; as base64 ~6.7 MB, past what
+    // one Lambda response can carry.
+    let big = noise_png(1400, 1200);
+    assert!((4_800_000..10_000_000).contains(&big.len()), "{}", big.len());
+    let b64 = base64::engine::general_purpose::STANDARD;
+
+    // Sent in the request itself it cannot even reach the function (6 MB request payload,
+    // base64 by API Gateway): large files take the presigned path.
+    let mut direct = event("apigw-v2-multipart-upload.json");
+    direct["body"] = json!(b64.encode(multipart_upload(&big)));
+    direct["headers"]["x-api-key"] = json!(MOBILE_KEY);
+    let refused = pawql::lambda::invoke(router.clone(), direct).await.unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("request must be smaller"),
+        "{refused:#}"
+    );
+
+    let (_, grant) = invoke_graphql(
+        &router,
+        Some(MOBILE_KEY),
+        "mutation { requestUpload(label: \"cat\") { ticket uploadUrl } }",
+    )
+    .await;
+    let grant = &grant["data"]["requestUpload"];
+    let put = crate::helpers::http_client()
+        .put(grant["uploadUrl"].as_str().unwrap())
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let complete = format!(
+        "mutation {{ completeUpload(ticket: \"{}\") {{ id byteSize }} }}",
+        grant["ticket"].as_str().unwrap()
+    );
+    let (_, filed) = invoke_graphql(&router, Some(MOBILE_KEY), &complete).await;
+    assert_eq!(filed["data"]["completeUpload"]["byteSize"], big.len(), "{filed}");
+
+    // petAPI's /random: a redirect to the image's URL, which serves the very bytes.
+    let response = pawql::lambda::invoke(router.clone(), get_event("/random", "label=cat"))
+        .await
+        .unwrap();
+    assert_eq!(response["statusCode"], 302, "{}", response["headers"]);
+    let location = response["headers"]["location"].as_str().unwrap();
+    let fetched = crate::helpers::http_client().get(location).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), big);
+
+    // base64 stops at a clear code instead of a response Lambda would refuse; url still works.
+    let (status, body) = invoke_graphql(&router, None, "{ randomImage(label: \"cat\") { id base64 } }").await;
+    assert_eq!(
+        (status, crate::helpers::error_codes(&body)),
+        (200, vec!["RESPONSE_TOO_LARGE".to_owned()]),
+        "{body}"
+    );
+    let (_, body) = invoke_graphql(&router, None, "{ randomImage(label: \"cat\") { url } }").await;
+    assert!(body["data"]["randomImage"]["url"].is_string(), "{body}");
+
+    // Small images in base64 still come back, up to the budget of one response.
+    let small = fixture("images/cat_kde_tabby_q85.jpg");
+    let mut upload = event("apigw-v2-multipart-upload.json");
+    upload["body"] = json!(b64.encode(multipart_upload(&small)));
+    upload["headers"]["x-api-key"] = json!(MOBILE_KEY);
+    pawql::lambda::invoke(router.clone(), upload).await.unwrap();
+    let (_, many) = invoke_graphql(&router, None, "{ randomImages(label: \"cat\", count: 100) { base64 } }").await;
+    let codes = crate::helpers::error_codes(&many);
+    assert!(
+        !codes.is_empty() && codes.iter().all(|c| c == "RESPONSE_TOO_LARGE"),
+        "{codes:?}"
+    );
+}

@@ -11,6 +11,7 @@ mod aws_s3;
 mod budget;
 mod cli;
 mod conformance;
+mod contention;
 mod deployment;
 mod detector;
 mod fault_injection;

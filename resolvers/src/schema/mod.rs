@@ -61,6 +61,48 @@ pub struct Caller {
     pub writes: WritePolicy,
 }
 
+/// How many bytes of images (as base64) one response may still carry, where the door that
+/// serves it has a payload limit (a Lambda answers at most 6 MB). Shared by every operation
+/// of a batch, since they leave in one response. Absent (the local server): no limit.
+#[derive(Debug, Clone)]
+pub struct ResponseBudget {
+    limit: usize,
+    used: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ResponseBudget {
+    pub fn new(limit: usize) -> ResponseBudget {
+        ResponseBudget {
+            limit,
+            used: Default::default(),
+        }
+    }
+
+    /// Takes `bytes` from the budget, or refuses (taking nothing) if they do not fit.
+    pub fn charge(&self, bytes: usize) -> Result<(), crate::error::ApiError> {
+        use std::sync::atomic::Ordering;
+        let fits = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .is_ok();
+        if fits {
+            return Ok(());
+        }
+        Err(crate::error::ApiError::ResponseTooLarge(format!(
+            "this response would pass the {} bytes this server can answer with; ask for `url` \
+             instead of `base64`, or for fewer images",
+            self.limit
+        )))
+    }
+}
+
+/// The length of `bytes` bytes in base64 (with padding).
+pub fn base64_len(bytes: u64) -> usize {
+    usize::try_from(bytes.div_ceil(3) * 4).unwrap_or(usize::MAX)
+}
+
 /// What a caller needs to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WritePolicy {

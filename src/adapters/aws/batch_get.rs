@@ -2,11 +2,10 @@
 //! keys a request and may leave some unprocessed under load; those are asked again after a
 //! pause, so the caller gets every item that exists or an error, never a silent gap.
 
-use anyhow::Context;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::Client;
 
-use super::dynamo_chunk_tables::{back_off, MAX_ATTEMPTS};
+use super::contention::{self, Budget};
 use super::items::Item;
 
 /// DynamoDB's limit of keys in one `BatchGetItem`.
@@ -17,18 +16,24 @@ pub(super) async fn batch_get_consistent(client: &Client, table: &str, keys: Vec
     let mut found = Vec::with_capacity(keys.len());
     for batch in keys.chunks(KEYS_PER_REQUEST) {
         let mut pending = batch.to_vec();
-        let mut attempt = 0;
+        let mut budget = Budget::start();
         while !pending.is_empty() {
             let request = KeysAndAttributes::builder()
-                .set_keys(Some(pending))
+                .set_keys(Some(pending.clone()))
                 .consistent_read(true)
                 .build()?;
-            let output = client
-                .batch_get_item()
-                .request_items(table, request)
-                .send()
-                .await
-                .with_context(|| format!("DynamoDB BatchGetItem {table}"))?;
+            let output = match client.batch_get_item().request_items(table, request).send().await {
+                Ok(output) => output,
+                Err(e) => {
+                    // Throttled as a whole: nothing was read, ask again for the same keys.
+                    let err = contention::classify(e, &format!("BatchGetItem {table}"));
+                    if !contention::is_transient(&err) {
+                        return Err(err);
+                    }
+                    budget.pause(&format!("BatchGetItem {table}")).await?;
+                    continue;
+                }
+            };
             found.extend(output.responses.unwrap_or_default().remove(table).unwrap_or_default());
             pending = output
                 .unprocessed_keys
@@ -37,12 +42,9 @@ pub(super) async fn batch_get_consistent(client: &Client, table: &str, keys: Vec
                 .map(|rest| rest.keys)
                 .unwrap_or_default();
             if !pending.is_empty() {
-                attempt += 1;
-                anyhow::ensure!(
-                    attempt < MAX_ATTEMPTS,
-                    "BatchGetItem {table} left keys unprocessed {attempt} times"
-                );
-                back_off(attempt).await;
+                budget
+                    .pause(&format!("BatchGetItem {table}: keys left unprocessed"))
+                    .await?;
             }
         }
     }

@@ -6,18 +6,21 @@
 //! and tries again (optimistic concurrency), so the counts and weight sums never drift and
 //! no write is a blind read-modify-write.
 //!
-//! A random pick costs exactly two requests: `GetItem` on the chunk info, then one `Query` of
-//! `LabelChunkIndex` for the chosen chunk (a chunk is at most `chunkMax` small rows, one page).
-//! `labels` reads every label's chunk info in one `BatchGetItem`.
+//! Losing a race, a transaction conflict and throttling all mean "nothing happened": the
+//! operation is tried again inside a time budget (`contention.rs`), never turned into a 500
+//! while time is left.
+//!
+//! A random pick costs three requests: `GetItem` on the chunk info, one `Query` of
+//! `LabelChunkIndex` for the chosen chunk (a chunk is at most `chunkMax` small rows, one page),
+//! and one strongly consistent `BatchGetItem` of the drawn rows, because the index is
+//! eventually consistent and may still list an image deleted or held a moment ago
+//! ([`ChunkTables::current_rows`]). `labels` reads every label's chunk info in one `BatchGetItem`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, Get, Put, TransactGetItem, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use resolvers::domain::chunks::{ChunkInfo, ChunkSizing};
@@ -27,14 +30,11 @@ use resolvers::domain::weight::Weight;
 use resolvers::ports::{ChunkTables, Inserted};
 
 use super::batch_get::batch_get_consistent;
+use super::contention::{self, Budget};
 use super::items::{self, n, Item, VersionedInfo};
 
 /// The name of the GSI on `imageChunksTable` (partition `label`, sort `chunkNumber`).
 pub const LABEL_CHUNK_INDEX: &str = "LabelChunkIndex";
-
-/// How often a write retries after losing a race before giving up with an internal error.
-/// High on purpose: a burst of uploads to one label all contend on one chunk info item.
-pub(super) const MAX_ATTEMPTS: u32 = 100;
 
 /// The DynamoDB implementation of [`ChunkTables`].
 pub struct DynamoChunkTables {
@@ -42,15 +42,9 @@ pub struct DynamoChunkTables {
     chunk_info_table: String,
     image_chunks_table: String,
     labels: LabelSet,
-    /// Transactions retried because another writer got there first (see [`Self::lost_races`]).
+    /// Attempts retried because another writer got there first, a transaction conflicted, or
+    /// DynamoDB throttled (see [`Self::lost_races`]).
     lost_races: std::sync::atomic::AtomicU64,
-}
-
-/// What a transaction ended with.
-enum Outcome {
-    Committed,
-    /// A condition failed (someone else wrote first) or DynamoDB reported a transaction conflict.
-    LostRace,
 }
 
 impl DynamoChunkTables {
@@ -69,15 +63,30 @@ impl DynamoChunkTables {
         }
     }
 
-    /// How many transactions this process retried after losing a race (a condition failed,
-    /// or DynamoDB cancelled for a conflict): evidence that writers really contended.
+    /// How many attempts this process retried after losing a race (a condition failed), a
+    /// transaction conflict or throttling: evidence that writers really contended.
     pub fn lost_races(&self) -> u64 {
         self.lost_races.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    async fn lost_race(&self, attempt: u32) {
-        self.lost_races.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        back_off(attempt).await
+    /// Runs `attempt` until it answers, retrying lost races (`Ok(None)`) and transient errors
+    /// inside the contention budget.
+    async fn retrying<T, F, Fut>(&self, what: &str, mut attempt: F) -> anyhow::Result<T>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+    {
+        let mut budget = Budget::start();
+        loop {
+            match attempt(budget.attempts()).await {
+                Ok(Some(done)) => return Ok(done),
+                Ok(None) => {}
+                Err(e) if contention::is_transient(&e) => tracing::debug!("{what}: {e}"),
+                Err(e) => return Err(e),
+            }
+            self.lost_races.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            budget.pause(what).await?;
+        }
     }
 
     /// One item by key, strongly consistent (writes are decided on what it says).
@@ -90,7 +99,7 @@ impl DynamoChunkTables {
             .consistent_read(true)
             .send()
             .await
-            .with_context(|| format!("DynamoDB GetItem {table}"))?;
+            .map_err(|e| contention::classify(e, &format!("GetItem {table}")))?;
         Ok(output.item)
     }
 
@@ -121,7 +130,7 @@ impl DynamoChunkTables {
             .transact_items(get(&self.chunk_info_table, items::info_key(id.label.as_str()))?)
             .send()
             .await
-            .context("DynamoDB TransactGetItems")?;
+            .map_err(|e| contention::classify(e, "TransactGetItems"))?;
         let responses = output.responses();
         let item = |i: usize| responses.get(i).and_then(|r| r.item()).filter(|item| !item.is_empty());
         let Some(row) = item(0) else {
@@ -177,9 +186,10 @@ impl DynamoChunkTables {
     /// weight: one transaction of the whole new row (conditional on the row as read) and the
     /// chunk info (conditional on its revision).
     async fn modify(&self, id: &ImageId, change: impl Fn(&mut ImageRecord)) -> anyhow::Result<Option<ImageRecord>> {
-        for attempt in 0..MAX_ATTEMPTS {
+        let change = &change;
+        self.retrying(&format!("change {id}"), |_| async move {
             let Some((record, read)) = self.read_row_and_info(id).await? else {
-                return Ok(None);
+                return Ok(Some(None));
             };
             let mut changed = record.clone();
             change(&mut changed);
@@ -197,26 +207,21 @@ impl DynamoChunkTables {
                 TransactWriteItem::builder().put(put_row).build(),
                 self.put_info(&info, read.revision)?,
             ];
-            match self.transact(writes).await? {
-                Outcome::Committed => return Ok(Some(changed)),
-                Outcome::LostRace => self.lost_race(attempt).await,
-            }
-        }
-        Err(gave_up("change", id))
+            self.transact(writes).await?;
+            Ok(Some(Some(changed)))
+        })
+        .await
     }
 
-    async fn transact(&self, writes: Vec<TransactWriteItem>) -> anyhow::Result<Outcome> {
-        match self
-            .client
+    /// One transaction; a lost race or contention comes back as [`contention::Transient`].
+    async fn transact(&self, writes: Vec<TransactWriteItem>) -> anyhow::Result<()> {
+        self.client
             .transact_write_items()
             .set_transact_items(Some(writes))
             .send()
             .await
-        {
-            Ok(_) => Ok(Outcome::Committed),
-            Err(SdkError::ServiceError(err)) if is_lost_race(err.err()) => Ok(Outcome::LostRace),
-            Err(err) => Err(err).context("DynamoDB TransactWriteItems"),
-        }
+            .map_err(|e| contention::classify(e, "TransactWriteItems"))?;
+        Ok(())
     }
 
     /// Paginated query; `index` picks the GSI.
@@ -244,7 +249,7 @@ impl DynamoChunkTables {
             let page = request
                 .send()
                 .await
-                .with_context(|| format!("DynamoDB Query {}", self.image_chunks_table))?;
+                .map_err(|e| contention::classify(e, &format!("Query {}", self.image_chunks_table)))?;
             for item in page.items() {
                 out.push(items::image_record(item, &self.labels)?);
             }
@@ -256,40 +261,15 @@ impl DynamoChunkTables {
     }
 }
 
-/// A cancelled transaction whose reasons are all condition failures or conflicts: retry.
-fn is_lost_race(err: &TransactWriteItemsError) -> bool {
-    match err {
-        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-            cancelled.cancellation_reasons().iter().all(|reason| {
-                matches!(
-                    reason.code(),
-                    None | Some("None") | Some("ConditionalCheckFailed") | Some("TransactionConflict")
-                )
-            })
-        }
-        TransactWriteItemsError::TransactionInProgressException(_) => true,
-        _ => false,
-    }
-}
-
-/// A short, growing, jittered pause between attempts so racing writers spread out.
-pub(super) async fn back_off(attempt: u32) {
-    let cap_ms = 5u64 << attempt.min(6);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::from(d.subsec_nanos()))
-        .unwrap_or(0);
-    tokio::time::sleep(Duration::from_millis(1 + nanos % cap_ms)).await;
-}
-
-fn gave_up(what: &str, id: &ImageId) -> anyhow::Error {
-    anyhow::anyhow!("{what} {id}: lost the race for chunk info {MAX_ATTEMPTS} times")
-}
-
 #[async_trait]
 impl ChunkTables for DynamoChunkTables {
     async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<ChunkInfo>> {
-        Ok(self.read_info(label.as_str()).await?.map(|versioned| versioned.info))
+        let info = self
+            .retrying(&format!("read chunk info of {label}"), |_| async {
+                Ok(Some(self.read_info(label.as_str()).await?))
+            })
+            .await?;
+        Ok(info.map(|versioned| versioned.info))
     }
 
     /// All labels' chunk info in one strongly consistent `BatchGetItem` (≤ 100 keys a request;
@@ -306,21 +286,50 @@ impl ChunkTables for DynamoChunkTables {
 
     async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Arc<Vec<ImageRecord>>> {
         // GSI reads are eventually consistent: a pick may briefly miss a new image or see a
-        // removed one, which the catalog tolerates (an empty chunk is re-drawn).
-        Ok(Arc::new(self.query(label.as_str(), Some(chunk), false).await?))
+        // removed one; the catalog checks what it drew with `current_rows`.
+        let rows = self
+            .retrying(&format!("read chunk {chunk} of {label}"), |_| async {
+                Ok(Some(self.query(label.as_str(), Some(chunk), false).await?))
+            })
+            .await?;
+        Ok(Arc::new(rows))
     }
 
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
-        self.read_row(id).await
+        self.retrying(&format!("read {id}"), |_| async { Ok(Some(self.read_row(id).await?)) })
+            .await
+    }
+
+    fn chunk_reads_may_lag(&self) -> bool {
+        true
+    }
+
+    /// The drawn rows read back in one strongly consistent `BatchGetItem`: the index they
+    /// were drawn from may trail the table.
+    async fn current_rows(&self, picked: &[ImageRecord]) -> anyhow::Result<Vec<Option<ImageRecord>>> {
+        if picked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut distinct: Vec<&ImageId> = picked.iter().map(|r| &r.id).collect();
+        distinct.sort();
+        distinct.dedup();
+        let keys = distinct.iter().map(|id| items::image_key(id)).collect();
+        let mut now: HashMap<ImageId, ImageRecord> = HashMap::new();
+        for item in batch_get_consistent(&self.client, &self.image_chunks_table, keys).await? {
+            let record = items::image_record(&item, &self.labels)?;
+            now.insert(record.id.clone(), record);
+        }
+        Ok(picked.iter().map(|r| now.get(&r.id).cloned()).collect())
     }
 
     async fn insert_image(&self, image: NewImage, sizing: ChunkSizing) -> anyhow::Result<Inserted> {
-        for attempt in 0..MAX_ATTEMPTS {
+        let image = &image;
+        self.retrying(&format!("insert {}", image.id), |attempt| async move {
             // The row's write is conditional on its absence, so the first attempt needs no read
             // (the catalog has just looked); after a lost race the row may be why.
             if attempt > 0 {
                 if let Some(existing) = self.read_row(&image.id).await? {
-                    return Ok(Inserted::Existing(existing));
+                    return Ok(Some(Inserted::Existing(existing)));
                 }
             }
             let label = &image.id.label;
@@ -342,18 +351,16 @@ impl ChunkTables for DynamoChunkTables {
                 TransactWriteItem::builder().put(put_row).build(),
                 self.put_info(&info, read.revision)?,
             ];
-            match self.transact(writes).await? {
-                Outcome::Committed => return Ok(Inserted::New(record)),
-                Outcome::LostRace => self.lost_race(attempt).await,
-            }
-        }
-        Err(gave_up("insert", &image.id))
+            self.transact(writes).await?;
+            Ok(Some(Inserted::New(record)))
+        })
+        .await
     }
 
     async fn remove_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
-        for attempt in 0..MAX_ATTEMPTS {
+        self.retrying(&format!("remove {id}"), |_| async move {
             let Some((record, read)) = self.read_row_and_info(id).await? else {
-                return Ok(None);
+                return Ok(Some(None));
             };
             let mut info = read.info;
             info.remove_image(record.chunk_number, record.pooled_nanos())?;
@@ -369,12 +376,10 @@ impl ChunkTables for DynamoChunkTables {
                 TransactWriteItem::builder().delete(delete_row).build(),
                 self.put_info(&info, read.revision)?,
             ];
-            match self.transact(writes).await? {
-                Outcome::Committed => return Ok(Some(record)),
-                Outcome::LostRace => self.lost_race(attempt).await,
-            }
-        }
-        Err(gave_up("remove", id))
+            self.transact(writes).await?;
+            Ok(Some(Some(record)))
+        })
+        .await
     }
 
     async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {

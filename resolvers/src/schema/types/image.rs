@@ -112,6 +112,12 @@ impl Image {
     /// Weighs 10 in query complexity (a storage read and a large payload).
     #[graphql(complexity = 10)]
     async fn base64(&self, ctx: &Context<'_>) -> Result<String> {
+        // Decided from the row, before the bytes are read: a Lambda cannot answer past 6 MB.
+        if let Some(budget) = ctx.data_opt::<crate::schema::ResponseBudget>() {
+            budget
+                .charge(crate::schema::base64_len(self.record.byte_size))
+                .extend()?;
+        }
         let bytes = ctx
             .data_unchecked::<Catalog>()
             .image_bytes(&self.record.id)

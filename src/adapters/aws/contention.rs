@@ -1,0 +1,189 @@
+//! What a busy DynamoDB table answers, and how pawql rides it out.
+//!
+//! moto never says any of this; a real table does, under exactly the load pawql is built for:
+//!
+//! - `TransactionCanceledException` with reasons: `ConditionalCheckFailed` (another writer
+//!   won the race for the chunk info: re-read and try again), `TransactionConflict` (another
+//!   transaction on the same item is in flight — on `TransactGetItems` too, whenever anyone
+//!   uploads to that label), `ThrottlingError` / `ProvisionedThroughputExceeded`.
+//! - `ThrottlingException`, `ProvisionedThroughputExceededException`, `RequestLimitExceeded`,
+//!   `TransactionConflictException`, `TransactionInProgressException`, `InternalServerError`.
+//!
+//! All of them mean "nothing happened, try again": they are retried with jittered, growing
+//! pauses inside [`CONTENTION_BUDGET`], so a request that meets contention answers late rather
+//! than with a 500, and never outlives the API Lambda (29 s). Anything else is an error.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::CancellationReason;
+use tokio::time::Instant;
+
+/// The longest one chunk-table operation keeps retrying contention: inside API Gateway's 29 s
+/// with room for the upload's S3 put before it and the orphan clean-up after it.
+pub const CONTENTION_BUDGET: Duration = Duration::from_secs(20);
+
+/// Error codes that mean the request did nothing and may simply be sent again.
+const TRANSIENT_CODES: [&str; 7] = [
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "InternalServerError",
+    "ServiceUnavailable",
+];
+
+/// Cancellation reasons that mean the transaction did nothing and may be tried again (after
+/// a re-read: `ConditionalCheckFailed` is a lost race).
+const RETRYABLE_REASONS: [&str; 6] = [
+    "None",
+    "ConditionalCheckFailed",
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+];
+
+/// A request DynamoDB refused for load or contention: nothing happened, try again.
+#[derive(Debug, thiserror::Error)]
+#[error("DynamoDB {what}: {code} (contention or throttling; retried)")]
+pub struct Transient {
+    pub what: String,
+    pub code: String,
+}
+
+/// Whether a transaction's cancellation reasons all allow another try.
+pub fn retryable_cancellation(reasons: &[CancellationReason]) -> bool {
+    reasons
+        .iter()
+        .all(|reason| reason.code().is_none_or(|code| RETRYABLE_REASONS.contains(&code)))
+}
+
+/// An SDK error as an `anyhow::Error`: a [`Transient`] when it means "try again" (by its code,
+/// or a cancellation whose reasons all do), else the error itself with `what` as context.
+pub fn classify<E, R>(err: SdkError<E, R>, what: &str) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if let SdkError::ServiceError(service) = &err {
+        let code = service.err().code().unwrap_or_default();
+        let cancelled_for_load = code == "TransactionCanceledException"
+            && cancellation_reasons(service.err() as &dyn std::any::Any)
+                .is_some_and(|reasons| retryable_cancellation(&reasons));
+        if TRANSIENT_CODES.contains(&code) || cancelled_for_load {
+            return Transient {
+                what: what.to_owned(),
+                code: code.to_owned(),
+            }
+            .into();
+        }
+    }
+    anyhow::Error::new(err).context(format!("DynamoDB {what}"))
+}
+
+/// The cancellation reasons of a `TransactionCanceledException`, whichever operation raised it.
+fn cancellation_reasons(err: &dyn std::any::Any) -> Option<Vec<CancellationReason>> {
+    use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    if let Some(TransactWriteItemsError::TransactionCanceledException(e)) = err.downcast_ref() {
+        return Some(e.cancellation_reasons().to_vec());
+    }
+    if let Some(TransactGetItemsError::TransactionCanceledException(e)) = err.downcast_ref() {
+        return Some(e.cancellation_reasons().to_vec());
+    }
+    None
+}
+
+/// Whether an error means "try again".
+pub fn is_transient(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<Transient>().is_some()
+}
+
+/// The time one operation may spend retrying, and its pauses.
+pub struct Budget {
+    started: Instant,
+    limit: Duration,
+    attempt: u32,
+}
+
+impl Budget {
+    /// [`CONTENTION_BUDGET`] from now.
+    pub fn start() -> Budget {
+        Budget::within(CONTENTION_BUDGET)
+    }
+
+    pub fn within(limit: Duration) -> Budget {
+        Budget {
+            started: Instant::now(),
+            limit,
+            attempt: 0,
+        }
+    }
+
+    /// Attempts made so far (0 before the first pause).
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Pauses before the next attempt, or gives up (an internal error naming `what`) when
+    /// the pause would end past the budget.
+    pub async fn pause(&mut self, what: &str) -> anyhow::Result<()> {
+        self.attempt += 1;
+        let pause = jittered(self.attempt);
+        if self.started.elapsed() + pause > self.limit {
+            anyhow::bail!(
+                "{what}: still contended after {} attempts in {:?}",
+                self.attempt,
+                self.started.elapsed()
+            );
+        }
+        tokio::time::sleep(pause).await;
+        Ok(())
+    }
+}
+
+/// A short, growing, jittered pause (1 ms up to 5 × 2^attempt ms, capped at 320 ms) so racing
+/// writers spread out instead of colliding again in step.
+pub fn jittered(attempt: u32) -> Duration {
+    let cap_ms = 5u64 << attempt.min(6);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or(0);
+    Duration::from_millis(1 + nanos % cap_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(code: &str) -> CancellationReason {
+        CancellationReason::builder().code(code).build()
+    }
+
+    #[test]
+    fn cancellations_for_load_or_races_are_retried_and_others_are_not() {
+        assert!(retryable_cancellation(&[reason("None"), reason("TransactionConflict")]));
+        assert!(retryable_cancellation(&[reason("ThrottlingError"), reason("None")]));
+        assert!(retryable_cancellation(&[
+            reason("ConditionalCheckFailed"),
+            reason("None")
+        ]));
+        assert!(!retryable_cancellation(&[reason("ValidationError"), reason("None")]));
+        assert!(!retryable_cancellation(&[reason("ItemCollectionSizeLimitExceeded")]));
+    }
+
+    #[tokio::test]
+    async fn a_budget_gives_up_once_its_time_is_spent() {
+        let limit = Duration::from_millis(300);
+        let mut budget = Budget::within(limit);
+        let mut pauses = 0;
+        while budget.pause("test").await.is_ok() {
+            pauses += 1;
+        }
+        assert!(pauses >= 3, "{pauses}");
+        assert!(budget.started.elapsed() <= limit, "never sleeps past the budget");
+    }
+}
