@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod detectors;
 pub mod lambda;
+pub mod observability;
 pub mod scan_stream;
 pub mod server;
 pub mod worker;

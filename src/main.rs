@@ -13,7 +13,6 @@ use clap::{Parser, Subcommand};
 use pawql::adapters::aws::{self, AwsClients};
 use pawql::app::AwsScanning;
 use pawql::config::{Backend, Handler, LambdaArgs, ServeArgs, StageArgs};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -52,15 +51,12 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    // Logs go to stderr: stdout is the CLI commands' output, for pipes.
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")));
     if on_lambda {
-        // CloudWatch adds its own timestamps and shows no colours.
-        subscriber.without_time().with_ansi(false).init();
+        let stage =
+            std::env::var("PAWQL_STAGE").unwrap_or_else(|_| pawql::adapters::aws::resources::DEFAULT_STAGE.to_owned());
+        pawql::observability::init_lambda(&stage);
     } else {
-        subscriber.init();
+        pawql::observability::init_local();
     }
     let cli = if on_lambda && std::env::args_os().len() == 1 {
         Cli::parse_from(["pawql", "lambda"])

@@ -142,7 +142,12 @@ impl Catalog {
             hold: checked.then(|| AWAITING_SCAN.to_owned()),
         };
         match self.tables.insert_image(new, self.settings.sizing).await {
-            Ok(inserted) => self.after_upload(inserted.into_record(), checked).await,
+            Ok(inserted) => {
+                if matches!(inserted, crate::ports::Inserted::New(_)) {
+                    crate::metrics::upload();
+                }
+                self.after_upload(inserted.into_record(), checked).await
+            }
             Err(err) => {
                 self.remove_orphan_object(&id).await;
                 Err(ApiError::Internal(err.context("recording the uploaded image")))
@@ -285,6 +290,7 @@ impl Catalog {
                 "{missing} of {count} draws from {label} found only stale rows {REDRAW_ROUNDS} times"
             )));
         }
+        crate::metrics::picks(picked.len());
         Ok(picked)
     }
 

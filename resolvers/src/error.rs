@@ -55,9 +55,11 @@ impl ApiError {
         }
     }
 
-    /// Logs the full cause of an internal error (clients only ever see the generic message).
-    /// Every door that turns an `ApiError` into a response calls this.
+    /// Logs the full cause of an internal error (clients only ever see the generic message),
+    /// and counts the refusal by its code. Every door that turns an `ApiError` into a
+    /// response calls this.
     pub fn log_if_internal(&self) {
+        crate::metrics::refusal(self.code());
         if let ApiError::Internal(cause) = self {
             // `{:#}` prints the whole anyhow context chain; it stays in our logs.
             tracing::error!(error = format!("{cause:#}"), "internal error");

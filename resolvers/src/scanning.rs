@@ -236,6 +236,13 @@ impl Scanner {
             warn!(scan = id, "scan was no longer running when it finished; result dropped");
             return Ok(());
         }
+        let status = match (&settled.status, settled.error.as_deref()) {
+            (ScanStatus::Succeeded, _) => "SUCCEEDED",
+            (_, Some(error)) if error.starts_with("GAVE_UP") => "GAVE_UP",
+            _ => "FAILED",
+        };
+        let finished = settled.finished_at.unwrap_or_else(Utc::now);
+        crate::metrics::scan_finished(status, finished - settled.requested_at);
         // Once more after: an image uploaded while this scan ran saw it RUNNING and relies on
         // this run to let it in (or keep it out).
         if let Err(e) = self.settle(&settled).await {

@@ -17,7 +17,7 @@ use crate::client::PawqlClient;
 pub use random::{random, RandomArgs};
 pub use results::{results, ResultsArgs};
 pub use scan::{scan, ScanArgs};
-pub use upload::{upload, UploadArgs};
+pub use upload::{upload, UploadArgs, DIRECT_UPLOAD_BYTES};
 
 /// Which server to talk to, and as whom.
 #[derive(Debug, Clone, Args)]

@@ -193,6 +193,25 @@ impl PawqlClient {
         }
     }
 
+    /// PUTs `bytes` to an upload URL `requestUpload` handed out (presigned S3, or the local
+    /// server's `/uploads/{ticket}`: the URL itself is the permission, so no key is sent).
+    pub async fn put_file(&self, url: &str, bytes: Vec<u8>) -> Result<(), ClientError> {
+        let unreachable = |source| ClientError::Unreachable {
+            endpoint: url.to_owned(),
+            source,
+        };
+        let response = self.http.put(url).body(bytes).send().await.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = response.text().await.unwrap_or_default();
+            return Err(ClientError::NotGraphql {
+                status,
+                body: body.chars().take(200).collect(),
+            });
+        }
+        Ok(())
+    }
+
     /// GETs a URL the API handed out (an image's `url`), returning its bytes and content type.
     pub async fn fetch(&self, url: &str) -> Result<(Vec<u8>, String), ClientError> {
         let unreachable = |source| ClientError::Unreachable {

@@ -198,3 +198,24 @@ async fn the_cli_sends_its_api_key_and_says_clearly_when_it_has_none() {
     let accepted = pawql(&app, &["upload", photo.to_str().unwrap(), "--api-key", "cli-key"]).await;
     assert!(accepted.status.success(), "{}", text(&accepted.stderr));
 }
+
+on_both_backends! {
+    /// A file too large to arrive in one Lambda request goes through the presigned path.
+    async fn the_cli_uploads_a_large_file_through_the_presigned_path(backend) {
+        let app = spawn_app(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let big = crate::lambda::noise_png(1400, 1200);
+        assert!(big.len() > pawql::cli::DIRECT_UPLOAD_BYTES, "{}", big.len());
+        let photo = dir.path().join("big.png");
+        std::fs::write(&photo, &big).unwrap();
+        let output = pawql(&app, &["upload", photo.to_str().unwrap(), "--label", "dog", "--weight", "0.3"]).await;
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let line = text(&output.stdout);
+        assert!(line.contains("(presigned)"), "{line}");
+        let id = line.split('\t').nth(1).unwrap().to_owned();
+        let q = "query($id: ID!) { image(id: $id) { byteSize weight } }";
+        let image = app.data(q, serde_json::json!({ "id": id })).await;
+        assert_eq!(image["image"], serde_json::json!({ "byteSize": big.len(), "weight": 0.3 }));
+        assert_eq!(app.staged_files().await, 0, "the staged file is gone once filed");
+    }
+}

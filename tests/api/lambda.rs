@@ -225,7 +225,7 @@ async fn api_gateway_v2_events_go_through_the_same_router() {
 }
 
 /// A valid PNG of `width`×`height` noise: incompressible, so its size is about 3 bytes a pixel.
-fn noise_png(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn noise_png(width: u32, height: u32) -> Vec<u8> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(6);
     let pixels: Vec<u8> = (0..width * height * 3).map(|_| rng.random()).collect();
@@ -324,4 +324,76 @@ async fn an_image_over_the_lambda_payload_limit_stays_fetchable_and_base64_says_
         !codes.is_empty() && codes.iter().all(|c| c == "RESPONSE_TOO_LARGE"),
         "{codes:?}"
     );
+}
+
+#[tokio::test]
+async fn the_lambda_reports_picks_uploads_refusals_and_scans_as_emf_metrics() {
+    use tracing::instrument::WithSubscriber;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let clients = MotoServer::shared().await.clients().await;
+    let stage = unique_stage();
+    aws::provision(&clients, &stage).await.unwrap();
+    set_keys(&clients, &stage, aws::resources::API_KEYS_PARAMETER, MOBILE_KEY).await;
+    let router = lambda_router(&clients, &stage, Default::default()).await;
+    let scanner = pawql::app::aws_stream_scanner(
+        &crate::iam::enforcing(&clients),
+        &stage,
+        &CatalogSettings::default(),
+        80.0,
+    )
+    .await
+    .unwrap();
+
+    let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let subscriber = tracing_subscriber::registry().with(pawql::observability::EmfLayer::new(&stage, buffer.clone()));
+    async {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut upload = event("apigw-v2-multipart-upload.json");
+        upload["body"] = json!(b64.encode(multipart_upload(&fixture("images/cat_kde_tabby_q85.jpg"))));
+        upload["headers"]["x-api-key"] = json!(MOBILE_KEY);
+        let response = pawql::lambda::invoke(router.clone(), upload.clone()).await.unwrap();
+        let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+        let id = body["data"]["upload"]["id"].as_str().unwrap().to_owned();
+        // The same bytes again: not a new upload.
+        pawql::lambda::invoke(router.clone(), upload).await.unwrap();
+        invoke_graphql(&router, None, "{ randomImages(label: \"cat\", count: 5) { id } }").await;
+        invoke_graphql(&router, None, REWEIGHT_NOTHING).await;
+        invoke_graphql(&router, Some(MOBILE_KEY), "{ image(id: \"cat-xyz\") { id } }").await;
+        let (_, scan) = invoke_graphql(
+            &router,
+            Some(MOBILE_KEY),
+            &format!("mutation {{ requestScan(imageId: \"{id}\") {{ id }} }}"),
+        )
+        .await;
+        scanner
+            .run(scan["data"]["requestScan"]["id"].as_str().unwrap(), true)
+            .await
+            .unwrap();
+    }
+    .with_subscriber(subscriber)
+    .await;
+
+    let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let metric = |name: &str| -> Vec<&Value> { lines.iter().filter(|l| l.get(name).is_some()).collect() };
+    assert_eq!(metric("Uploads").len(), 1, "one new image, one repeat: {text}");
+    assert_eq!(
+        metric("Picks")
+            .iter()
+            .map(|l| l["Picks"].as_f64().unwrap())
+            .sum::<f64>(),
+        5.0,
+        "{text}"
+    );
+    let codes: Vec<&str> = metric("Refusals").iter().map(|l| l["Code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["UNAUTHENTICATED", "BAD_USER_INPUT"], "{text}");
+    let scans = metric("ScansFinished");
+    assert_eq!(scans.len(), 1, "{text}");
+    assert_eq!(scans[0]["Status"], "SUCCEEDED");
+    assert!(metric("ScanLatency")[0]["ScanLatency"].as_f64().unwrap() >= 0.0);
+    for line in &lines {
+        assert_eq!(line["Stage"], stage.as_str());
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "pawql", "{line}");
+    }
 }

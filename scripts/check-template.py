@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Checks a packaged CloudFormation template for what a real account depends on and moto does
+not check: usage `check-template.py TEMPLATE [CORS_ORIGIN ...]`.
+
+- CORS: with no origins given, the HTTP API has no CORS configuration; with origins, API
+  Gateway answers preflights (CorsConfiguration with exactly those origins, OPTIONS among the
+  methods, x-api-key and content-type among the headers).
+- Alarms: every alarm notifies the alarm topic, and the ones the README promises exist.
+"""
+import json
+import sys
+
+EXPECTED_ALARMS = [
+    "ScanDeadLettersAlarm",
+    "Api5xxRateAlarm",
+    "ApiErrorsAlarm",
+    "ApiThrottlesAlarm",
+    "ScanErrorsAlarm",
+    "ScanThrottlesAlarm",
+    "ScansFailedAlarm",
+    "ScansGaveUpAlarm",
+]
+
+template_path, origins = sys.argv[1], sys.argv[2:]
+resources = json.load(open(template_path))["Resources"]
+failures = []
+
+apis = [r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+if len(apis) != 1:
+    failures.append(f"expected one HTTP API, found {len(apis)}")
+else:
+    cors = apis[0]["Properties"].get("CorsConfiguration")
+    if not origins and cors is not None:
+        failures.append(f"CORS configured without corsOrigins: {cors}")
+    if origins:
+        if cors is None:
+            failures.append("corsOrigins set, but the HTTP API has no CorsConfiguration: preflights would get 404")
+        else:
+            if sorted(cors.get("AllowOrigins", [])) != sorted(origins):
+                failures.append(f"AllowOrigins {cors.get('AllowOrigins')} != {origins}")
+            if "OPTIONS" not in cors.get("AllowMethods", []):
+                failures.append("OPTIONS not allowed")
+            headers = [h.lower() for h in cors.get("AllowHeaders", [])]
+            for needed in ("x-api-key", "content-type"):
+                if needed not in headers:
+                    failures.append(f"{needed} not an allowed header")
+
+alarms = {name: r for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+for name, alarm in alarms.items():
+    actions = alarm["Properties"].get("AlarmActions", [])
+    if not actions:
+        failures.append(f"alarm {name} notifies nobody")
+for wanted in EXPECTED_ALARMS:
+    if wanted not in alarms:
+        failures.append(f"alarm {wanted} missing")
+
+if failures:
+    print("template check failed:\n  " + "\n  ".join(failures))
+    sys.exit(1)
+print(f"template checks: clean ({'CORS for ' + ', '.join(origins) if origins else 'no CORS'}, {len(alarms)} alarms)")
