@@ -173,10 +173,22 @@ impl Catalog {
     }
 
     /// Starts a presigned upload: a ticket and the URL to PUT the file to.
-    pub async fn request_upload(&self, label: &str) -> ApiResult<UploadGrant> {
+    /// `byte_size` is the file's exact length: the URL takes that many bytes and no other
+    /// number, and no more than the upload limit is granted.
+    pub async fn request_upload(&self, label: &str, byte_size: i64) -> ApiResult<UploadGrant> {
         let label = self.settings.labels.parse(label)?;
+        let max_bytes = self.settings.limits.max_bytes;
+        let byte_size = u64::try_from(byte_size)
+            .ok()
+            .filter(|&size| size > 0)
+            .ok_or_else(|| ApiError::BadUserInput(format!("byteSize must be positive, got {byte_size}")))?;
+        if byte_size > max_bytes as u64 {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "byteSize {byte_size} is over the upload limit of {max_bytes} bytes"
+            )));
+        }
         let ticket = UploadTicket::new(label);
-        let upload_url = self.images.presign_upload(&ticket, UPLOAD_TICKET_TTL).await?;
+        let upload_url = self.images.presign_upload(&ticket, byte_size, UPLOAD_TICKET_TTL).await?;
         let expires_at = Utc::now() + UPLOAD_TICKET_TTL;
         Ok(UploadGrant {
             ticket,

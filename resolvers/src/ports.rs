@@ -33,7 +33,8 @@ pub trait ImageStore: Send + Sync {
     async fn url(&self, image: &ImageRecord) -> anyhow::Result<String>;
 
     /// A URL the client PUTs a file to (the presigned-upload flow), valid for `ttl`.
-    async fn presign_upload(&self, ticket: &UploadTicket, ttl: Duration) -> anyhow::Result<String>;
+    /// The URL takes exactly `byte_size` bytes (S3 signs the length: any other body is refused).
+    async fn presign_upload(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String>;
     /// The staged file of a ticket, read only if it is at most `max_bytes` long.
     async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged>;
     /// Removes a staged file; removing a missing one is not an error.

@@ -105,6 +105,7 @@ async fn upload_presigned(
     let grant = client
         .run::<RequestUpload>(request_upload::Variables {
             label: label.to_owned(),
+            byte_size: i64::try_from(bytes.len())?,
         })
         .await?
         .request_upload;

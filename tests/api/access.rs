@@ -72,7 +72,7 @@ on_both_backends! {
         for (mutation, variables) in [
             ("mutation($id: ID!) { setWeight(id: $id, weight: 0.9) { id } }", json!({ "id": id })),
             ("mutation($id: ID!) { deleteImage(id: $id) }", json!({ "id": id })),
-            ("mutation { requestUpload(label: \"cat\") { ticket } }", json!({})),
+            ("mutation { requestUpload(label: \"cat\", byteSize: 100) { ticket } }", json!({})),
             ("mutation($id: ID!) { requestScan(imageId: $id) { id } }", json!({ "id": id })),
             ("mutation { completeUpload(ticket: \"cat.0123456789abcdef0123456789abcdef\") { id } }", json!({})),
         ] {

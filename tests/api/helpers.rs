@@ -73,8 +73,8 @@ impl ImageStore for CountingStore {
     async fn url(&self, image: &ImageRecord) -> anyhow::Result<String> {
         self.inner.url(image).await
     }
-    async fn presign_upload(&self, ticket: &UploadTicket, ttl: Duration) -> anyhow::Result<String> {
-        self.inner.presign_upload(ticket, ttl).await
+    async fn presign_upload(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
+        self.inner.presign_upload(ticket, byte_size, ttl).await
     }
     async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
         self.inner.read_staged(ticket, max_bytes).await

@@ -123,7 +123,10 @@ on_both_backends! {
 
         // Presigned upload: ticket, PUT, complete.
         let ticket = client
-            .run::<RequestUpload>(request_upload::Variables { label: "dog".into() })
+            .run::<RequestUpload>(request_upload::Variables {
+                label: "dog".into(),
+                byte_size: fixture("images/dog_kde_golden.png").len() as i64,
+            })
             .await
             .unwrap()
             .request_upload;

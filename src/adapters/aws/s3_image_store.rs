@@ -119,13 +119,17 @@ impl ImageStore for S3ImageStore {
         Ok(request.uri().to_owned())
     }
 
-    async fn presign_upload(&self, ticket: &UploadTicket, ttl: Duration) -> anyhow::Result<String> {
+    /// The length is one of the signed headers (`X-Amz-SignedHeaders=content-length;host`),
+    /// so S3 refuses a body of any other size: without it, one URL would take up to 5 GB for
+    /// as long as it lives.
+    async fn presign_upload(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
         let presigning = PresigningConfig::expires_in(ttl).context("presigning config")?;
         let request = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(ticket.staging_key())
+            .content_length(i64::try_from(byte_size).context("byte size")?)
             .presigned(presigning)
             .await
             .context("presigning an S3 PUT")?;

@@ -81,7 +81,8 @@ impl ImageStore for FileImageStore {
 
     /// The local server's upload route. It does not expire: the local server is a
     /// single-user development tool on loopback; S3's presigned PUT is what expires.
-    async fn presign_upload(&self, ticket: &UploadTicket, _ttl: Duration) -> anyhow::Result<String> {
+    /// The local PUT route caps what it takes at the upload limit while it streams.
+    async fn presign_upload(&self, ticket: &UploadTicket, _byte_size: u64, _ttl: Duration) -> anyhow::Result<String> {
         Ok(format!("{}/uploads/{ticket}", self.public_url))
     }
 

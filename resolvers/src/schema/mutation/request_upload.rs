@@ -12,11 +12,12 @@ pub struct RequestUploadMutation;
 #[Object]
 impl RequestUploadMutation {
     /// Starts an upload that bypasses the API's request size: returns a URL to PUT the file
-    /// to and a ticket for `completeUpload`.
+    /// to and a ticket for `completeUpload`. `byteSize` is the file's exact length in bytes
+    /// (at most `maxBytes`): on S3 the URL is signed for that length and refuses any other.
     #[graphql(guard = "crate::schema::Writer")]
-    async fn request_upload(&self, ctx: &Context<'_>, label: String) -> Result<UploadTicket> {
+    async fn request_upload(&self, ctx: &Context<'_>, label: String, byte_size: i64) -> Result<UploadTicket> {
         let catalog = ctx.data_unchecked::<Catalog>();
-        Ok(catalog.request_upload(&label).await.extend()?.into())
+        Ok(catalog.request_upload(&label, byte_size).await.extend()?.into())
     }
 
     /// Files the image PUT for `ticket`, after the same checks as `upload`. A refused file
