@@ -188,7 +188,10 @@ impl Catalog {
             )));
         }
         let ticket = UploadTicket::new(label);
-        let upload_url = self.images.presign_upload(&ticket, byte_size, UPLOAD_TICKET_TTL).await?;
+        let upload_url = self
+            .images
+            .presign_upload(&ticket, byte_size, UPLOAD_TICKET_TTL)
+            .await?;
         let expires_at = Utc::now() + UPLOAD_TICKET_TTL;
         Ok(UploadGrant {
             ticket,

@@ -69,6 +69,12 @@ pub trait ScanStore: Send + Sync {
     /// Claims a scan for work: `PENDING` → `RUNNING` (attempts + 1). With `reclaim`, a
     /// `RUNNING` scan (left by a crash) is claimed again. `None` when not claimable.
     async fn claim(&self, id: &str, reclaim: bool) -> anyhow::Result<Option<ScanRecord>>;
+    /// A scan's debug data (`Scan.debug`, admin only), read only when asked for: a store may
+    /// keep it apart from the record so that ordinary reads do not pay for it. By default,
+    /// the record's own.
+    async fn debug_of(&self, id: &str) -> anyhow::Result<Option<crate::domain::scan::ScanDebug>> {
+        Ok(self.get(id).await?.and_then(|record| record.debug))
+    }
     /// Writes the outcome of a claimed scan, only if it is still `RUNNING`; false otherwise.
     async fn finish(&self, record: ScanRecord) -> anyhow::Result<bool>;
     /// Ids of scans not final (`PENDING` or `RUNNING`) and untouched (requested or last

@@ -274,7 +274,10 @@ async fn an_image_over_the_lambda_payload_limit_stays_fetchable_and_base64_says_
     let (_, grant) = invoke_graphql(
         &router,
         Some(MOBILE_KEY),
-        &format!("mutation {{ requestUpload(label: \"cat\", byteSize: {}) {{ ticket uploadUrl }} }}", big.len()),
+        &format!(
+            "mutation {{ requestUpload(label: \"cat\", byteSize: {}) {{ ticket uploadUrl }} }}",
+            big.len()
+        ),
     )
     .await;
     let grant = &grant["data"]["requestUpload"];

@@ -133,7 +133,9 @@ async fn on_s3_the_upload_url_is_signed_for_the_declared_length() {
 
     // What S3 recomputes: the same PUT signed at the same instant with the declared length
     // gives the same signature, with any other length another one, which S3 refuses.
-    let crate::helpers::Storage::Aws { clients, resources } = &app.storage else { unreachable!() };
+    let crate::helpers::Storage::Aws { clients, resources } = &app.storage else {
+        unreachable!()
+    };
     let at = std::time::SystemTime::now();
     let signature = |length: i64| {
         let (s3, bucket) = (clients.s3.clone(), resources.bucket.clone());
@@ -143,11 +145,26 @@ async fn on_s3_the_upload_url_is_signed_for_the_declared_length() {
                 .expires_in(std::time::Duration::from_secs(900))
                 .build()
                 .unwrap();
-            let presigned = s3.put_object().bucket(bucket).key("staging/cat/x").content_length(length).presigned(config).await.unwrap();
+            let presigned = s3
+                .put_object()
+                .bucket(bucket)
+                .key("staging/cat/x")
+                .content_length(length)
+                .presigned(config)
+                .await
+                .unwrap();
             let url = reqwest::Url::parse(presigned.uri()).unwrap();
-            url.query_pairs().find(|(k, _)| k == "X-Amz-Signature").unwrap().1.into_owned()
+            url.query_pairs()
+                .find(|(k, _)| k == "X-Amz-Signature")
+                .unwrap()
+                .1
+                .into_owned()
         }
     };
     assert_eq!(signature(12_345).await, signature(12_345).await);
-    assert_ne!(signature(12_345).await, signature(12_346).await, "the length is part of what is signed");
+    assert_ne!(
+        signature(12_345).await,
+        signature(12_346).await,
+        "the length is part of what is signed"
+    );
 }

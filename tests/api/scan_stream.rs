@@ -561,3 +561,110 @@ async fn the_scheduled_sweep_finishes_scans_the_stream_never_did() {
         .unwrap_err();
     assert!(format!("{err:#}").contains("not a DynamoDB stream batch"), "{err:#}");
 }
+
+/// A pending scan of a catalogue image with the bytes `id`.
+fn pending(id: &str) -> resolvers::domain::scan::ScanRecord {
+    use resolvers::domain::scan::{ScanRecord, ScanSource};
+    let source = ScanSource::Image {
+        id: format!("cat-{id}"),
+    };
+    ScanRecord::pending(Sha256Hex::parse(id).unwrap(), source, true, chrono::Utc::now())
+}
+
+/// `claimed`, finished with debug data of about `padding` bytes.
+fn finished_with_debug(
+    claimed: resolvers::domain::scan::ScanRecord,
+    padding: usize,
+) -> resolvers::domain::scan::ScanRecord {
+    use resolvers::domain::scan::{ScanDebug, ScanRecord, ScanStatus};
+    let id = claimed.id.clone();
+    ScanRecord {
+        status: ScanStatus::Succeeded,
+        finished_at: Some(chrono::Utc::now()),
+        debug: Some(ScanDebug {
+            raw: Some(json!({ "padding": "x".repeat(padding) })),
+            timings: vec![("detect".into(), 1.0)],
+            log: vec![format!("scan={id} done")],
+        }),
+        ..claimed
+    }
+}
+
+#[tokio::test]
+async fn ordinary_scan_reads_leave_debug_data_where_it_is() {
+    use resolvers::ports::ScanStore;
+    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let (resources, clients) = resources(&app);
+    let scans = aws::open_resources(
+        &crate::iam::enforcing(&clients),
+        resources.clone(),
+        resolvers::domain::label::LabelSet::default_pets(),
+    )
+    .scans;
+    for (id, padding, where_kept) in [("a".repeat(64), 1_000, "debug"), ("b".repeat(64), 500_000, "debugKey")] {
+        scans.request(pending(&id), false).await.unwrap();
+        let claimed = scans.claim(&id, false).await.unwrap().expect("claimed");
+        let record = finished_with_debug(claimed, padding);
+        assert!(scans.finish(record.clone()).await.unwrap());
+
+        // The item: the record without debug data, the debug data beside it (or in S3).
+        let item = clients
+            .dynamodb
+            .get_item()
+            .table_name(&resources.scan_table)
+            .key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        let in_record: Value = serde_json::from_str(item["record"].as_s().unwrap()).unwrap();
+        assert_eq!(
+            in_record["debug"],
+            Value::Null,
+            "{padding}: the record carries no debug data"
+        );
+        assert!(item.contains_key(where_kept), "{padding}: kept in {where_kept}");
+
+        // What scanResult, Image.scan and the subscriptions read: no debug data at all.
+        assert_eq!(scans.get(&id).await.unwrap().unwrap().debug, None);
+        let many = scans.get_many(&[id.as_str()]).await.unwrap();
+        assert_eq!(many[&id].debug, None);
+        // What an admin's Scan.debug reads.
+        assert_eq!(scans.debug_of(&id).await.unwrap(), record.debug, "{padding}");
+    }
+}
+
+#[tokio::test]
+async fn a_debug_object_written_for_a_write_that_lost_its_condition_is_removed() {
+    use resolvers::ports::ScanStore;
+    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let (resources, clients) = resources(&app);
+    let scans = aws::open_resources(
+        &clients,
+        resources.clone(),
+        resolvers::domain::label::LabelSet::default_pets(),
+    )
+    .scans;
+    let id = "c".repeat(64);
+    scans.request(pending(&id), false).await.unwrap();
+    let first = scans.claim(&id, false).await.unwrap().expect("first claim");
+    let stale = finished_with_debug(first, 500_000);
+    // A second worker reclaims it (attempt 2): the first one's finish must lose, and leave
+    // no debug object behind.
+    scans.claim(&id, true).await.unwrap().expect("reclaimed");
+    assert!(
+        !scans.finish(stale).await.unwrap(),
+        "a stale worker's result is dropped"
+    );
+    let listed = clients
+        .s3
+        .list_objects_v2()
+        .bucket(&resources.bucket)
+        .prefix("scan-debug/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents().len(), 0, "{:?}", listed.contents());
+}

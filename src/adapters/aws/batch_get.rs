@@ -13,15 +13,33 @@ const KEYS_PER_REQUEST: usize = 100;
 
 /// The items of `table` under `keys` (in no particular order; keys with no item are absent).
 pub(super) async fn batch_get_consistent(client: &Client, table: &str, keys: Vec<Item>) -> anyhow::Result<Vec<Item>> {
+    batch_get_projected(client, table, keys, None).await
+}
+
+/// [`batch_get_consistent`] reading only `attributes` of each item (names, not placeholders:
+/// they are mapped to `#a0`, `#a1`, … so reserved words are safe).
+pub(super) async fn batch_get_projected(
+    client: &Client,
+    table: &str,
+    keys: Vec<Item>,
+    attributes: Option<&[&str]>,
+) -> anyhow::Result<Vec<Item>> {
     let mut found = Vec::with_capacity(keys.len());
     for batch in keys.chunks(KEYS_PER_REQUEST) {
         let mut pending = batch.to_vec();
         let mut budget = Budget::start();
         while !pending.is_empty() {
-            let request = KeysAndAttributes::builder()
+            let mut request = KeysAndAttributes::builder()
                 .set_keys(Some(pending.clone()))
-                .consistent_read(true)
-                .build()?;
+                .consistent_read(true);
+            if let Some(attributes) = attributes {
+                let placeholders: Vec<String> = (0..attributes.len()).map(|i| format!("#a{i}")).collect();
+                request = request.projection_expression(placeholders.join(", "));
+                for (placeholder, name) in placeholders.iter().zip(attributes) {
+                    request = request.expression_attribute_names(placeholder, *name);
+                }
+            }
+            let request = request.build()?;
             let output = match client.batch_get_item().request_items(table, request).send().await {
                 Ok(output) => output,
                 Err(e) => {

@@ -5,11 +5,16 @@
 //! uploads expire). Every transition is a conditional `PutItem` on the state it starts from,
 //! so two workers cannot both claim a scan and a stale worker cannot overwrite a newer result.
 //!
-//! DynamoDB items stop at 400 KB, and debug data (a detector's raw output) can pass that: a
-//! record whose JSON is over [`MAX_INLINE_RECORD_BYTES`] keeps its debug data in S3 instead,
-//! under a key named in the item's `debugKey` (one object per attempt, so a stale worker
-//! cannot overwrite the debug data of the attempt that won). Debug data of scan-only uploads
-//! lives under `scan-uploads/` and expires with them (the bucket's lifecycle rule).
+//! Debug data (a detector's raw output, timings, log lines: up to hundreds of KB) is kept
+//! apart from the record, in the item's `debug` attribute, and every ordinary read projects
+//! `record` only: `scanResult`, `Image.scan` and the subscriptions' polls pay for the verdict,
+//! not for data only an admin reads ([`DynamoScanStore::debug_of`] reads it when asked).
+//! DynamoDB items stop at 400 KB: debug data that would pass [`MAX_INLINE_RECORD_BYTES`]
+//! goes to S3 instead, under a key named in the item's `debugKey` (one object per attempt, so
+//! a stale worker cannot overwrite the debug data of the attempt that won; an object written
+//! for a write that then lost its condition is removed). Debug objects expire after 30 days
+//! (`scan-debug/`, the bucket's lifecycle rule); those of scan-only uploads live under
+//! `scan-uploads/` and expire with them.
 //!
 //! Unfinished scans are found through a sparse index, [`UNFINISHED_SCANS_INDEX`]: only items
 //! `PENDING` or `RUNNING` carry its keys (`unfinishedShard`, `touchedAt`: when the scan was
@@ -29,7 +34,7 @@ use chrono::Utc;
 use resolvers::domain::scan::{ScanDebug, ScanRecord, ScanRequested, ScanSource, ScanStatus};
 use resolvers::ports::ScanStore;
 
-use super::batch_get::batch_get_consistent;
+use super::batch_get::batch_get_projected;
 use super::items::{n, s, Item};
 use super::s3_image_store::SCAN_UPLOAD_PREFIX;
 
@@ -77,7 +82,10 @@ fn status_name(status: ScanStatus) -> &'static str {
     }
 }
 
-/// The item of a record whose JSON is `json`.
+/// The only attribute ordinary reads fetch: the record without its debug data.
+const RECORD: &str = "record";
+
+/// The item of a record whose JSON (without debug data) is `json`.
 fn item(record: &ScanRecord, json: String) -> Item {
     let mut item = Item::from([
         ("id".to_owned(), s(record.id.as_str())),
@@ -116,66 +124,83 @@ impl DynamoScanStore {
         }
     }
 
-    /// The item for `record`, its debug data moved to S3 first when the record is too large.
-    async fn item_for(&self, record: &ScanRecord) -> anyhow::Result<Item> {
-        let json = serde_json::to_string(record)?;
-        let Some(debug) = record.debug.as_ref().filter(|_| json.len() > MAX_INLINE_RECORD_BYTES) else {
-            return Ok(item(record, json));
+    /// The item for `record`: the record without debug data in `record`, the debug data in
+    /// `debug`, or in S3 (named by `debugKey`) when the item would be too large. Returns the
+    /// S3 key written, if any, so a write that does not happen can take it back.
+    async fn item_for(&self, record: &ScanRecord) -> anyhow::Result<(Item, Option<String>)> {
+        let slim = ScanRecord {
+            debug: None,
+            ..record.clone()
         };
+        let json = serde_json::to_string(&slim)?;
+        let mut item = item(&slim, json.clone());
+        let Some(debug) = record.debug.as_ref() else {
+            return Ok((item, None));
+        };
+        let debug_json = serde_json::to_string(debug)?;
+        if json.len() + debug_json.len() <= MAX_INLINE_RECORD_BYTES {
+            item.insert("debug".to_owned(), s(debug_json));
+            return Ok((item, None));
+        }
         let key = debug_key(record);
         self.s3
             .put_object()
             .bucket(&self.bucket)
             .key(&key)
             .content_type("application/json")
-            .body(ByteStream::from(serde_json::to_vec(debug)?))
+            .body(ByteStream::from(debug_json.into_bytes()))
             .send()
             .await
             .with_context(|| format!("S3 PutObject {key} (scan debug data)"))?;
-        let slim = ScanRecord {
-            debug: None,
-            ..record.clone()
-        };
-        let mut item = item(&slim, serde_json::to_string(&slim)?);
-        item.insert("debugKey".to_owned(), s(key));
-        Ok(item)
+        item.insert("debugKey".to_owned(), s(key.clone()));
+        Ok((item, Some(key)))
     }
 
-    /// The record an item holds, with its debug data read back from S3 if it was moved there.
-    async fn record(&self, item: &Item) -> anyhow::Result<ScanRecord> {
+    /// The record an item holds (debug data only where an old item kept it inside).
+    fn record(item: &Item) -> anyhow::Result<ScanRecord> {
         let json = item
-            .get("record")
+            .get(RECORD)
             .and_then(|v| v.as_s().ok())
             .context("scan item without record")?;
-        let mut record: ScanRecord = serde_json::from_str(json)?;
+        Ok(serde_json::from_str(json)?)
+    }
+
+    /// The debug data an item points at: its `debug` attribute, its S3 object, or (items
+    /// written before debug data moved out) the record's own.
+    async fn debug_in(&self, item: &Item) -> anyhow::Result<Option<ScanDebug>> {
+        if let Some(json) = item.get("debug").and_then(|v| v.as_s().ok()) {
+            return Ok(Some(serde_json::from_str(json).context("scan debug data")?));
+        }
         if let Some(key) = item.get("debugKey").and_then(|v| v.as_s().ok()) {
-            let object = self
-                .s3
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .send()
-                .await
-                .with_context(|| format!("S3 GetObject {key} (scan debug data)"))?;
+            let object = match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
+                Ok(object) => object,
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                    tracing::info!(key, "scan debug data expired (kept 30 days)");
+                    return Ok(None);
+                }
+                Err(err) => return Err(err).with_context(|| format!("S3 GetObject {key} (scan debug data)")),
+            };
             let bytes = object
                 .body
                 .collect()
                 .await
                 .with_context(|| format!("reading {key}"))?
                 .into_bytes();
-            record.debug =
-                Some(serde_json::from_slice::<ScanDebug>(&bytes).with_context(|| format!("debug data {key}"))?);
+            return Ok(Some(
+                serde_json::from_slice::<ScanDebug>(&bytes).with_context(|| format!("debug data {key}"))?,
+            ));
         }
-        Ok(record)
+        Ok(Self::record(item)?.debug)
     }
 
     /// Puts `record` if `condition` holds; false when it does not.
     async fn put_if(&self, record: &ScanRecord, condition: &str, values: Item) -> anyhow::Result<bool> {
+        let (item, debug_object) = self.item_for(record).await?;
         let mut request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.item_for(record).await?))
+            .set_item(Some(item))
             .condition_expression(condition);
         // DynamoDB refuses names an expression does not use, so only the used ones go.
         for (placeholder, attribute) in [
@@ -193,11 +218,21 @@ impl DynamoScanStore {
         }
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(err)) if err.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(SdkError::ServiceError(err)) if err.err().is_conditional_check_failed_exception() => {
+                // Nothing was written, so nothing points at the debug object written for it.
+                if let Some(key) = debug_object {
+                    if let Err(e) = self.s3.delete_object().bucket(&self.bucket).key(&key).send().await {
+                        tracing::warn!(key, error = %e, "could not remove the debug object of a lost write");
+                    }
+                }
+                Ok(false)
+            }
+            // Unknown whether it was written (a timeout after DynamoDB acted): the object stays.
             Err(err) => Err(err).with_context(|| format!("DynamoDB PutItem {}", self.table)),
         }
     }
 
+    /// The record of a scan, strongly consistent, without its debug data (`record` only).
     async fn read(&self, id: &str) -> anyhow::Result<Option<ScanRecord>> {
         let output = self
             .client
@@ -205,13 +240,12 @@ impl DynamoScanStore {
             .table_name(&self.table)
             .key("id", s(id))
             .consistent_read(true)
+            .projection_expression("#record")
+            .expression_attribute_names("#record", RECORD)
             .send()
             .await
             .with_context(|| format!("DynamoDB GetItem {}", self.table))?;
-        match output.item {
-            Some(item) => Ok(Some(self.record(&item).await?)),
-            None => Ok(None),
-        }
+        output.item.as_ref().map(Self::record).transpose()
     }
 }
 
@@ -226,12 +260,29 @@ impl ScanStore for DynamoScanStore {
         // `ids` are distinct (the port's contract): DynamoDB refuses a batch naming a key twice.
         let keys = ids.iter().map(|id| Item::from([("id".to_owned(), s(*id))])).collect();
         let mut found = HashMap::new();
-        for item in batch_get_consistent(&self.client, &self.table, keys).await? {
-            if let Some(record) = live(self.record(&item).await?) {
+        for item in batch_get_projected(&self.client, &self.table, keys, Some(&[RECORD])).await? {
+            if let Some(record) = live(Self::record(&item)?) {
                 found.insert(record.id.clone(), record);
             }
         }
         Ok(found)
+    }
+
+    /// The whole item, read only for an admin's `Scan.debug`.
+    async fn debug_of(&self, id: &str) -> anyhow::Result<Option<ScanDebug>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .with_context(|| format!("DynamoDB GetItem {}", self.table))?;
+        match output.item {
+            Some(item) => self.debug_in(&item).await,
+            None => Ok(None),
+        }
     }
 
     async fn request(&self, pending: ScanRecord, force: bool) -> anyhow::Result<ScanRequested> {

@@ -95,16 +95,22 @@ impl Scan {
     }
 
     /// Debug data (detector raw output, step timings, this scan's log lines), kept when the
-    /// scan was requested with `debug: true`. Needs the admin key (`x-pawql-admin-key`).
+    /// scan was requested with `debug: true`. Needs an admin key (header `x-api-key`). Read
+    /// only when asked for: ordinary scan reads never carry it.
     async fn debug(&self, ctx: &Context<'_>) -> Result<Option<async_graphql::Json<serde_json::Value>>> {
         if !ctx.data_opt::<Caller>().is_some_and(Caller::is_admin) {
             return Err(ApiError::Forbidden("debug data needs the admin key".into()).extend());
         }
-        Ok(self
-            .0
-            .debug
-            .as_ref()
-            .map(|d| async_graphql::Json(serde_json::to_value(d).unwrap_or_default())))
+        let debug = match &self.0.debug {
+            Some(debug) => Some(debug.clone()),
+            None if self.0.debug_requested => crate::schema::scanner(ctx)?
+                .scans
+                .debug_of(&self.0.id)
+                .await
+                .map_err(|e| ApiError::Internal(e).extend())?,
+            None => None,
+        };
+        Ok(debug.map(|d| async_graphql::Json(serde_json::to_value(d).unwrap_or_default())))
     }
 }
 
