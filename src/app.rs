@@ -250,6 +250,7 @@ pub async fn lambda_api_router(
 fn rekognition(clients: &AwsClients, backend: &AwsBackend, min_confidence: f64) -> Arc<dyn CatDetector> {
     Arc::new(RekognitionDetector::new(
         clients.rekognition.clone(),
+        clients.s3.clone(),
         &backend.resources.bucket,
         min_confidence,
     ))

@@ -126,8 +126,30 @@ pub fn prepare(kind: ImageKind, bytes: &[u8], in_s3: bool) -> Result<Prepared, D
             unchanged: true,
         });
     }
-    // Re-encode as JPEG, shrinking until it fits (sides ≤ 10,000 and ≤ 5 MB).
+    Ok(Prepared {
+        bytes: reencode(image)?,
+        unchanged: false,
+    })
+}
+
+/// `bytes` re-encoded for Rekognition (inline, ≤ 5 MB) whatever they were: for an image
+/// Rekognition refused as it was (a CMYK or 16-bit JPEG it calls invalid).
+pub fn prepare_reencoded(bytes: &[u8]) -> Result<Vec<u8>, DetectError> {
+    let image = decode_upright(bytes).map_err(|e| DetectError::permanent("UNREADABLE_IMAGE", format!("{e:#}")))?;
+    let (w, h) = (image.width(), image.height());
+    if w.min(h) < MIN_SIDE {
+        return Err(DetectError::permanent(
+            "IMAGE_TOO_SMALL",
+            format!("{w}x{h}: Rekognition needs at least {MIN_SIDE} pixels a side"),
+        ));
+    }
+    reencode(image)
+}
+
+/// A JPEG of `image` (transparency onto white), shrunk until it fits (sides ≤ 10,000, ≤ 5 MB).
+fn reencode(image: image::DynamicImage) -> Result<Vec<u8>, DetectError> {
     let mut image = image;
+    let (w, h) = (image.width(), image.height());
     let mut longest = w.max(h).min(MAX_SIDE);
     loop {
         if image.width().max(image.height()) > longest {
@@ -139,10 +161,7 @@ pub fn prepare(kind: ImageKind, bytes: &[u8], in_s3: bool) -> Result<Prepared, D
             .write_to(&mut Cursor::new(&mut out), ImageFormat::Jpeg)
             .map_err(|e| DetectError::permanent("TRANSCODE_FAILED", e.to_string()))?;
         if out.len() <= MAX_INLINE_BYTES || longest <= MIN_SIDE * 2 {
-            return Ok(Prepared {
-                bytes: out,
-                unchanged: false,
-            });
+            return Ok(out);
         }
         longest = longest * 3 / 4;
     }

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod access;
+mod aws_edges;
 mod aws_s3;
 mod budget;
 mod cli;

@@ -307,7 +307,7 @@ async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() 
     // tests/fixtures/rekognition/: not recorded from a live account).
     let (app, stage) = spawn_aws_app_without_worker().await;
     let (resources, clients) = resources(&app);
-    let detector = RekognitionDetector::new(clients.rekognition.clone(), &resources.bucket, 80.0);
+    let detector = RekognitionDetector::new(clients.rekognition.clone(), clients.s3.clone(), &resources.bucket, 80.0);
 
     let jpeg = fixture("images/cat_kde_tabby_q85.jpg");
     let uploaded = app.upload("cat", "images/cat_kde_tabby_q85.jpg", 0.5).await;

@@ -44,7 +44,7 @@ pub(super) async fn batch_get_projected(
                 Ok(output) => output,
                 Err(e) => {
                     // Throttled as a whole: nothing was read, ask again for the same keys.
-                    let err = contention::classify(e, &format!("BatchGetItem {table}"));
+                    let err = contention::classify(e, &format!("DynamoDB BatchGetItem {table}"));
                     if !contention::is_transient(&err) {
                         return Err(err);
                     }

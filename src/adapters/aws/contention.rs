@@ -23,7 +23,8 @@ use tokio::time::Instant;
 /// with room for the upload's S3 put before it and the orphan clean-up after it.
 pub const CONTENTION_BUDGET: Duration = Duration::from_secs(20);
 
-/// Error codes that mean the request did nothing and may simply be sent again.
+/// Error codes that mean the request did nothing and may simply be sent again (DynamoDB's,
+/// and SSM's `ThrottlingException`).
 const TRANSIENT_CODES: [&str; 7] = [
     "ThrottlingException",
     "ProvisionedThroughputExceededException",
@@ -47,7 +48,7 @@ const RETRYABLE_REASONS: [&str; 6] = [
 
 /// A request DynamoDB refused for load or contention: nothing happened, try again.
 #[derive(Debug, thiserror::Error)]
-#[error("DynamoDB {what}: {code} (contention or throttling; retried)")]
+#[error("{what}: {code} (contention or throttling; retried)")]
 pub struct Transient {
     pub what: String,
     pub code: String,
@@ -80,7 +81,7 @@ where
             .into();
         }
     }
-    anyhow::Error::new(err).context(format!("DynamoDB {what}"))
+    anyhow::Error::new(err).context(what.to_owned())
 }
 
 /// The cancellation reasons of a `TransactionCanceledException`, whichever operation raised it.

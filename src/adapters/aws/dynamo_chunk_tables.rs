@@ -99,7 +99,7 @@ impl DynamoChunkTables {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| contention::classify(e, &format!("GetItem {table}")))?;
+            .map_err(|e| contention::classify(e, &format!("DynamoDB GetItem {table}")))?;
         Ok(output.item)
     }
 
@@ -130,7 +130,7 @@ impl DynamoChunkTables {
             .transact_items(get(&self.chunk_info_table, items::info_key(id.label.as_str()))?)
             .send()
             .await
-            .map_err(|e| contention::classify(e, "TransactGetItems"))?;
+            .map_err(|e| contention::classify(e, "DynamoDB TransactGetItems"))?;
         let responses = output.responses();
         let item = |i: usize| responses.get(i).and_then(|r| r.item()).filter(|item| !item.is_empty());
         let Some(row) = item(0) else {
@@ -220,7 +220,7 @@ impl DynamoChunkTables {
             .set_transact_items(Some(writes))
             .send()
             .await
-            .map_err(|e| contention::classify(e, "TransactWriteItems"))?;
+            .map_err(|e| contention::classify(e, "DynamoDB TransactWriteItems"))?;
         Ok(())
     }
 
@@ -249,7 +249,7 @@ impl DynamoChunkTables {
             let page = request
                 .send()
                 .await
-                .map_err(|e| contention::classify(e, &format!("Query {}", self.image_chunks_table)))?;
+                .map_err(|e| contention::classify(e, &format!("DynamoDB Query {}", self.image_chunks_table)))?;
             for item in page.items() {
                 out.push(items::image_record(item, &self.labels)?);
             }

@@ -25,7 +25,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use resolvers::domain::label::LabelSet;
@@ -89,8 +88,21 @@ pub fn s3_config(sdk: &SdkConfig) -> aws_sdk_s3::config::Builder {
 }
 
 /// A stage's SSM parameters under `/pawql/{stage}/`, by relative name (SecureStrings decrypted).
-/// Read once at start-up (a Lambda cold start) and kept for the life of the process.
+/// Read once at start-up (a Lambda cold start; the keys again every minute). SSM allows about
+/// 40 `GetParametersByPath` a second per account by default, so a burst of cold starts is
+/// throttled: throttling is retried with growing pauses inside the contention budget, beyond
+/// the SDK's own three attempts.
 pub async fn load_parameters(ssm: &aws_sdk_ssm::Client, stage: &str) -> anyhow::Result<HashMap<String, String>> {
+    let mut budget = contention::Budget::start();
+    loop {
+        match load_parameters_once(ssm, stage).await {
+            Err(e) if contention::is_transient(&e) => budget.pause(&format!("SSM parameters of {stage}")).await?,
+            done => return done,
+        }
+    }
+}
+
+async fn load_parameters_once(ssm: &aws_sdk_ssm::Client, stage: &str) -> anyhow::Result<HashMap<String, String>> {
     let path = resources::parameter_path(stage);
     let mut out = HashMap::new();
     let mut pages = ssm
@@ -101,7 +113,7 @@ pub async fn load_parameters(ssm: &aws_sdk_ssm::Client, stage: &str) -> anyhow::
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.with_context(|| format!("SSM GetParametersByPath {path}"))?;
+        let page = page.map_err(|e| contention::classify(e, &format!("SSM GetParametersByPath {path}")))?;
         for parameter in page.parameters() {
             if let (Some(name), Some(value)) = (parameter.name(), parameter.value()) {
                 out.insert(name.trim_start_matches(&path).to_owned(), value.to_owned());

@@ -8,6 +8,13 @@
 //!
 //! Failures are classified for the scanner: throttling, Rekognition's own errors and network
 //! trouble are retryable (the scanner backs off and tries again); a refused image is not.
+//!
+//! Two refusals of an S3 object are not the image's fault, so the bytes go inline instead:
+//! `InvalidImageFormatException` (Rekognition reads some JPEGs our decoder takes, such as CMYK
+//! or 16-bit ones, as invalid: they are re-encoded), and `InvalidS3ObjectException`, which is
+//! what Rekognition says both for a missing object and for one it may not read (a bucket or
+//! key policy): the object is fetched with our own rights, missing → `IMAGE_MISSING`,
+//! present → sent inline.
 
 use async_trait::async_trait;
 use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
@@ -21,7 +28,7 @@ use serde_json::{json, Value};
 
 use super::s3_image_store::scan_upload_key;
 use crate::detectors::rekognition::{
-    prepare, verdict, DetectLabelsResponse, DETECTOR_NAME, MAX_S3_OBJECT_BYTES, MAX_SIDE, MIN_SIDE,
+    prepare, prepare_reencoded, verdict, DetectLabelsResponse, DETECTOR_NAME, MAX_S3_OBJECT_BYTES, MAX_SIDE, MIN_SIDE,
 };
 
 /// Rekognition's default floor is 55 %; asking for a little less keeps low-confidence cats
@@ -32,18 +39,89 @@ const MAX_LABELS: i32 = 50;
 /// [`CatDetector`] over Rekognition, reading images from the stage's bucket.
 pub struct RekognitionDetector {
     client: aws_sdk_rekognition::Client,
+    /// For the bytes, when Rekognition cannot use the S3 object itself.
+    s3: aws_sdk_s3::Client,
     bucket: String,
     /// A cat at or above this confidence (percent).
     min_confidence: f64,
 }
 
 impl RekognitionDetector {
-    pub fn new(client: aws_sdk_rekognition::Client, bucket: impl Into<String>, min_confidence: f64) -> Self {
+    pub fn new(
+        client: aws_sdk_rekognition::Client,
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        min_confidence: f64,
+    ) -> Self {
         RekognitionDetector {
             client,
+            s3,
             bucket: bucket.into(),
             min_confidence,
         }
+    }
+
+    /// One DetectLabels call.
+    async fn detect_labels(&self, image: Image) -> Result<DetectLabelsOutput, (Option<String>, DetectError)> {
+        self.client
+            .detect_labels()
+            .image(image)
+            .max_labels(MAX_LABELS)
+            .min_confidence(REQUEST_MIN_CONFIDENCE.min(self.min_confidence as f32))
+            .send()
+            .await
+            .map_err(|err| match &err {
+                SdkError::ServiceError(service) => {
+                    let code = service.err().code().map(str::to_owned);
+                    let classified = classify(code.as_deref(), &err.to_string());
+                    (code, classified)
+                }
+                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
+                    None,
+                    DetectError::retryable("DETECTOR_UNAVAILABLE", format!("Rekognition: {err}")),
+                ),
+                _ => (
+                    None,
+                    DetectError::permanent("DETECTOR_FAILED", format!("Rekognition: {err}")),
+                ),
+            })
+    }
+
+    /// The object's bytes with our own rights; `IMAGE_MISSING` when it is not there.
+    async fn object_bytes(&self, key: &str) -> Result<Vec<u8>, DetectError> {
+        match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(object) => Ok(object
+                .body
+                .collect()
+                .await
+                .map_err(|e| DetectError::retryable("STORAGE_FAILED", e.to_string()))?
+                .to_vec()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Err(DetectError::permanent(
+                "IMAGE_MISSING",
+                format!("{key} is not in the bucket"),
+            )),
+            Err(err) => Err(DetectError::retryable(
+                "STORAGE_FAILED",
+                format!("S3 GetObject {key}: {err}"),
+            )),
+        }
+    }
+
+    /// After Rekognition refused the S3 object: the bytes, re-encoded, inline.
+    async fn detect_inline_instead(&self, input: &ScanInput, why: &str) -> Result<DetectLabelsOutput, DetectError> {
+        let key = Self::object_key(input);
+        let bytes = self.object_bytes(&key).await?;
+        tracing::info!(
+            key,
+            why,
+            "Rekognition could not use the S3 object; sending the bytes inline"
+        );
+        let reencoded = tokio::task::spawn_blocking(move || prepare_reencoded(&bytes))
+            .await
+            .map_err(|e| DetectError::permanent("DETECTOR_FAILED", e.to_string()))??;
+        self.detect_labels(Image::builder().bytes(Blob::new(reencoded)).build())
+            .await
+            .map_err(|(_, err)| err)
     }
 
     /// The S3 key the scanned bytes were read from.
@@ -79,8 +157,8 @@ impl CatDetector for RekognitionDetector {
                 .build();
             Image::builder().s3_object(object).build()
         };
-        let image = match input.bytes.clone() {
-            None => in_s3(),
+        let (image, from_s3) = match input.bytes.clone() {
+            None => (in_s3(), true),
             Some(bytes) => {
                 let kind = input.kind;
                 // Decoding (and maybe re-encoding) is CPU work: off the async threads.
@@ -88,27 +166,25 @@ impl CatDetector for RekognitionDetector {
                     .await
                     .map_err(|e| DetectError::permanent("DETECTOR_FAILED", e.to_string()))??;
                 if prepared.unchanged {
-                    in_s3()
+                    (in_s3(), true)
                 } else {
-                    Image::builder().bytes(Blob::new(prepared.bytes)).build()
+                    (Image::builder().bytes(Blob::new(prepared.bytes)).build(), false)
                 }
             }
         };
-        let output = self
-            .client
-            .detect_labels()
-            .image(image)
-            .max_labels(MAX_LABELS)
-            .min_confidence(REQUEST_MIN_CONFIDENCE.min(self.min_confidence as f32))
-            .send()
-            .await
-            .map_err(|err| match &err {
-                SdkError::ServiceError(service) => classify(service.err().code(), &err.to_string()),
-                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                    DetectError::retryable("DETECTOR_UNAVAILABLE", format!("Rekognition: {err}"))
-                }
-                _ => DetectError::permanent("DETECTOR_FAILED", format!("Rekognition: {err}")),
-            })?;
+        let output = match self.detect_labels(image).await {
+            Ok(output) => output,
+            Err((Some(code), _))
+                if from_s3
+                    && matches!(
+                        code.as_str(),
+                        "InvalidImageFormatException" | "InvalidS3ObjectException"
+                    ) =>
+            {
+                self.detect_inline_instead(input, &code).await?
+            }
+            Err((_, err)) => return Err(err),
+        };
         let raw = response_json(&output);
         let parsed: DetectLabelsResponse = serde_json::from_value(raw.clone())
             .map_err(|e| DetectError::permanent("DETECTOR_FAILED", format!("DetectLabels response: {e}")))?;
