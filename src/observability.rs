@@ -40,17 +40,24 @@ pub fn init_local() {
 /// Logging on Lambda: JSON lines with the request id on stderr, EMF metrics of `stage` on stdout.
 pub fn init_lambda(stage: &str) {
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_current_span(true)
-                .with_span_list(false)
-                .with_writer(std::io::stderr)
-                .with_filter(env_filter())
-                .with_filter(filter_fn(|m| m.target() != resolvers::metrics::TARGET)),
-        )
+        .with(json_log_layer(std::io::stderr).with_filter(env_filter()))
         .with(EmfLayer::new(stage, Arc::new(Mutex::new(std::io::stdout()))))
         .init();
+}
+
+/// One JSON object per log line, with the fields of the innermost span (`lambda_runtime`'s
+/// per-invocation span carries `requestId`); metric events are left to the EMF layer.
+pub fn json_log_layer<S, W>(writer: W) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(writer)
+        .with_filter(filter_fn(|m| m.target() != resolvers::metrics::TARGET))
 }
 
 /// Turns metric events into EMF lines written to `out`.
@@ -157,6 +164,44 @@ pub fn capture<T>(work: impl FnOnce() -> T) -> (Vec<serde_json::Value>, T) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer into a shared buffer, for the log layer.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lambda_logs_are_json_lines_carrying_the_request_id() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::registry().with(json_log_layer(move || writer.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            // What lambda_runtime opens around each invocation.
+            let span = tracing::info_span!(
+                "Lambda runtime invoke",
+                requestId = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+            );
+            let _entered = span.enter();
+            tracing::warn!(scan = "abc", "scan failed");
+            resolvers::metrics::picks(2);
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 1, "one line per event, metrics excluded: {text}");
+        assert_eq!(lines[0]["level"], "WARN");
+        assert_eq!(lines[0]["fields"]["message"], "scan failed");
+        assert_eq!(lines[0]["fields"]["scan"], "abc");
+        assert_eq!(lines[0]["span"]["requestId"], "8476a536-e9f4-11e8-9739-2dfe598c3fcd");
+    }
 
     #[test]
     fn metric_events_become_emf_lines_cloudwatch_understands() {

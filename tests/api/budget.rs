@@ -15,19 +15,36 @@ use serde_json::json;
 use crate::helpers::{spawn_aws_api_with_clients, spawn_aws_app_with_clients};
 use crate::moto::MotoServer;
 
-/// Records each request when its response arrives.
+/// Records each request when its response arrives, and the bodies requests were sent with.
 #[derive(Debug, Clone, Default)]
-struct RequestLog(Arc<Mutex<Vec<String>>>);
+struct RequestLog(Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>);
 
 impl RequestLog {
     fn take(&self) -> Vec<String> {
+        self.1.lock().unwrap().clear();
         std::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    /// The bodies sent since the last `take` (DynamoDB's and SSM's are JSON).
+    fn bodies(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
     }
 }
 
 impl Intercept for RequestLog {
     fn name(&self) -> &'static str {
         "RequestLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let body = context.request().body().bytes().unwrap_or_default();
+        self.1.lock().unwrap().push(String::from_utf8_lossy(body).into_owned());
+        Ok(())
     }
 
     fn read_before_deserialization(
@@ -254,7 +271,7 @@ async fn a_scan_costs_its_budget_on_the_lambda_path() {
     log.take();
 
     // requestScan on Lambda only records the pending scan (the stream does the rest).
-    let scan = crate::scan::request_scan_of(&app, uploaded["id"].as_str().unwrap(), false, false).await;
+    let scan = crate::scan::request_scan_of(&app, uploaded["id"].as_str().unwrap(), true, false).await;
     let id = scan["id"].as_str().unwrap().to_owned();
     assert_eq!(
         log.take(),
@@ -284,4 +301,17 @@ async fn a_scan_costs_its_budget_on_the_lambda_path() {
         "the scan, its conditional claim, the image row (its facts say Rekognition can take the S3 \
          object as it is, so the scan does not fetch the bytes), DetectLabels, the verdict"
     );
+
+    // Reading the verdict (what scanResult, Image.scan and a subscription's polls do): one
+    // GetItem that asks for the record only, not the debug data kept with this scan.
+    let q = "query($id: ID!) { scanResult(id: $id) { status isCat } }";
+    assert_eq!(
+        app.data(q, json!({ "id": id })).await["scanResult"]["status"],
+        "SUCCEEDED"
+    );
+    let bodies = log.bodies();
+    assert_eq!(log.take(), ["dynamodb.GetItem"]);
+    let read: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(read["ProjectionExpression"], "#record", "{read}");
+    assert_eq!(read["ConsistentRead"], true);
 }
