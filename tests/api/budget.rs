@@ -315,3 +315,66 @@ async fn a_scan_costs_its_budget_on_the_lambda_path() {
     assert_eq!(read["ProjectionExpression"], "#record", "{read}");
     assert_eq!(read["ConsistentRead"], true);
 }
+
+/// The rows "the sweep" and "`GET /random` of an image too large for a Lambda response".
+#[tokio::test]
+async fn the_sweep_and_a_redirected_random_cost_their_budget() {
+    let log = RequestLog::default();
+    let clients = logged_clients(&log).await;
+    let plain = MotoServer::shared().await.clients().await;
+    let stage = crate::moto::unique_stage();
+    pawql::adapters::aws::provision(&plain, &stage).await.unwrap();
+    crate::lambda::set_keys(&plain, &stage, "apiKeys", "budget-key-0123456789").await;
+
+    // The sweep over a stage with nothing stale: one Query per shard of the sparse index.
+    let scanner = pawql::app::aws_stream_scanner(&clients, &stage, &resolvers::CatalogSettings::default(), 80.0)
+        .await
+        .unwrap();
+    log.take();
+    let deadline = tokio::time::Instant::now() + pawql::scan_stream::FUNCTION_TIMEOUT;
+    pawql::scan_stream::sweep(&scanner, chrono::Duration::minutes(15), deadline)
+        .await
+        .unwrap();
+    assert_eq!(log.take(), ["dynamodb.Query"; 4]);
+
+    // A ~5 MB image, filed through the presigned path, then drawn by petAPI's /random on the
+    // Lambda: the pick, and a redirect instead of the bytes (no GetObject).
+    let router = pawql::app::lambda_api_router(
+        &clients,
+        &stage,
+        resolvers::CatalogSettings::default(),
+        80.0,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let big = crate::lambda::noise_png(1400, 1200);
+    let key = Some("budget-key-0123456789");
+    let ask = format!(
+        "mutation {{ requestUpload(label: \"cat\", byteSize: {}) {{ ticket uploadUrl }} }}",
+        big.len()
+    );
+    let (_, grant) = crate::lambda::invoke_graphql(&router, key, &ask).await;
+    let grant = &grant["data"]["requestUpload"];
+    crate::helpers::http_client()
+        .put(grant["uploadUrl"].as_str().unwrap())
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    let complete = format!(
+        "mutation {{ completeUpload(ticket: \"{}\") {{ id }} }}",
+        grant["ticket"].as_str().unwrap()
+    );
+    let (_, filed) = crate::lambda::invoke_graphql(&router, key, &complete).await;
+    assert!(filed["data"]["completeUpload"]["id"].is_string(), "{filed}");
+    log.take();
+    let response = pawql::lambda::invoke(router, crate::lambda::get_event("/random", "label=cat"))
+        .await
+        .unwrap();
+    assert_eq!(response["statusCode"], 302);
+    assert_eq!(
+        log.take(),
+        ["dynamodb.GetItem", "dynamodb.Query", "dynamodb.BatchGetItem"]
+    );
+}

@@ -53,7 +53,7 @@ async fn lambda_router(clients: &aws::AwsClients, stage: &str, options: pawql::s
 }
 
 /// Sets the stage's SecureString parameter `name` (`apiKeys` or `adminKeys`) to `keys`.
-async fn set_keys(clients: &aws::AwsClients, stage: &str, name: &str, keys: &str) {
+pub(crate) async fn set_keys(clients: &aws::AwsClients, stage: &str, name: &str, keys: &str) {
     clients
         .ssm
         .put_parameter()
@@ -67,7 +67,7 @@ async fn set_keys(clients: &aws::AwsClients, stage: &str, name: &str, keys: &str
 }
 
 /// A GraphQL JSON request as API Gateway delivers it, with `key` if any; (status, body).
-async fn invoke_graphql(router: &axum::Router, key: Option<&str>, query: &str) -> (u64, Value) {
+pub(crate) async fn invoke_graphql(router: &axum::Router, key: Option<&str>, query: &str) -> (u64, Value) {
     let mut request = event("apigw-v2-post-graphql.json");
     request["body"] = json!(json!({ "query": query }).to_string());
     request["headers"].as_object_mut().unwrap().remove("content-length");
@@ -238,7 +238,7 @@ pub(crate) fn noise_png(width: u32, height: u32) -> Vec<u8> {
 }
 
 /// A GET event for `path_and_query`, as API Gateway delivers it.
-fn get_event(path: &str, query: &str) -> Value {
+pub(crate) fn get_event(path: &str, query: &str) -> Value {
     let mut request = event("apigw-v2-get-random.json");
     request["rawPath"] = json!(path);
     request["rawQueryString"] = json!(query);
