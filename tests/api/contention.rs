@@ -219,11 +219,14 @@ async fn conflicts_and_throttling_are_retried_to_the_right_answer_not_a_500() {
     );
 }
 
+/// A view of the index: each (label, chunk)'s rows as they stood.
+type IndexView = HashMap<(String, u32), Arc<Vec<ImageRecord>>>;
+
 /// A chunk index that can be frozen: afterwards it answers as it stood then, as an
 /// eventually consistent index may for a while. Everything else is the real table.
 struct LaggingIndex {
     inner: Arc<dyn ChunkTables>,
-    frozen: Mutex<Option<HashMap<(String, u32), Arc<Vec<ImageRecord>>>>>,
+    frozen: Mutex<Option<IndexView>>,
 }
 
 impl LaggingIndex {
