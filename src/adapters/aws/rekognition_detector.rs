@@ -272,4 +272,47 @@ mod tests {
         assert!(!unknown.retryable);
         assert_eq!(unknown.code, "DETECTOR_FAILED");
     }
+
+    /// BENCHMARKS' budget: JPEG/PNG within Rekognition's S3 limits are read by Rekognition (no
+    /// GetObject); WebP and anything over the limits take the inline branch (one GetObject).
+    #[tokio::test]
+    async fn rekognition_reads_only_jpeg_and_png_within_its_s3_limits_itself() {
+        use resolvers::domain::image::{ImageId, Sha256Hex};
+        use resolvers::domain::label::LabelSet;
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .build();
+        let detector = RekognitionDetector::new(
+            aws_sdk_rekognition::Client::new(&sdk),
+            aws_sdk_s3::Client::new(&sdk),
+            "bucket",
+            80.0,
+        );
+        let label = LabelSet::default_pets().parse("cat").unwrap();
+        let image = |kind, width, height, byte_size| ImageRecord {
+            id: ImageId::new(label.clone(), Sha256Hex::of(b"x")),
+            chunk_number: 0,
+            weight: resolvers::domain::weight::Weight::DEFAULT,
+            kind,
+            width,
+            height,
+            byte_size,
+            created_at: chrono::Utc::now(),
+            hold: None,
+        };
+        assert!(detector.reads_from_storage(&image(ImageKind::Jpeg, 512, 512, 48_000)));
+        assert!(detector.reads_from_storage(&image(ImageKind::Png, MAX_SIDE, MIN_SIDE, MAX_S3_OBJECT_BYTES as u64)));
+        for (what, over) in [
+            ("WebP", image(ImageKind::WebP, 512, 512, 48_000)),
+            (
+                "over 15 MB",
+                image(ImageKind::Jpeg, 512, 512, MAX_S3_OBJECT_BYTES as u64 + 1),
+            ),
+            ("a side over 10,000", image(ImageKind::Png, MAX_SIDE + 1, 512, 48_000)),
+            ("a side under 80", image(ImageKind::Jpeg, 512, MIN_SIDE - 1, 48_000)),
+        ] {
+            assert!(!detector.reads_from_storage(&over), "{what}");
+        }
+    }
 }
