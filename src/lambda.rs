@@ -13,8 +13,11 @@
 //! ways as Lambda does.
 
 use axum::body::Body;
-use axum::http::{header, StatusCode};
-use axum::response::Response;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use resolvers::ApiError;
+
+use crate::server::HttpError;
 use axum::Router;
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
@@ -50,17 +53,17 @@ fn payload_bytes(content_type: Option<&str>, body_len: usize) -> usize {
 pub fn cap_responses(router: Router, limit: usize) -> Router {
     router.layer(axum::middleware::map_response(move |response: Response| async move {
         let (parts, body) = response.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-            return crate::server::error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "response");
+        let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(bytes) => bytes,
+            Err(e) => return HttpError::from(ApiError::Internal(anyhow::anyhow!("reading a response: {e}"))).into_response(),
         };
         let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         if payload_bytes(content_type, bytes.len()) + ENVELOPE_BYTES > limit {
             tracing::error!(bytes = bytes.len(), "response over the Lambda payload limit, refused");
-            return crate::server::error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "RESPONSE_TOO_LARGE",
-                "this response would pass the Lambda's 6 MB payload limit; ask for less (url instead of base64, fewer images)",
-            );
+            return HttpError::from(ApiError::ResponseTooLarge(
+                "this response would pass the Lambda's 6 MB payload limit; ask for less (url instead of base64, fewer images)".into(),
+            ))
+            .into_response();
         }
         Response::from_parts(parts, Body::from(bytes))
     }))

@@ -33,16 +33,23 @@ pub enum ApiError {
     /// The answer would not fit the door's response limit (the Lambda's 6 MB payload).
     #[error("response too large: {0}")]
     ResponseTooLarge(String),
+    /// This client sent more requests than the server takes from one client; retry later.
+    #[error("rate limited: {0}")]
+    RateLimited(String),
     /// Anything that is our fault. The cause is logged, never sent.
     #[error("internal server error")]
     Internal(#[from] anyhow::Error),
 }
 
 impl ApiError {
+    /// The code of the request errors async-graphql raises itself (syntax, validation, limits):
+    /// the client's fault, like any malformed argument.
+    pub const REQUEST_ERROR_CODE: &'static str = "BAD_USER_INPUT";
+
     /// The `extensions.code` a client can switch on.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
+            ApiError::BadUserInput(_) => Self::REQUEST_ERROR_CODE,
             ApiError::InvalidImage(_) => "INVALID_IMAGE",
             ApiError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::ImageTooLarge(_) => "IMAGE_TOO_LARGE",
@@ -51,6 +58,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::ResponseTooLarge(_) => "RESPONSE_TOO_LARGE",
+            ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -21,11 +21,12 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use resolvers::schema::{Caller, Role, WritePolicy};
+use resolvers::ApiError;
 
-use super::responses::error_response;
+use super::responses::HttpError;
 
 /// The header carrying a key.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -179,20 +180,15 @@ impl Access {
     }
 
     /// For routes outside GraphQL: the 401 for a request that may not read, if it may not.
-    pub fn refuse_reader(&self, headers: &HeaderMap) -> Option<Response> {
-        self.caller(headers).err().map(Refused::response)
+    pub fn refuse_reader(&self, headers: &HeaderMap) -> Result<(), HttpError> {
+        self.caller(headers).map(|_| ()).map_err(Refused::into)
     }
 
     /// For routes outside GraphQL: the 401 for a request that may not write, if it may not.
-    pub fn refuse_writer(&self, headers: &HeaderMap) -> Option<Response> {
-        match self.caller(headers) {
-            Err(refused) => Some(refused.response()),
-            Ok(caller) if caller.can_write() => None,
-            Ok(caller) => Some(error_response(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                &caller.write_refusal(),
-            )),
+    pub fn refuse_writer(&self, headers: &HeaderMap) -> Result<(), HttpError> {
+        match self.caller(headers)? {
+            caller if caller.can_write() => Ok(()),
+            caller => Err(ApiError::Unauthenticated(caller.write_refusal()).into()),
         }
     }
 
@@ -322,7 +318,13 @@ impl Refused {
 
     /// A GraphQL-shaped 401.
     pub fn response(self) -> Response {
-        error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", self.message())
+        HttpError::from(self).into_response()
+    }
+}
+
+impl From<Refused> for HttpError {
+    fn from(refused: Refused) -> HttpError {
+        ApiError::Unauthenticated(refused.message().to_owned()).into()
     }
 }
 

@@ -21,7 +21,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 
-use super::responses::error_response;
+use resolvers::ApiError;
+
+use super::responses::HttpError;
 use super::AppState;
 
 /// Most files one multipart request may carry.
@@ -39,26 +41,16 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
     let request = match async_graphql::http::parse_query_string(&raw) {
         Ok(request) => request,
         Err(err) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "BAD_USER_INPUT",
-                &format!("malformed GraphQL GET request: {err}"),
-            )
+            return bad_request(format!("malformed GraphQL GET request: {err}")).into_response();
         }
     };
     if request.query.is_empty() {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
-            "the `query` parameter is missing",
-        );
+        return bad_request("the `query` parameter is missing".into()).into_response();
     }
     if is_mutation(&request) {
-        let mut response = error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "BAD_USER_INPUT",
-            "mutations are POST only",
-        );
+        let mut response = bad_request("mutations are POST only".into())
+            .with_status(StatusCode::METHOD_NOT_ALLOWED)
+            .into_response();
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -99,7 +91,9 @@ fn respond(response: async_graphql::BatchResponse, headers: &HeaderMap) -> Respo
     let mut status = StatusCode::OK;
     let mut body = match serde_json::to_value(&response) {
         Ok(body) => body,
-        Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "response"),
+        Err(e) => {
+            return HttpError::from(ApiError::Internal(anyhow::anyhow!("serialising a response: {e}"))).into_response()
+        }
     };
     if let (true, async_graphql::BatchResponse::Single(single)) = (wants_graphql_json, &response) {
         // A request error (nothing executed): errors without a path, and no data.
@@ -148,11 +142,9 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         t.starts_with("application/json") || t.starts_with("multipart/form-data")
     });
     if !understood {
-        return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_USER_INPUT",
-            "a POST needs Content-Type application/json or multipart/form-data",
-        );
+        return bad_request("a POST needs Content-Type application/json or multipart/form-data".into())
+            .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            .into_response();
     }
 
     let exceeded = Arc::new(AtomicBool::new(false));
@@ -174,11 +166,7 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         }
         Err(_) if exceeded.load(Ordering::Relaxed) => payload_too_large(limit),
         Err(ParseRequestError::PayloadTooLarge) => payload_too_large(state.catalog.settings().limits.max_bytes),
-        Err(err) => error_response(
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
-            &format!("malformed GraphQL request: {err}"),
-        ),
+        Err(err) => bad_request(format!("malformed GraphQL request: {err}")).into_response(),
     }
 }
 
@@ -193,7 +181,7 @@ fn code_uncoded_errors(response: &mut async_graphql::BatchResponse) {
     for error in responses.iter_mut().flat_map(|r| r.errors.iter_mut()) {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", "BAD_USER_INPUT");
+            extensions.set("code", ApiError::REQUEST_ERROR_CODE);
         }
     }
 }
@@ -221,9 +209,10 @@ fn capped_body(body: Body, limit: usize, exceeded: Arc<AtomicBool>) -> impl futu
 }
 
 fn payload_too_large(limit: usize) -> Response {
-    error_response(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
-        &format!("payload too large: the limit is {limit} bytes"),
-    )
+    HttpError::from(ApiError::PayloadTooLarge(format!("the limit is {limit} bytes"))).into_response()
+}
+
+/// A request GraphQL cannot even read: the client's fault.
+fn bad_request(message: String) -> HttpError {
+    ApiError::BadUserInput(message).into()
 }

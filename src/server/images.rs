@@ -9,17 +9,15 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use resolvers::ApiError;
 
-use super::responses::{api_error_response, image_response};
+use super::responses::{image_response, HttpError};
 use super::AppState;
 
-pub async fn bytes(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let found = match state.catalog.image(&id).await {
-        Ok(Some(record)) => record,
-        Ok(None) => return api_error_response(ApiError::NotFound("no such image".into())),
-        Err(err) => return api_error_response(err),
-    };
-    match state.catalog.image_bytes(&found.id).await {
-        Ok(bytes) => image_response(&found, bytes, "public, max-age=31536000, immutable"),
-        Err(err) => api_error_response(err),
-    }
+pub async fn bytes(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, HttpError> {
+    let found = state
+        .catalog
+        .image(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such image".into()))?;
+    let bytes = state.catalog.image_bytes(&found.id).await?;
+    Ok(image_response(&found, bytes, "public, max-age=31536000, immutable"))
 }

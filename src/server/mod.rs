@@ -22,7 +22,7 @@ mod websocket;
 
 pub use access::{Access, KeySource, Keys, LiveAccess, API_KEY_HEADER, DEFAULT_KEY_REFRESH};
 pub use rate_limit::{with_rate_limit, RateLimit};
-pub use responses::error_response;
+pub use responses::HttpError;
 
 use axum::extract::DefaultBodyLimit;
 use std::sync::Arc;

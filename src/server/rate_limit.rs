@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-use super::responses::error_response;
+use resolvers::ApiError;
+
+use super::responses::HttpError;
 
 /// Requests per second and burst size per client; `rate` 0 turns limiting off.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,11 +85,10 @@ async fn limit_requests(State(limiter): State<Limiter>, request: Request, next: 
     match limiter.take(client, Instant::now()) {
         Ok(()) => next.run(request).await,
         Err(wait) => {
-            let mut response = error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                "too many requests from this client; retry after the Retry-After seconds",
-            );
+            let mut response = HttpError::from(ApiError::RateLimited(
+                "too many requests from this client; retry after the Retry-After seconds".into(),
+            ))
+            .into_response();
             let seconds = wait.ceil().max(1.0) as u64;
             if let Ok(value) = seconds.to_string().parse() {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

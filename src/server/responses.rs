@@ -8,15 +8,33 @@ use resolvers::domain::image::ImageRecord;
 use resolvers::ApiError;
 
 /// `{"errors":[{"message","extensions":{"code"}}]}` with an HTTP status.
-pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, axum::Json(body)).into_response()
 }
 
-/// A domain error as an HTTP response, for the non-GraphQL routes.
-pub fn api_error_response(err: ApiError) -> Response {
-    err.log_if_internal();
-    let status = match &err {
+/// A domain error on its way out of an HTTP handler: handlers return `Result<_, HttpError>`
+/// and use `?`. The answer is the GraphQL-shaped error body (also where a request never
+/// reaches GraphQL) with the error's code and the HTTP status of its kind, unless a route
+/// says otherwise ([`HttpError::with_status`]); internal errors are logged in full and shown
+/// as the generic message.
+#[derive(Debug)]
+pub struct HttpError {
+    error: ApiError,
+    status: StatusCode,
+}
+
+impl HttpError {
+    /// The same error answered with `status` (a 405 or 415 for a request GraphQL never saw).
+    pub fn with_status(mut self, status: StatusCode) -> HttpError {
+        self.status = status;
+        self
+    }
+}
+
+/// The HTTP status of each kind of error.
+fn status_of(error: &ApiError) -> StatusCode {
+    match error {
         ApiError::BadUserInput(_) => StatusCode::BAD_REQUEST,
         ApiError::InvalidImage(_) | ApiError::ImageTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -24,10 +42,24 @@ pub fn api_error_response(err: ApiError) -> Response {
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         // The request was fine; this door cannot carry the answer.
         ApiError::ResponseTooLarge(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    error_response(status, err.code(), &err.to_string())
+    }
+}
+
+impl From<ApiError> for HttpError {
+    fn from(error: ApiError) -> HttpError {
+        let status = status_of(&error);
+        HttpError { error, status }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        self.error.log_if_internal();
+        error_body(self.status, self.error.code(), &self.error.to_string())
+    }
 }
 
 /// An image's bytes with the type they have; `cache_control` says how long clients may keep them.

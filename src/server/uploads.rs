@@ -9,29 +9,20 @@ use axum::response::{IntoResponse, Response};
 use resolvers::domain::ticket::UploadTicket;
 use resolvers::ApiError;
 
-use super::responses::api_error_response;
+use super::responses::HttpError;
 use super::AppState;
 
-pub async fn put(State(state): State<AppState>, Path(ticket): Path<String>, body: Body) -> Response {
-    let Some(staging) = state.staging.as_ref() else {
-        return api_error_response(ApiError::NotFound("uploads go straight to S3 on this backend".into()));
-    };
-    let ticket = match UploadTicket::parse(&ticket, &state.catalog.settings().labels) {
-        Ok(ticket) => ticket,
-        Err(err) => return api_error_response(err),
-    };
+pub async fn put(State(state): State<AppState>, Path(ticket): Path<String>, body: Body) -> Result<Response, HttpError> {
+    let staging = state
+        .staging
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("uploads go straight to S3 on this backend".into()))?;
+    let ticket = UploadTicket::parse(&ticket, &state.catalog.settings().labels)?;
     let max_bytes = state.catalog.settings().limits.max_bytes;
     // Capped while it streams: an oversized body is refused without being buffered whole.
-    let bytes = match axum::body::to_bytes(body, max_bytes).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return api_error_response(ApiError::PayloadTooLarge(format!(
-                "the upload is larger than {max_bytes} bytes"
-            )))
-        }
-    };
-    match staging.write_staged(&ticket, bytes).await {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(err) => api_error_response(ApiError::Internal(err)),
-    }
+    let bytes = axum::body::to_bytes(body, max_bytes)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(format!("the upload is larger than {max_bytes} bytes")))?;
+    staging.write_staged(&ticket, bytes).await.map_err(ApiError::Internal)?;
+    Ok(StatusCode::OK.into_response())
 }

@@ -173,14 +173,9 @@ impl KeySource for SsmKeys {
 /// Finds a stage's resources (environment first, then SSM) and builds the adapters.
 pub async fn open(clients: &AwsClients, stage: &str, labels: LabelSet) -> anyhow::Result<AwsBackend> {
     let from_env = |name: &str| std::env::var(name).ok();
-    let all_from_env = [
-        resources::BUCKET_ENV_VAR,
-        "PAWQL_CHUNK_INFO_TABLE",
-        "PAWQL_IMAGE_CHUNKS_TABLE",
-        "PAWQL_SCAN_TABLE",
-    ]
-    .iter()
-    .all(|name| from_env(name).is_some_and(|v| !v.is_empty()));
+    let all_from_env = resources::env_vars()
+        .into_iter()
+        .all(|name| from_env(name).is_some_and(|v| !v.is_empty()));
     // With every name in the environment SSM is not needed, and not asked.
     let parameters = if all_from_env {
         HashMap::new()

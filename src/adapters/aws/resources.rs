@@ -129,6 +129,14 @@ pub fn tables() -> Vec<TableSpec> {
     vec![chunk_info_table(), image_chunks_table(), scan_table()]
 }
 
+/// The environment variables that name a stage's resources (bucket, then each table): with all
+/// of them set, SSM is not asked for names.
+pub fn env_vars() -> Vec<&'static str> {
+    std::iter::once(BUCKET_ENV_VAR)
+        .chain(tables().into_iter().map(|table| table.env_var))
+        .collect()
+}
+
 /// The bucket's SSM parameter and environment variable.
 pub const BUCKET_PARAMETER: &str = "bucket";
 /// Optional SecureStrings, comma-separated: the API keys (writes) and admin keys (debug data)
