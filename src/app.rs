@@ -4,13 +4,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use resolvers::ports::{CatDetector, ChunkTables, ImageStore, ScanDispatch, ScanStore};
+use resolvers::ports::{CatDetector, ChunkTables, ImageStore, ScanStore};
 use resolvers::scanning::{ScanSettings, Scanner};
 use resolvers::{build_schema, CatalogSettings, Deps};
 
 use crate::adapters::aws::{self, AwsBackend, AwsClients, RekognitionDetector};
-use crate::adapters::embedded::{self, FileImageStore, RedbChunkTables, RedbScanStore};
-use crate::server::{router, AppState, LiveAccess, ServerOptions};
+use crate::adapters::embedded::{self, RedbChunkTables, RedbScanStore};
+use crate::server::{router, AppState, LiveAccess, ServerOptions, UploadStaging};
 use crate::worker;
 
 /// What scanning runs on: where scans are kept, what detects cats, and who does the work.
@@ -22,36 +22,15 @@ pub struct ScanParts {
     pub settings: ScanSettings,
 }
 
-/// Who works on the scans `requestScan` records.
+/// Who works on the scans `requestScan` records: the one name for it everywhere (the Lambda's
+/// `PAWQL_HANDLER=scan-stream` process is the [`ScanWorker::StreamHandler`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanWorker {
     /// A worker inside this process (the local server; started on the current tokio runtime).
     InProcess,
     /// The scan handler, invoked by the scan table's DynamoDB stream (the Lambda deployment):
     /// requests only record the pending scan.
-    Stream,
-}
-
-/// A scanner over the given ports.
-pub fn scanner(
-    images: Arc<dyn ImageStore>,
-    tables: Arc<dyn ChunkTables>,
-    settings: &CatalogSettings,
-    scans: Arc<dyn ScanStore>,
-    detector: Arc<dyn CatDetector>,
-    dispatch: Arc<dyn ScanDispatch>,
-) -> Scanner {
-    Scanner {
-        scans,
-        images,
-        tables,
-        detector,
-        dispatch,
-        labels: settings.labels.clone(),
-        limits: settings.limits,
-        settings: ScanSettings::default(),
-        label_check: settings.label_check.clone(),
-    }
+    StreamHandler,
 }
 
 /// Builds the router over any pair of ports (embedded, AWS, or a test's instrumented store).
@@ -60,7 +39,7 @@ pub fn router_over(
     images: Arc<dyn ImageStore>,
     tables: Arc<dyn ChunkTables>,
     settings: CatalogSettings,
-    staging: Option<Arc<FileImageStore>>,
+    staging: Option<Arc<dyn UploadStaging>>,
     scanning: Option<ScanParts>,
     options: ServerOptions,
 ) -> Router {
@@ -73,7 +52,7 @@ fn router_with_access(
     images: Arc<dyn ImageStore>,
     tables: Arc<dyn ChunkTables>,
     settings: CatalogSettings,
-    staging: Option<Arc<FileImageStore>>,
+    staging: Option<Arc<dyn UploadStaging>>,
     scanning: Option<ScanParts>,
     options: ServerOptions,
     access: LiveAccess,
@@ -81,20 +60,18 @@ fn router_with_access(
     let mut deps = Deps::new(images.clone(), tables.clone(), settings.clone());
     deps.introspection = options.introspection;
     if let Some(parts) = scanning {
-        let (dispatch, queue): (Arc<dyn ScanDispatch>, _) = match parts.worker {
+        let scanner =
+            Scanner::new(parts.scans, images, tables, parts.detector, &settings).with_settings(parts.settings);
+        let scanner = match parts.worker {
             ScanWorker::InProcess => {
                 let (dispatch, queue) = worker::channel();
-                (dispatch, Some(queue))
+                let scanner = scanner.with_dispatch(dispatch);
+                queue.start(scanner.clone());
+                scanner
             }
-            ScanWorker::Stream => (Arc::new(worker::NoDispatch), None),
+            // The stream is the dispatch: a new scan's item is what invokes the handler.
+            ScanWorker::StreamHandler => scanner,
         };
-        let scanner = Scanner {
-            settings: parts.settings,
-            ..self::scanner(images, tables, &settings, parts.scans, parts.detector, dispatch)
-        };
-        if let Some(queue) = queue {
-            queue.start(scanner.clone());
-        }
         deps.catalog = deps.catalog.with_label_check(scanner.clone());
         deps.scanner = Some(scanner);
     }
@@ -164,14 +141,15 @@ pub fn embedded_router(
     ))
 }
 
-/// How scanning runs on the AWS backend.
+/// How scanning runs on the AWS backend: which detector, and the [`ScanWorker`] it goes with.
 #[derive(Debug, Clone, Copy)]
 pub enum AwsScanning {
-    /// `serve --backend aws`: the offline detector in the in-process worker (P(cat) threshold).
+    /// `serve --backend aws`: the offline detector (P(cat) threshold) in the
+    /// [`ScanWorker::InProcess`] worker.
     InProcess { cat_threshold: f64 },
     /// The Lambda deployment: Rekognition (minimum confidence in percent), worked on by the
-    /// stream-invoked scan handler.
-    Stream { min_confidence: f64 },
+    /// [`ScanWorker::StreamHandler`].
+    StreamHandler { min_confidence: f64 },
 }
 
 /// Builds the router over a stage's AWS resources, found through SSM (see [`aws::open`]).
@@ -203,10 +181,10 @@ pub async fn aws_router(
             worker: ScanWorker::InProcess,
             settings: ScanSettings::default(),
         }),
-        AwsScanning::Stream { min_confidence } => Some(ScanParts {
+        AwsScanning::StreamHandler { min_confidence } => Some(ScanParts {
             scans: backend.scans.clone(),
             detector: rekognition(clients, &backend, min_confidence),
-            worker: ScanWorker::Stream,
+            worker: ScanWorker::StreamHandler,
             settings: ScanSettings::default(),
         }),
     };
@@ -241,7 +219,7 @@ pub async fn lambda_api_router(
     );
     options.access = options.access.closed_without_keys(&parameter);
     options.response_limit = Some(crate::lambda::PAYLOAD_LIMIT);
-    let scanning = AwsScanning::Stream { min_confidence };
+    let scanning = AwsScanning::StreamHandler { min_confidence };
     let router = aws_router(clients, stage, settings, scanning, options).await?;
     Ok(crate::lambda::cap_responses(router, crate::lambda::PAYLOAD_LIMIT))
 }
@@ -278,15 +256,6 @@ pub fn stream_scanner(backend: AwsBackend, settings: &CatalogSettings, detector:
     let sdk_call_limit = aws::default_timeouts()
         .operation_timeout()
         .unwrap_or(std::time::Duration::from_secs(25));
-    Scanner {
-        settings: ScanSettings::for_sdk_detector(sdk_call_limit),
-        ..scanner(
-            backend.images,
-            backend.tables,
-            settings,
-            backend.scans,
-            detector,
-            Arc::new(worker::NoDispatch),
-        )
-    }
+    Scanner::new(backend.scans, backend.images, backend.tables, detector, settings)
+        .with_settings(ScanSettings::for_sdk_detector(sdk_call_limit))
 }

@@ -57,7 +57,7 @@ const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether a scan started now can finish before `deadline`.
 fn time_for_a_scan(scanner: &Scanner, deadline: Instant) -> bool {
-    Instant::now() + scanner.settings.longest_run() + DEADLINE_MARGIN <= deadline
+    Instant::now() + scanner.settings().longest_run() + DEADLINE_MARGIN <= deadline
 }
 
 /// Works on one batch before `deadline`; returns the records Lambda must deliver again.
@@ -119,7 +119,7 @@ pub struct Swept {
 /// Works on every scan unfinished and untouched for `after`, as long as `deadline` leaves
 /// time for another scan.
 pub async fn sweep(scanner: &Scanner, after: chrono::Duration, deadline: Instant) -> anyhow::Result<Swept> {
-    let stale = scanner.scans.unfinished(Utc::now() - after).await?;
+    let stale = scanner.scans().unfinished(Utc::now() - after).await?;
     if !stale.is_empty() {
         tracing::warn!(count = stale.len(), "sweeping scans the stream did not finish");
     }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use resolvers::ports::ScanDispatch;
+use resolvers::ports::{NoDispatch, ScanDispatch};
 use resolvers::scanning::Scanner;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -44,14 +44,6 @@ impl ScanDispatch for LocalDispatch {
     }
 }
 
-/// Dispatches nothing: for the worker's own scanner (runs never dispatch), and where something
-/// else picks pending scans up (the stream-invoked scan handler on AWS).
-pub struct NoDispatch;
-
-impl ScanDispatch for NoDispatch {
-    fn dispatch(&self, _id: &str) {}
-}
-
 /// The receiving side, until the scanner exists to work with.
 pub struct WorkerQueue {
     receiver: mpsc::UnboundedReceiver<Job>,
@@ -74,14 +66,12 @@ impl WorkerQueue {
     /// drained; it holds no dispatcher itself, or it would keep its own queue open forever.
     pub fn start(self, scanner: Scanner) -> tokio::task::JoinHandle<()> {
         let WorkerQueue { mut receiver, sender } = self;
-        let scanner = Scanner {
-            dispatch: Arc::new(NoDispatch),
-            ..scanner
-        };
+        // Its own runs dispatch nothing: retries go through the queue it holds.
+        let scanner = scanner.with_dispatch(Arc::new(NoDispatch));
         tokio::spawn(async move {
             // Everything unfinished: this worker is the only one, so none of it is in hand.
             let everything = chrono::Utc::now() + chrono::Duration::days(1);
-            match scanner.scans.unfinished(everything).await {
+            match scanner.scans().unfinished(everything).await {
                 Ok(left) => {
                     if !left.is_empty() {
                         tracing::info!(count = left.len(), "resuming unfinished scans");

@@ -89,6 +89,23 @@ pub trait ScanDispatch: Send + Sync {
     fn dispatch(&self, id: &str);
 }
 
+/// Where the local server's `PUT /uploads/{ticket}` keeps a file until `completeUpload` takes
+/// it (the presigned-upload flow without S3). The embedded store is one; on AWS clients PUT to
+/// a presigned S3 URL and no staging is routed.
+#[async_trait]
+pub trait UploadStaging: Send + Sync {
+    /// Keeps `bytes` as the file of `ticket`, replacing an earlier PUT.
+    async fn write_staged(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()>;
+}
+
+/// Dispatches nothing: where something else picks pending scans up (the scan table's stream
+/// on AWS), and for the local worker's own scanner (its runs never dispatch).
+pub struct NoDispatch;
+
+impl ScanDispatch for NoDispatch {
+    fn dispatch(&self, _id: &str) {}
+}
+
 /// The bytes a detector looks at, and where they live.
 #[derive(Debug, Clone)]
 pub struct ScanInput {

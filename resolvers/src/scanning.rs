@@ -23,7 +23,7 @@ use crate::domain::label::{Label, LabelSet};
 use crate::domain::scan::{ScanDebug, ScanRecord, ScanRequested, ScanSource, ScanStatus, ScanVerdict};
 use crate::domain::validation::{validate_image_off_runtime, UploadLimits};
 use crate::error::{ApiError, ApiResult};
-use crate::ports::{CatDetector, ChunkTables, ImageStore, ScanDispatch, ScanInput, ScanStore};
+use crate::ports::{CatDetector, ChunkTables, ImageStore, NoDispatch, ScanDispatch, ScanInput, ScanStore};
 
 /// How hard `run` tries before a scan fails.
 #[derive(Debug, Clone, Copy)]
@@ -75,20 +75,66 @@ impl Default for ScanSettings {
     }
 }
 
-/// Everything scanning needs.
+/// Everything scanning needs. Built by [`Scanner::new`]; who works on its scans is said by
+/// its dispatch ([`Scanner::with_dispatch`]), how hard it tries by [`Scanner::with_settings`].
 #[derive(Clone)]
 pub struct Scanner {
-    pub scans: Arc<dyn ScanStore>,
-    pub images: Arc<dyn ImageStore>,
-    pub tables: Arc<dyn ChunkTables>,
-    pub detector: Arc<dyn CatDetector>,
-    pub dispatch: Arc<dyn ScanDispatch>,
-    pub labels: LabelSet,
-    pub limits: UploadLimits,
-    pub settings: ScanSettings,
+    scans: Arc<dyn ScanStore>,
+    images: Arc<dyn ImageStore>,
+    tables: Arc<dyn ChunkTables>,
+    detector: Arc<dyn CatDetector>,
+    dispatch: Arc<dyn ScanDispatch>,
+    labels: LabelSet,
+    limits: UploadLimits,
+    settings: ScanSettings,
     /// The label check's label (`cat`): its images enter the random pool only once a scan of
     /// their bytes finds a cat ([`Scanner::settle`]).
-    pub label_check: Option<Label>,
+    label_check: Option<Label>,
+}
+
+impl Scanner {
+    /// A scanner over these ports, for a catalogue with `catalog` settings (labels, upload
+    /// limits, the label check). It dispatches nothing ([`NoDispatch`]) and uses the default
+    /// [`ScanSettings`] until told otherwise.
+    pub fn new(
+        scans: Arc<dyn ScanStore>,
+        images: Arc<dyn ImageStore>,
+        tables: Arc<dyn ChunkTables>,
+        detector: Arc<dyn CatDetector>,
+        catalog: &crate::catalog::CatalogSettings,
+    ) -> Scanner {
+        Scanner {
+            scans,
+            images,
+            tables,
+            detector,
+            dispatch: Arc::new(NoDispatch),
+            labels: catalog.labels.clone(),
+            limits: catalog.limits,
+            settings: ScanSettings::default(),
+            label_check: catalog.label_check.clone(),
+        }
+    }
+
+    /// The same scanner handing new scans to `dispatch` (the local worker's queue).
+    pub fn with_dispatch(self, dispatch: Arc<dyn ScanDispatch>) -> Scanner {
+        Scanner { dispatch, ..self }
+    }
+
+    /// The same scanner with other retries, timeouts and claim cap.
+    pub fn with_settings(self, settings: ScanSettings) -> Scanner {
+        Scanner { settings, ..self }
+    }
+
+    /// Where scans are kept.
+    pub fn scans(&self) -> &Arc<dyn ScanStore> {
+        &self.scans
+    }
+
+    /// Retries, timeouts and the claim cap.
+    pub fn settings(&self) -> &ScanSettings {
+        &self.settings
+    }
 }
 
 /// A scan's own log lines and step timings.

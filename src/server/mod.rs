@@ -22,6 +22,7 @@ mod websocket;
 
 pub use access::{Access, KeySource, Keys, LiveAccess, API_KEY_HEADER, DEFAULT_KEY_REFRESH};
 pub use rate_limit::{with_rate_limit, RateLimit};
+pub use resolvers::ports::UploadStaging;
 pub use responses::HttpError;
 
 use axum::extract::DefaultBodyLimit;
@@ -34,8 +35,6 @@ use resolvers::{Catalog, PawqlSchema};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::adapters::embedded::FileImageStore;
-
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -43,7 +42,7 @@ pub struct AppState {
     pub catalog: Catalog,
     /// Where `PUT /uploads/{ticket}` stages files: the embedded backend's store. `None` on
     /// AWS, where clients PUT straight to S3.
-    pub staging: Option<Arc<FileImageStore>>,
+    pub staging: Option<Arc<dyn UploadStaging>>,
     /// Keys and read policy, as in force now (keys from SSM are re-read).
     pub access: Arc<LiveAccess>,
     /// Parsed query documents by text (`documents.rs`).
@@ -56,7 +55,7 @@ impl AppState {
     pub fn new(
         schema: PawqlSchema,
         catalog: Catalog,
-        staging: Option<Arc<FileImageStore>>,
+        staging: Option<Arc<dyn UploadStaging>>,
         access: LiveAccess,
     ) -> AppState {
         AppState {

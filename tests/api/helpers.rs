@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use pawql::adapters::aws::{self, AwsClients, Resources};
-use pawql::adapters::embedded::{self, FileImageStore};
+use pawql::adapters::embedded;
 use pawql::app::{ScanParts, ScanWorker};
 use pawql::detectors::offline::DEFAULT_CAT_THRESHOLD;
 use pawql::server::{Access, ServerOptions};
@@ -273,7 +273,7 @@ pub async fn spawn_app_with_detector(wrap: impl FnOnce(Arc<dyn CatDetector>) -> 
     };
     let ports = Ports {
         images: images.clone(),
-        staging: Some(images),
+        staging: Some(images.clone() as Arc<dyn resolvers::ports::UploadStaging>),
         tables,
         scanning: Some(scanning),
         options: test_options(),
@@ -300,7 +300,7 @@ async fn start_embedded(
     };
     let ports = Ports {
         images: images.clone(),
-        staging: Some(images),
+        staging: Some(images.clone() as Arc<dyn resolvers::ports::UploadStaging>),
         tables,
         scanning,
         options,
@@ -356,7 +356,7 @@ pub async fn spawn_aws_api_with_clients(clients: AwsClients) -> (TestApp, String
         &stage,
         CatalogSettings::default(),
         |t| t,
-        ScanWorker::Stream,
+        ScanWorker::StreamHandler,
         test_options(),
         None,
     )
@@ -373,7 +373,7 @@ pub async fn spawn_aws_app_without_worker_with(settings: CatalogSettings) -> (Te
         &stage,
         settings,
         |t| t,
-        ScanWorker::Stream,
+        ScanWorker::StreamHandler,
         test_options(),
         None,
     )
@@ -427,7 +427,7 @@ async fn start_aws_scanning(
 /// The ports a test server runs on.
 struct Ports {
     images: Arc<dyn ImageStore>,
-    staging: Option<Arc<FileImageStore>>,
+    staging: Option<Arc<dyn resolvers::ports::UploadStaging>>,
     tables: Arc<dyn ChunkTables>,
     scanning: Option<ScanParts>,
     options: ServerOptions,

@@ -10,7 +10,6 @@ use std::time::Duration;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use base64::Engine;
 use pawql::adapters::aws::{self, RekognitionDetector, Resources};
-use pawql::worker::NoDispatch;
 use resolvers::domain::image::{ImageKind, Sha256Hex};
 use resolvers::ports::{CatDetector, ScanInput};
 use resolvers::scanning::Scanner;
@@ -150,11 +149,19 @@ pub(crate) fn resources(app: &TestApp) -> (Resources, pawql::adapters::aws::AwsC
 
 /// The handler's scanner over the app's stage, with `detector`.
 pub(crate) fn stream_scanner(app: &TestApp, detector: Arc<dyn CatDetector>) -> Scanner {
+    stream_scanner_with(app, detector, &CatalogSettings::default())
+}
+
+/// [`stream_scanner`] for a catalogue with `settings` (the label check, say).
+pub(crate) fn stream_scanner_with(
+    app: &TestApp,
+    detector: Arc<dyn CatDetector>,
+    settings: &CatalogSettings,
+) -> Scanner {
     let (resources, clients) = self::resources(app);
-    let settings = CatalogSettings::default();
     // As deployed: IAM enforced (the scan function shares the API's role).
     let backend = aws::open_resources(&crate::iam::enforcing(&clients), resources, settings.labels.clone());
-    pawql::app::stream_scanner(backend, &settings, detector)
+    pawql::app::stream_scanner(backend, settings, detector)
 }
 
 fn event_names(event: &Value) -> Vec<String> {
@@ -275,14 +282,7 @@ async fn a_scan_store_failure_is_reported_for_retry_and_the_retry_finishes_it() 
     let settings = CatalogSettings::default();
     let backend = aws::open_resources(&clients, broken, settings.labels.clone());
     let detector = pawql::app::offline_detector(0.2).unwrap().unwrap();
-    let broken_scanner = pawql::app::scanner(
-        backend.images,
-        backend.tables,
-        &settings,
-        backend.scans,
-        detector.clone(),
-        Arc::new(NoDispatch),
-    );
+    let broken_scanner = pawql::app::stream_scanner(backend, &settings, detector.clone());
     let response = pawql::scan_stream::invoke(&broken_scanner, event.clone())
         .await
         .unwrap();
@@ -477,7 +477,7 @@ async fn records_a_batch_has_no_time_for_are_reported_unstarted_for_redelivery()
 
     // Less time left than one scan may take: not started, reported for redelivery, and the
     // scan is not claimed (no claim is burnt toward GAVE_UP).
-    let almost_out = tokio::time::Instant::now() + scanner.settings.longest_run();
+    let almost_out = tokio::time::Instant::now() + scanner.settings().longest_run();
     let response = pawql::scan_stream::invoke_until(&scanner, event.clone(), almost_out)
         .await
         .unwrap();

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::{UploadTicket, STAGING_PREFIX};
-use resolvers::ports::{ImageStore, Staged};
+use resolvers::ports::{ImageStore, Staged, UploadStaging};
 
 /// Image files under one directory, served by the local server at `<public_url>/images/<id>`.
 pub struct FileImageStore {
@@ -49,15 +49,19 @@ impl FileImageStore {
     }
 
     /// Stores the body of a `PUT /uploads/<ticket>` (already size-checked by the server).
-    pub async fn write_staged(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()> {
-        write_file(self.staged_path(ticket), bytes).await
-    }
 
     /// The file of an image. Ids are validated (`[a-z0-9_]` label, hex hash), so the path
     /// cannot leave the root.
     fn path_of(&self, id: &ImageId) -> PathBuf {
         let hash = id.sha256.as_str();
         self.root.join(&hash[..2]).join(format!("{hash}-{}", id.label))
+    }
+}
+
+#[async_trait]
+impl UploadStaging for FileImageStore {
+    async fn write_staged(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()> {
+        write_file(self.staged_path(ticket), bytes).await
     }
 }
 

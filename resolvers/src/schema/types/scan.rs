@@ -104,7 +104,7 @@ impl Scan {
         let debug = match &self.0.debug {
             Some(debug) => Some(debug.clone()),
             None if self.0.debug_requested => crate::schema::scanner(ctx)?
-                .scans
+                .scans()
                 .debug_of(&self.0.id)
                 .await
                 .map_err(|e| ApiError::Internal(e).extend())?,
