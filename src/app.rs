@@ -72,7 +72,7 @@ fn router_with_access(
             // The stream is the dispatch: a new scan's item is what invokes the handler.
             ScanWorker::StreamHandler => scanner,
         };
-        deps.catalog = deps.catalog.with_label_check(scanner.clone());
+        deps.catalog = deps.catalog.with_label_check(scanner.label_check());
         deps.scanner = Some(scanner);
     }
     let catalog = deps.catalog.clone();

@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use tracing::{instrument, warn};
 
 use crate::domain::chunks::{ChunkInfo, ChunkSizing};
+use crate::domain::hold::Hold;
 use crate::domain::image::{ImageId, ImageRecord, NewImage};
 use crate::domain::label::{Label, LabelSet};
 use crate::domain::sampling::{pick_chunk, pick_weighted};
@@ -21,8 +22,8 @@ use crate::domain::ticket::UploadTicket;
 use crate::domain::validation::{validate_image_off_runtime, UploadLimits};
 use crate::domain::weight::Weight;
 use crate::error::{ApiError, ApiResult};
+use crate::label_check::LabelCheck;
 use crate::ports::{ChunkTables, ImageStore, Staged};
-use crate::scanning::Scanner;
 
 /// Rounds of drawing again for draws that met stale rows, and the first pause between them
 /// (doubling, capped at 16×): about 1.2 s in all, far past DynamoDB's usual index lag.
@@ -88,11 +89,8 @@ pub struct Catalog {
     tables: Arc<dyn ChunkTables>,
     settings: CatalogSettings,
     /// Requests the scans the label check waits for (set when the check is on).
-    checker: Option<Scanner>,
+    checker: Option<LabelCheck>,
 }
-
-/// Why a fresh upload under the checked label is held.
-pub const AWAITING_SCAN: &str = "AWAITING_SCAN: held out of the random pool until a scan confirms a cat";
 
 impl Catalog {
     pub fn new(images: Arc<dyn ImageStore>, tables: Arc<dyn ChunkTables>, settings: CatalogSettings) -> Catalog {
@@ -104,10 +102,10 @@ impl Catalog {
         }
     }
 
-    /// The catalogue with the label check's scanner: uploads under the checked label request
-    /// their scan through it.
-    pub fn with_label_check(mut self, scanner: Scanner) -> Catalog {
-        self.checker = Some(scanner);
+    /// The catalogue with the label check: uploads under the checked label request their scan
+    /// through it.
+    pub fn with_label_check(mut self, check: Option<LabelCheck>) -> Catalog {
+        self.checker = check;
         self
     }
 
@@ -139,7 +137,7 @@ impl Catalog {
             weight,
             facts,
             created_at: Utc::now(),
-            hold: checked.then(|| AWAITING_SCAN.to_owned()),
+            hold: checked.then_some(Hold::AwaitingScan),
         };
         match self.tables.insert_image(new, self.settings.sizing).await {
             Ok(inserted) => {
@@ -160,15 +158,15 @@ impl Catalog {
     /// of these bytes may already be final). The image is stored either way: a failure here is
     /// healed by uploading again.
     async fn after_upload(&self, record: ImageRecord, checked: bool) -> ApiResult<ImageRecord> {
-        if !checked || record.hold.as_deref() != Some(AWAITING_SCAN) {
+        if !checked || record.hold != Some(Hold::AwaitingScan) {
             return Ok(record);
         }
-        let scanner = self.checker.as_ref().ok_or_else(|| {
+        let check = self.checker.as_ref().ok_or_else(|| {
             ApiError::Internal(anyhow::anyhow!(
                 "the label check is on, but this server has no detector"
             ))
         })?;
-        scanner.request_label_check(&record).await?;
+        check.request_at_upload(&record).await?;
         Ok(self.tables.get_image(&record.id).await?.unwrap_or(record))
     }
 

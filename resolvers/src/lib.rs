@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod domain;
 pub mod error;
+pub mod label_check;
 pub mod metrics;
 pub mod ports;
 pub mod scanning;

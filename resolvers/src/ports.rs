@@ -203,7 +203,11 @@ pub trait ChunkTables: Send + Sync {
     async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>>;
     /// Holds an image out of the random pool (with the reason), or lets it in (`None`), and
     /// moves its weight out of or into its chunk's sum; `None` if it does not exist.
-    async fn set_hold(&self, id: &ImageId, hold: Option<String>) -> anyhow::Result<Option<ImageRecord>>;
+    async fn set_hold(
+        &self,
+        id: &ImageId,
+        hold: Option<crate::domain::hold::Hold>,
+    ) -> anyhow::Result<Option<ImageRecord>>;
     /// Every image row of a label. For invariant checks and maintenance, never a request path.
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>>;
 }

@@ -23,6 +23,7 @@ use crate::domain::label::{Label, LabelSet};
 use crate::domain::scan::{ScanDebug, ScanRecord, ScanRequested, ScanSource, ScanStatus, ScanVerdict};
 use crate::domain::validation::{validate_image_off_runtime, UploadLimits};
 use crate::error::{ApiError, ApiResult};
+use crate::label_check::LabelCheck;
 use crate::ports::{CatDetector, ChunkTables, ImageStore, NoDispatch, ScanDispatch, ScanInput, ScanStore};
 
 /// How hard `run` tries before a scan fails.
@@ -61,6 +62,23 @@ impl ScanSettings {
     }
 }
 
+/// Records `pending` (deduplicated by content, see [`ScanStore::request`]) and hands a new one
+/// to `dispatch`; an existing scan of the same bytes is returned as it is.
+pub(crate) async fn record_request(
+    scans: &dyn ScanStore,
+    dispatch: &dyn ScanDispatch,
+    pending: ScanRecord,
+    force: bool,
+) -> ApiResult<ScanRecord> {
+    match scans.request(pending, force).await? {
+        ScanRequested::New(record) => {
+            dispatch.dispatch(&record.id);
+            Ok(record)
+        }
+        ScanRequested::Existing(record) => Ok(record),
+    }
+}
+
 /// Time allowed for a scan's reads and writes of its record (claim, image row, verdict).
 const STORE_ALLOWANCE: Duration = Duration::from_secs(10);
 
@@ -88,7 +106,7 @@ pub struct Scanner {
     limits: UploadLimits,
     settings: ScanSettings,
     /// The label check's label (`cat`): its images enter the random pool only once a scan of
-    /// their bytes finds a cat ([`Scanner::settle`]).
+    /// their bytes finds a cat ([`LabelCheck`]).
     label_check: Option<Label>,
 }
 
@@ -191,13 +209,7 @@ impl Scanner {
     }
 
     async fn record(&self, pending: ScanRecord, force: bool) -> ApiResult<ScanRecord> {
-        match self.scans.request(pending, force).await? {
-            ScanRequested::New(record) => {
-                self.dispatch.dispatch(&record.id);
-                Ok(record)
-            }
-            ScanRequested::Existing(record) => Ok(record),
-        }
+        record_request(self.scans.as_ref(), self.dispatch.as_ref(), pending, force).await
     }
 
     /// `scanResult(id)`.
@@ -301,55 +313,24 @@ impl Scanner {
         Ok(())
     }
 
-    /// Under the label check, requests the scan a fresh upload waits for, and settles the
-    /// image at once if a scan of its bytes is already final.
-    pub async fn request_label_check(&self, image: &crate::domain::image::ImageRecord) -> ApiResult<()> {
-        let source = ScanSource::Image {
-            id: image.id.to_string(),
-        };
-        let scan = self
-            .record(
-                ScanRecord::pending(image.id.sha256.clone(), source, false, Utc::now()),
-                false,
-            )
-            .await?;
-        if scan.status.is_final() {
-            self.settle(&scan).await?;
-        }
-        Ok(())
+    /// The label check over this scanner's ports and dispatch, when the catalogue has one:
+    /// what the catalogue asks at upload, and what a finished scan settles.
+    pub fn label_check(&self) -> Option<LabelCheck> {
+        let label = self.label_check.clone()?;
+        Some(LabelCheck::new(
+            label,
+            self.tables.clone(),
+            self.scans.clone(),
+            self.dispatch.clone(),
+        ))
     }
 
-    /// The label check: the checked label's image of these bytes, if there is one, is let
-    /// into the random pool when the final scan found a cat, and held out (with the reason)
-    /// when it did not or failed. Without the check, or before the scan is final: nothing.
-    pub async fn settle(&self, scan: &ScanRecord) -> anyhow::Result<()> {
-        let Some(label) = &self.label_check else {
-            return Ok(());
-        };
-        let hold = match (scan.status, &scan.verdict) {
-            (ScanStatus::Succeeded, Some(verdict)) if verdict.is_cat => None,
-            (ScanStatus::Succeeded, Some(verdict)) => Some(format!(
-                "NOT_A_CAT: the scan found no cat (confidence {:.3})",
-                verdict.cat_confidence
-            )),
-            (ScanStatus::Failed, _) => Some(format!(
-                "SCAN_FAILED: {}",
-                scan.error.as_deref().unwrap_or("the scan failed")
-            )),
-            _ => return Ok(()),
-        };
-        let Some(sha256) = Sha256Hex::parse(&scan.id) else {
-            return Ok(());
-        };
-        let id = ImageId::new(label.clone(), sha256);
-        match self.tables.get_image(&id).await? {
-            Some(image) if image.hold != hold => {
-                tracing::info!(image = %id, ?hold, "label check settled");
-                self.tables.set_hold(&id, hold).await?;
-            }
-            _ => {}
+    /// Settles the label check after a scan ([`LabelCheck::settle`]); nothing without one.
+    async fn settle(&self, scan: &ScanRecord) -> anyhow::Result<()> {
+        match self.label_check() {
+            Some(check) => check.settle(scan).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Loads the bytes and asks the detector, retrying transient failures of either (a

@@ -42,7 +42,7 @@ pub async fn upload(
         "sha256": record.id.sha256.as_str(),
         "url": url,
         "inPool": record.hold.is_none(),
-        "heldReason": record.hold,
+        "heldReason": record.hold.as_ref().map(ToString::to_string),
     }))
     .into_response())
 }

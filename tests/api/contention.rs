@@ -200,10 +200,10 @@ async fn conflicts_and_throttling_are_retried_to_the_right_answer_not_a_500() {
         .dynamo
         .as_ref()
         .unwrap()
-        .set_hold(&parsed, Some("AWAITING_SCAN".into()))
+        .set_hold(&parsed, Some(resolvers::domain::hold::Hold::AwaitingScan))
         .await
         .unwrap();
-    assert_eq!(held.unwrap().hold.as_deref(), Some("AWAITING_SCAN"));
+    assert_eq!(held.unwrap().hold, Some(resolvers::domain::hold::Hold::AwaitingScan));
 
     // A pick whose chunk-info read is throttled past the SDK's own attempts: the label's only
     // image is held now, so the answer is "none", not an error.
@@ -284,7 +284,11 @@ impl ChunkTables for LaggingIndex {
     async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {
         self.inner.set_weight(id, weight).await
     }
-    async fn set_hold(&self, id: &ImageId, hold: Option<String>) -> anyhow::Result<Option<ImageRecord>> {
+    async fn set_hold(
+        &self,
+        id: &ImageId,
+        hold: Option<resolvers::domain::hold::Hold>,
+    ) -> anyhow::Result<Option<ImageRecord>> {
         self.inner.set_hold(id, hold).await
     }
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {
@@ -325,7 +329,7 @@ async fn a_lagging_index_never_hands_out_a_deleted_or_held_image() {
     )
     .unwrap();
     app.tables
-        .set_hold(&held_id, Some("AWAITING_SCAN".into()))
+        .set_hold(&held_id, Some(resolvers::domain::hold::Hold::AwaitingScan))
         .await
         .unwrap();
 

@@ -169,7 +169,11 @@ impl ChunkTables for FaultyTables {
             .around("tables.set_weight", self.inner.set_weight(id, weight))
             .await
     }
-    async fn set_hold(&self, id: &ImageId, hold: Option<String>) -> anyhow::Result<Option<ImageRecord>> {
+    async fn set_hold(
+        &self,
+        id: &ImageId,
+        hold: Option<resolvers::domain::hold::Hold>,
+    ) -> anyhow::Result<Option<ImageRecord>> {
         self.faults
             .around("tables.set_hold", self.inner.set_hold(id, hold))
             .await

@@ -134,7 +134,7 @@ pub struct ImageRecord {
     pub created_at: DateTime<Utc>,
     /// Why the image is held out of the random pool (a cat awaiting, or failing, its scan
     /// under the label check); `None`: it is in the pool.
-    pub hold: Option<String>,
+    pub hold: Option<crate::domain::hold::Hold>,
 }
 
 impl ImageRecord {
@@ -156,7 +156,7 @@ pub struct NewImage {
     pub weight: Weight,
     pub facts: ImageFacts,
     pub created_at: DateTime<Utc>,
-    pub hold: Option<String>,
+    pub hold: Option<crate::domain::hold::Hold>,
 }
 
 impl NewImage {

@@ -3,6 +3,7 @@
 
 pub mod chunks;
 pub mod detection;
+pub mod hold;
 pub mod image;
 pub mod label;
 pub mod sampling;

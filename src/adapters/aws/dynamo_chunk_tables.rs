@@ -170,7 +170,7 @@ impl DynamoChunkTables {
         ]);
         let held = match &record.hold {
             Some(reason) => {
-                values.insert(":held".to_owned(), items::s(reason.as_str()));
+                values.insert(":held".to_owned(), items::s(reason.to_string()));
                 "#held = :held"
             }
             None => "attribute_not_exists(#held)",
@@ -386,7 +386,11 @@ impl ChunkTables for DynamoChunkTables {
         self.modify(id, |record| record.weight = weight).await
     }
 
-    async fn set_hold(&self, id: &ImageId, hold: Option<String>) -> anyhow::Result<Option<ImageRecord>> {
+    async fn set_hold(
+        &self,
+        id: &ImageId,
+        hold: Option<resolvers::domain::hold::Hold>,
+    ) -> anyhow::Result<Option<ImageRecord>> {
         self.modify(id, |record| record.hold = hold.clone()).await
     }
 

@@ -5,6 +5,7 @@
 //! attribute the seed did not have besides `chunkWeightSum`: `revision`, a counter every write
 //! bumps under a condition, which is what makes the optimistic writes safe.
 
+use resolvers::domain::hold::Hold;
 use std::collections::HashMap;
 
 use anyhow::Context;
@@ -100,7 +101,7 @@ pub fn image_item(record: &ImageRecord) -> Item {
         ("createdAt".to_owned(), s(record.created_at.to_rfc3339())),
     ]);
     if let Some(reason) = &record.hold {
-        item.insert(HELD_REASON.to_owned(), s(reason.as_str()));
+        item.insert(HELD_REASON.to_owned(), s(reason.to_string()));
     }
     item
 }
@@ -131,7 +132,7 @@ pub fn image_record(item: &Item, labels: &LabelSet) -> anyhow::Result<ImageRecor
         created_at,
         hold: item
             .get(HELD_REASON)
-            .map(|_| get_s(item, HELD_REASON).map(str::to_owned))
+            .map(|_| get_s(item, HELD_REASON).map(Hold::parse))
             .transpose()?,
     })
 }
@@ -190,7 +191,7 @@ mod tests {
         assert!(!item.contains_key(HELD_REASON));
         assert_eq!(image_record(&item, &labels).unwrap(), record);
         let held = ImageRecord {
-            hold: Some("NOT_A_CAT: P(cat) = 0.01".into()),
+            hold: Some(Hold::NotACat { confidence: 0.01 }),
             ..record
         };
         assert_eq!(image_record(&image_item(&held), &labels).unwrap(), held);

@@ -276,7 +276,11 @@ impl ChunkTables for RedbChunkTables {
         self.modify(id, move |record| record.weight = weight).await
     }
 
-    async fn set_hold(&self, id: &ImageId, hold: Option<String>) -> anyhow::Result<Option<ImageRecord>> {
+    async fn set_hold(
+        &self,
+        id: &ImageId,
+        hold: Option<resolvers::domain::hold::Hold>,
+    ) -> anyhow::Result<Option<ImageRecord>> {
         self.modify(id, move |record| record.hold = hold).await
     }
 

@@ -2,6 +2,7 @@
 //! the petAPI seed, so a dump reads like the DynamoDB table.
 
 use chrono::{DateTime, Utc};
+use resolvers::domain::hold::Hold;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
 use resolvers::domain::label::LabelSet;
 use resolvers::domain::weight::{decimal_string_to_nanos, Weight};
@@ -36,7 +37,7 @@ pub fn encode(record: &ImageRecord) -> Vec<u8> {
         height: record.height,
         byte_size: record.byte_size,
         created_at: record.created_at,
-        held_reason: record.hold.clone(),
+        held_reason: record.hold.as_ref().map(ToString::to_string),
     };
     serde_json::to_vec(&stored).expect("an image row always serialises")
 }
@@ -55,6 +56,6 @@ pub fn decode(bytes: &[u8], labels: &LabelSet) -> anyhow::Result<ImageRecord> {
         height: stored.height,
         byte_size: stored.byte_size,
         created_at: stored.created_at,
-        hold: stored.held_reason,
+        hold: stored.held_reason.as_deref().map(Hold::parse),
     })
 }

@@ -95,8 +95,8 @@ impl Image {
 
     /// Why the image is held out of the random pool (`AWAITING_SCAN: …`, `NOT_A_CAT: …`,
     /// `SCAN_FAILED: …`); null while it is in the pool.
-    async fn held_reason(&self) -> Option<&str> {
-        self.record.hold.as_deref()
+    async fn held_reason(&self) -> Option<String> {
+        self.record.hold.as_ref().map(ToString::to_string)
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

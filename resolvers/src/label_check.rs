@@ -1,0 +1,101 @@
+//! The label check (`PAWQL_VERIFY_CATS`): images uploaded under the checked label (`cat`)
+//! enter the random pool only once a scan of their bytes confirms a cat.
+//!
+//! Two moments, one home: at upload the catalogue asks for the scan the image waits for
+//! ([`LabelCheck::request_at_upload`]), and when a scan is final the scanner settles the image
+//! ([`LabelCheck::settle`]): let in on a cat, held with the reason otherwise ([`Hold`]).
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::domain::hold::Hold;
+use crate::domain::image::Sha256Hex;
+use crate::domain::image::{ImageId, ImageRecord};
+use crate::domain::label::Label;
+use crate::domain::scan::{ScanRecord, ScanSource, ScanStatus};
+use crate::error::ApiResult;
+use crate::ports::{ChunkTables, ScanDispatch, ScanStore};
+use crate::scanning::record_request;
+
+/// The label check of one label, over the ports it reads and writes.
+#[derive(Clone)]
+pub struct LabelCheck {
+    label: Label,
+    tables: Arc<dyn ChunkTables>,
+    scans: Arc<dyn ScanStore>,
+    dispatch: Arc<dyn ScanDispatch>,
+}
+
+impl LabelCheck {
+    pub fn new(
+        label: Label,
+        tables: Arc<dyn ChunkTables>,
+        scans: Arc<dyn ScanStore>,
+        dispatch: Arc<dyn ScanDispatch>,
+    ) -> LabelCheck {
+        LabelCheck {
+            label,
+            tables,
+            scans,
+            dispatch,
+        }
+    }
+
+    /// The checked label.
+    pub fn label(&self) -> &Label {
+        &self.label
+    }
+
+    /// At upload: requests the scan a fresh image waits for (deduplicated: a retried upload
+    /// asks again harmlessly), and settles the image at once if a scan of its bytes is final.
+    pub async fn request_at_upload(&self, image: &ImageRecord) -> ApiResult<()> {
+        let source = ScanSource::Image {
+            id: image.id.to_string(),
+        };
+        let pending = ScanRecord::pending(image.id.sha256.clone(), source, false, Utc::now());
+        let scan = record_request(self.scans.as_ref(), self.dispatch.as_ref(), pending, false).await?;
+        if scan.status.is_final() {
+            self.settle(&scan).await?;
+        }
+        Ok(())
+    }
+
+    /// What a scan means for the image: `Some(None)` let in, `Some(Some(hold))` held, `None`
+    /// not final yet (nothing to do).
+    fn verdict(scan: &ScanRecord) -> Option<Option<Hold>> {
+        match (scan.status, &scan.verdict) {
+            (ScanStatus::Succeeded, Some(verdict)) if verdict.is_cat => Some(None),
+            (ScanStatus::Succeeded, Some(verdict)) => Some(Some(Hold::NotACat {
+                confidence: verdict.cat_confidence,
+            })),
+            (ScanStatus::Failed, _) => Some(Some(Hold::ScanFailed {
+                reason: scan.error.clone().unwrap_or_else(|| "the scan failed".to_owned()),
+            })),
+            _ => None,
+        }
+    }
+
+    /// After a final scan: the checked label's image of these bytes, if there is one, is let
+    /// into the random pool when the scan found a cat, and held out (with the reason) when it
+    /// did not or failed.
+    pub async fn settle(&self, scan: &ScanRecord) -> anyhow::Result<()> {
+        let Some(hold) = Self::verdict(scan) else {
+            return Ok(());
+        };
+        let Some(sha256) = Sha256Hex::parse(&scan.id) else {
+            return Ok(());
+        };
+        let id = ImageId::new(self.label.clone(), sha256);
+        let shown = |hold: &Option<Hold>| hold.as_ref().map(ToString::to_string);
+        match self.tables.get_image(&id).await? {
+            // Compared as clients see them: a confidence is shown (and kept) to 3 places.
+            Some(image) if shown(&image.hold) != shown(&hold) => {
+                tracing::info!(image = %id, ?hold, "label check settled");
+                self.tables.set_hold(&id, hold).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
