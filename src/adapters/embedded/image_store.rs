@@ -48,8 +48,6 @@ impl FileImageStore {
         self.staging.join(key.trim_start_matches(STAGING_PREFIX))
     }
 
-    /// Stores the body of a `PUT /uploads/<ticket>` (already size-checked by the server).
-
     /// The file of an image. Ids are validated (`[a-z0-9_]` label, hex hash), so the path
     /// cannot leave the root.
     fn path_of(&self, id: &ImageId) -> PathBuf {
@@ -60,6 +58,7 @@ impl FileImageStore {
 
 #[async_trait]
 impl UploadStaging for FileImageStore {
+    /// Stores the body of a `PUT /uploads/<ticket>` (already size-checked by the server).
     async fn write_staged(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()> {
         write_file(self.staged_path(ticket), bytes).await
     }
