@@ -368,12 +368,13 @@ impl Catalog {
             let records: Vec<ImageRecord> = drawn.iter().map(|(_, record)| record.clone()).collect();
             let current = self.tables.current_rows(&records).await?;
             for ((chunk, then), now) in drawn.into_iter().zip(current) {
-                let view = Arc::make_mut(views.get_mut(&chunk).expect("a drawn chunk has a view"));
                 let (was, is) = (then.pooled_nanos(), now.as_ref().map_or(0, ImageRecord::pooled_nanos));
-                if is == was {
-                    picked.push(now.expect("a row with weight exists"));
+                if let Some(now) = now.as_ref().filter(|_| is == was && is > 0) {
+                    picked.push(now.clone());
                     continue;
                 }
+                // Only a view that changes is copied (a shared one stays shared otherwise).
+                let view = Arc::make_mut(views.get_mut(&chunk).expect("a drawn chunk has a view"));
                 view.retain(|row| row.id != then.id);
                 if let Some(now) = now {
                     view.push(now.clone());

@@ -52,99 +52,165 @@ async fn upload_as(app: &TestApp, key: Option<&str>, label: &str, file: &str) ->
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-on_both_backends! {
-    async fn writes_need_an_api_key_and_leave_nothing_without_one(backend) {
-        let app = spawn_app_with_options(backend, keyed(true)).await;
+async fn writes_need_an_api_key_and_leave_nothing_without_one(backend: Backend) {
+    let app = spawn_app_with_options(backend, keyed(true)).await;
+    let before = app.residue().await;
+    let (_, refused) = upload_as(&app, None, "cat", "images/cat_chelsea.png").await;
+    assert_eq!(error_codes(&refused), ["UNAUTHENTICATED"], "{refused}");
+    assert_eq!(app.residue().await, before, "a refused write stores nothing");
+
+    // Either live key works: keys rotate by running two at once.
+    let (_, first) = upload_as(&app, Some(KEY_1), "cat", "images/cat_chelsea.png").await;
+    let id = first["data"]["upload"]["id"]
+        .as_str()
+        .expect("uploaded with key 1")
+        .to_owned();
+    let (_, second) = upload_as(&app, Some(KEY_2), "dog", "images/dog_kde_golden.png").await;
+    assert!(second["data"]["upload"]["id"].is_string(), "{second}");
+    let (_, by_admin) = upload_as(&app, Some(ADMIN), "cat", "images/cat_kde_tabby.png").await;
+    assert!(
+        by_admin["data"]["upload"]["id"].is_string(),
+        "admin keys can write too: {by_admin}"
+    );
+
+    // Every mutation is guarded; reads stay public.
+    for (mutation, variables) in [
+        (
+            "mutation($id: ID!) { setWeight(id: $id, weight: 0.9) { id } }",
+            json!({ "id": id }),
+        ),
+        ("mutation($id: ID!) { deleteImage(id: $id) }", json!({ "id": id })),
+        (
+            "mutation { requestUpload(label: \"cat\", byteSize: 100) { ticket } }",
+            json!({}),
+        ),
+        (
+            "mutation($id: ID!) { requestScan(imageId: $id) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation { completeUpload(ticket: \"cat.0123456789abcdef0123456789abcdef\") { id } }",
+            json!({}),
+        ),
+    ] {
+        let (_, body) = graphql_as(&app, None, mutation, variables).await;
+        assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{mutation}: {body}");
+    }
+    let (status, read) = graphql_as(&app, None, "{ randomImage(label: \"cat\") { id } }", json!({})).await;
+    assert_eq!((status, read.get("errors")), (200, None), "{read}");
+    assert!(
+        app.tables
+            .get_image(
+                &resolvers::domain::image::ImageId::parse(&id, &resolvers::domain::label::LabelSet::default_pets())
+                    .unwrap()
+            )
+            .await
+            .unwrap()
+            .is_some(),
+        "nothing was deleted"
+    );
+
+    // A key that matches none is refused outright, even for a read.
+    let (status, wrong) = graphql_as(
+        &app,
+        Some("client-key-one-012345678"),
+        "{ labels { label } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, error_codes(&wrong)), (401, vec!["UNAUTHENTICATED".to_owned()]));
+
+    // petAPI's REST upload is a write too; its random read is public.
+    let form = || {
+        reqwest::multipart::Form::new().text("label", "cat").part(
+            "img",
+            reqwest::multipart::Part::bytes(fixture("images/none_rocket.jpg")).file_name("r.jpg"),
+        )
+    };
+    let refused = app
+        .client
+        .post(format!("{}/upload", app.address))
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let accepted = app
+        .client
+        .post(format!("{}/upload", app.address))
+        .header("x-api-key", KEY_2)
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+    let random = app
+        .client
+        .get(format!("{}/random?label=cat", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(random.status(), 200);
+}
+
+on_both_backends!(writes_need_an_api_key_and_leave_nothing_without_one);
+
+/// Any configured key closes writes to callers without one: none, API keys only, admin keys
+/// only, both. A keyless mutation is a field error in a well-formed GraphQL response
+/// (`data.upload` null, `UNAUTHENTICATED`): the GraphQL-over-HTTP spec recommends 200 for
+/// that under both `application/json` and `application/graphql-response+json`, so that is
+/// what clients get; petAPI's REST `/upload` answers 401.
+async fn any_configured_key_closes_writes_to_callers_without_one(backend: Backend) {
+    let combinations: [(&str, Vec<String>, Vec<String>); 4] = [
+        ("no keys", vec![], vec![]),
+        ("API keys only", vec![KEY_1.into()], vec![]),
+        ("admin keys only", vec![], vec![ADMIN.into()]),
+        ("both", vec![KEY_1.into()], vec![ADMIN.into()]),
+    ];
+    for (what, api_keys, admin_keys) in combinations {
+        let open = api_keys.is_empty() && admin_keys.is_empty();
+        let options = ServerOptions {
+            access: Access::new(api_keys, admin_keys, true),
+            ..ServerOptions::default()
+        };
+        let app = spawn_app_with_options(backend, options).await;
         let before = app.residue().await;
-        let (_, refused) = upload_as(&app, None, "cat", "images/cat_chelsea.png").await;
-        assert_eq!(error_codes(&refused), ["UNAUTHENTICATED"], "{refused}");
-        assert_eq!(app.residue().await, before, "a refused write stores nothing");
-
-        // Either live key works: keys rotate by running two at once.
-        let (_, first) = upload_as(&app, Some(KEY_1), "cat", "images/cat_chelsea.png").await;
-        let id = first["data"]["upload"]["id"].as_str().expect("uploaded with key 1").to_owned();
-        let (_, second) = upload_as(&app, Some(KEY_2), "dog", "images/dog_kde_golden.png").await;
-        assert!(second["data"]["upload"]["id"].is_string(), "{second}");
-        let (_, by_admin) = upload_as(&app, Some(ADMIN), "cat", "images/cat_kde_tabby.png").await;
-        assert!(by_admin["data"]["upload"]["id"].is_string(), "admin keys can write too: {by_admin}");
-
-        // Every mutation is guarded; reads stay public.
-        for (mutation, variables) in [
-            ("mutation($id: ID!) { setWeight(id: $id, weight: 0.9) { id } }", json!({ "id": id })),
-            ("mutation($id: ID!) { deleteImage(id: $id) }", json!({ "id": id })),
-            ("mutation { requestUpload(label: \"cat\", byteSize: 100) { ticket } }", json!({})),
-            ("mutation($id: ID!) { requestScan(imageId: $id) { id } }", json!({ "id": id })),
-            ("mutation { completeUpload(ticket: \"cat.0123456789abcdef0123456789abcdef\") { id } }", json!({})),
-        ] {
-            let (_, body) = graphql_as(&app, None, mutation, variables).await;
-            assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{mutation}: {body}");
-        }
-        let (status, read) = graphql_as(&app, None, "{ randomImage(label: \"cat\") { id } }", json!({})).await;
-        assert_eq!((status, read.get("errors")), (200, None), "{read}");
-        assert!(app.tables.get_image(&resolvers::domain::image::ImageId::parse(&id, &resolvers::domain::label::LabelSet::default_pets()).unwrap()).await.unwrap().is_some(), "nothing was deleted");
-
-        // A key that matches none is refused outright, even for a read.
-        let (status, wrong) = graphql_as(&app, Some("client-key-one-012345678"), "{ labels { label } }", json!({})).await;
-        assert_eq!((status, error_codes(&wrong)), (401, vec!["UNAUTHENTICATED".to_owned()]));
-
-        // petAPI's REST upload is a write too; its random read is public.
-        let form = || reqwest::multipart::Form::new()
-            .text("label", "cat")
-            .part("img", reqwest::multipart::Part::bytes(fixture("images/none_rocket.jpg")).file_name("r.jpg"));
-        let refused = app.client.post(format!("{}/upload", app.address)).multipart(form()).send().await.unwrap();
-        assert_eq!(refused.status(), 401);
-        let accepted = app.client.post(format!("{}/upload", app.address)).header("x-api-key", KEY_2).multipart(form()).send().await.unwrap();
-        assert_eq!(accepted.status(), 200);
-        let random = app.client.get(format!("{}/random?label=cat", app.address)).send().await.unwrap();
-        assert_eq!(random.status(), 200);
-    }
-}
-
-on_both_backends! {
-    /// Any configured key closes writes to callers without one: none, API keys only, admin keys
-    /// only, both. A keyless mutation is a field error in a well-formed GraphQL response
-    /// (`data.upload` null, `UNAUTHENTICATED`): the GraphQL-over-HTTP spec recommends 200 for
-    /// that under both `application/json` and `application/graphql-response+json`, so that is
-    /// what clients get; petAPI's REST `/upload` answers 401.
-    async fn any_configured_key_closes_writes_to_callers_without_one(backend) {
-        let combinations: [(&str, Vec<String>, Vec<String>); 4] = [
-            ("no keys", vec![], vec![]),
-            ("API keys only", vec![KEY_1.into()], vec![]),
-            ("admin keys only", vec![], vec![ADMIN.into()]),
-            ("both", vec![KEY_1.into()], vec![ADMIN.into()]),
-        ];
-        for (what, api_keys, admin_keys) in combinations {
-            let open = api_keys.is_empty() && admin_keys.is_empty();
-            let options = ServerOptions {
-                access: Access::new(api_keys, admin_keys, true),
-                ..ServerOptions::default()
-            };
-            let app = spawn_app_with_options(backend, options).await;
-            let before = app.residue().await;
-            for accept in ["application/json", "application/graphql-response+json"] {
-                let (status, body) = upload_accepting(&app, accept).await;
-                assert_eq!(status, 200, "{what}, {accept}: {body}");
-                if open {
-                    assert!(body["data"]["upload"]["id"].is_string(), "{what}: {body}");
-                } else {
-                    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{what}, {accept}: {body}");
-                    assert_eq!(body["data"], Value::Null, "{what}: {body}");
-                }
-            }
-            let form = reqwest::multipart::Form::new()
-                .text("label", "dog")
-                .part("img", reqwest::multipart::Part::bytes(fixture("images/none_rocket.jpg")).file_name("r.jpg"));
-            let rest = app.client.post(format!("{}/upload", app.address)).multipart(form).send().await.unwrap();
-            assert_eq!(rest.status(), if open { 200 } else { 401 }, "{what}: petAPI /upload");
-            let (files, staged, rows, labels) = app.residue().await;
+        for accept in ["application/json", "application/graphql-response+json"] {
+            let (status, body) = upload_accepting(&app, accept).await;
+            assert_eq!(status, 200, "{what}, {accept}: {body}");
             if open {
-                assert_eq!((files, rows), (2, 2), "{what}: both uploads stored");
+                assert!(body["data"]["upload"]["id"].is_string(), "{what}: {body}");
             } else {
-                assert_eq!((files, staged, rows, labels), before, "{what}: a refused write stores nothing");
+                assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{what}, {accept}: {body}");
+                assert_eq!(body["data"], Value::Null, "{what}: {body}");
             }
+        }
+        let form = reqwest::multipart::Form::new().text("label", "dog").part(
+            "img",
+            reqwest::multipart::Part::bytes(fixture("images/none_rocket.jpg")).file_name("r.jpg"),
+        );
+        let rest = app
+            .client
+            .post(format!("{}/upload", app.address))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rest.status(), if open { 200 } else { 401 }, "{what}: petAPI /upload");
+        let (files, staged, rows, labels) = app.residue().await;
+        if open {
+            assert_eq!((files, rows), (2, 2), "{what}: both uploads stored");
+        } else {
+            assert_eq!(
+                (files, staged, rows, labels),
+                before,
+                "{what}: a refused write stores nothing"
+            );
         }
     }
 }
+
+on_both_backends!(any_configured_key_closes_writes_to_callers_without_one);
 
 /// A keyless GraphQL upload asking for the response media type `accept`; (status, body).
 async fn upload_accepting(app: &TestApp, accept: &str) -> (u16, Value) {

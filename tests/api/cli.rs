@@ -45,70 +45,96 @@ fn photo_folder() -> tempfile::TempDir {
     dir
 }
 
-on_both_backends! {
-    async fn bulk_scan_of_a_folder_then_results_gives_every_photo_its_verdict(backend) {
-        let app = spawn_app(backend).await;
-        let photos = photo_folder();
-        let out = tempfile::tempdir().unwrap();
-        let batch_file = out.path().join("batches/first.json");
-        let folder = photos.path().to_str().unwrap();
+async fn bulk_scan_of_a_folder_then_results_gives_every_photo_its_verdict(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let photos = photo_folder();
+    let out = tempfile::tempdir().unwrap();
+    let batch_file = out.path().join("batches/first.json");
+    let folder = photos.path().to_str().unwrap();
 
-        let scan = pawql(&app, &["scan", folder, "--batch-file", batch_file.to_str().unwrap()]).await;
-        let (stdout, stderr) = (text(&scan.stdout), text(&scan.stderr));
-        // One file is not an image: reported, recorded, and the exit status says so; the rest go on.
-        assert_eq!(scan.status.code(), Some(1), "{stdout}\n{stderr}");
-        assert!(stderr.contains("not_really.jpg\tFAILED\tINVALID_IMAGE"), "{stderr}");
-        assert!(stderr.contains("skipping 1 files"), "{stderr}");
-        let photos_expected = manifest("images/MANIFEST.tsv");
-        assert!(
-            stdout.contains(&format!("submitted {} of {} files", photos_expected.len(), photos_expected.len() + 1)),
-            "{stdout}"
-        );
+    let scan = pawql(&app, &["scan", folder, "--batch-file", batch_file.to_str().unwrap()]).await;
+    let (stdout, stderr) = (text(&scan.stdout), text(&scan.stderr));
+    // One file is not an image: reported, recorded, and the exit status says so; the rest go on.
+    assert_eq!(scan.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("not_really.jpg\tFAILED\tINVALID_IMAGE"), "{stderr}");
+    assert!(stderr.contains("skipping 1 files"), "{stderr}");
+    let photos_expected = manifest("images/MANIFEST.tsv");
+    assert!(
+        stdout.contains(&format!(
+            "submitted {} of {} files",
+            photos_expected.len(),
+            photos_expected.len() + 1
+        )),
+        "{stdout}"
+    );
 
-        // The batch file: one entry per file, ice-cat-wrangler's fields, the scan id = the hash.
-        let batch: Vec<Value> = serde_json::from_slice(&std::fs::read(&batch_file).unwrap()).unwrap();
-        assert_eq!(batch.len(), photos_expected.len() + 1);
-        for entry in &batch {
-            for field in ["file", "file_image_hash", "batch_id", "original_file_name", "upload_time", "epoch_timestamp"] {
-                assert!(entry.get(field).is_some(), "{field} missing in {entry}");
-            }
-            if entry["original_file_name"] == "not_really.jpg" {
-                assert!(entry["scanId"].is_null() && entry["error"].as_str().unwrap().starts_with("INVALID_IMAGE"));
-            } else {
-                let row = photos_expected.iter().find(|r| r["file"] == entry["original_file_name"]).unwrap();
-                assert_eq!(entry["file_image_hash"], row["sha256"].as_str(), "{entry}");
-                assert_eq!(entry["scanId"], row["sha256"].as_str(), "the scan id is the bytes' hash");
-            }
+    // The batch file: one entry per file, ice-cat-wrangler's fields, the scan id = the hash.
+    let batch: Vec<Value> = serde_json::from_slice(&std::fs::read(&batch_file).unwrap()).unwrap();
+    assert_eq!(batch.len(), photos_expected.len() + 1);
+    for entry in &batch {
+        for field in [
+            "file",
+            "file_image_hash",
+            "batch_id",
+            "original_file_name",
+            "upload_time",
+            "epoch_timestamp",
+        ] {
+            assert!(entry.get(field).is_some(), "{field} missing in {entry}");
         }
-
-        // Results: every photo gets the verdict the manifest expects.
-        let results = pawql(&app, &["results", batch_file.to_str().unwrap(), "--json", "--wait", "120"]).await;
-        assert!(results.status.success(), "{}", text(&results.stderr));
-        let results: Vec<Value> = serde_json::from_slice(&results.stdout).unwrap();
-        assert_eq!(results.len(), batch.len());
-        for result in &results {
-            let file = result["file"].as_str().unwrap();
-            if file.ends_with("not_really.jpg") {
-                assert_eq!(result["status"], "NOT_SUBMITTED", "{result}");
-                continue;
-            }
-            let name = Path::new(file).file_name().unwrap().to_str().unwrap();
-            let row = photos_expected.iter().find(|r| r["file"] == name).unwrap();
-            assert_eq!(result["status"], "SUCCEEDED", "{result}");
-            assert_eq!(result["isCat"], row["expected"] == "cat", "{result}");
+        if entry["original_file_name"] == "not_really.jpg" {
+            assert!(entry["scanId"].is_null() && entry["error"].as_str().unwrap().starts_with("INVALID_IMAGE"));
+        } else {
+            let row = photos_expected
+                .iter()
+                .find(|r| r["file"] == entry["original_file_name"])
+                .unwrap();
+            assert_eq!(entry["file_image_hash"], row["sha256"].as_str(), "{entry}");
+            assert_eq!(
+                entry["scanId"],
+                row["sha256"].as_str(),
+                "the scan id is the bytes' hash"
+            );
         }
-
-        // The table, for people.
-        let table = pawql(&app, &["results", batch_file.to_str().unwrap()]).await;
-        let table = text(&table.stdout);
-        assert!(table.starts_with("FILE"), "{table}");
-        let cats = photos_expected.iter().filter(|r| r["expected"] == "cat").count();
-        assert!(
-            table.contains(&format!("{} files: {} scanned, {cats} with a cat", batch.len(), photos_expected.len())),
-            "{table}"
-        );
     }
+
+    // Results: every photo gets the verdict the manifest expects.
+    let results = pawql(
+        &app,
+        &["results", batch_file.to_str().unwrap(), "--json", "--wait", "120"],
+    )
+    .await;
+    assert!(results.status.success(), "{}", text(&results.stderr));
+    let results: Vec<Value> = serde_json::from_slice(&results.stdout).unwrap();
+    assert_eq!(results.len(), batch.len());
+    for result in &results {
+        let file = result["file"].as_str().unwrap();
+        if file.ends_with("not_really.jpg") {
+            assert_eq!(result["status"], "NOT_SUBMITTED", "{result}");
+            continue;
+        }
+        let name = Path::new(file).file_name().unwrap().to_str().unwrap();
+        let row = photos_expected.iter().find(|r| r["file"] == name).unwrap();
+        assert_eq!(result["status"], "SUCCEEDED", "{result}");
+        assert_eq!(result["isCat"], row["expected"] == "cat", "{result}");
+    }
+
+    // The table, for people.
+    let table = pawql(&app, &["results", batch_file.to_str().unwrap()]).await;
+    let table = text(&table.stdout);
+    assert!(table.starts_with("FILE"), "{table}");
+    let cats = photos_expected.iter().filter(|r| r["expected"] == "cat").count();
+    assert!(
+        table.contains(&format!(
+            "{} files: {} scanned, {cats} with a cat",
+            batch.len(),
+            photos_expected.len()
+        )),
+        "{table}"
+    );
 }
+
+on_both_backends!(bulk_scan_of_a_folder_then_results_gives_every_photo_its_verdict);
 
 #[tokio::test]
 async fn upload_reports_each_file_and_random_saves_what_was_uploaded() {
@@ -199,23 +225,30 @@ async fn the_cli_sends_its_api_key_and_says_clearly_when_it_has_none() {
     assert!(accepted.status.success(), "{}", text(&accepted.stderr));
 }
 
-on_both_backends! {
-    /// A file too large to arrive in one Lambda request goes through the presigned path.
-    async fn the_cli_uploads_a_large_file_through_the_presigned_path(backend) {
-        let app = spawn_app(backend).await;
-        let dir = tempfile::tempdir().unwrap();
-        let big = crate::lambda::noise_png(1400, 1200);
-        assert!(big.len() > pawql::cli::DIRECT_UPLOAD_BYTES, "{}", big.len());
-        let photo = dir.path().join("big.png");
-        std::fs::write(&photo, &big).unwrap();
-        let output = pawql(&app, &["upload", photo.to_str().unwrap(), "--label", "dog", "--weight", "0.3"]).await;
-        assert!(output.status.success(), "{}", text(&output.stderr));
-        let line = text(&output.stdout);
-        assert!(line.contains("(presigned)"), "{line}");
-        let id = line.split('\t').nth(1).unwrap().to_owned();
-        let q = "query($id: ID!) { image(id: $id) { byteSize weight } }";
-        let image = app.data(q, serde_json::json!({ "id": id })).await;
-        assert_eq!(image["image"], serde_json::json!({ "byteSize": big.len(), "weight": 0.3 }));
-        assert_eq!(app.staged_files().await, 0, "the staged file is gone once filed");
-    }
+/// A file too large to arrive in one Lambda request goes through the presigned path.
+async fn the_cli_uploads_a_large_file_through_the_presigned_path(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let big = crate::lambda::noise_png(1400, 1200);
+    assert!(big.len() > pawql::cli::DIRECT_UPLOAD_BYTES, "{}", big.len());
+    let photo = dir.path().join("big.png");
+    std::fs::write(&photo, &big).unwrap();
+    let output = pawql(
+        &app,
+        &["upload", photo.to_str().unwrap(), "--label", "dog", "--weight", "0.3"],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let line = text(&output.stdout);
+    assert!(line.contains("(presigned)"), "{line}");
+    let id = line.split('\t').nth(1).unwrap().to_owned();
+    let q = "query($id: ID!) { image(id: $id) { byteSize weight } }";
+    let image = app.data(q, serde_json::json!({ "id": id })).await;
+    assert_eq!(
+        image["image"],
+        serde_json::json!({ "byteSize": big.len(), "weight": 0.3 })
+    );
+    assert_eq!(app.staged_files().await, 0, "the staged file is gone once filed");
 }
+
+on_both_backends!(the_cli_uploads_a_large_file_through_the_presigned_path);

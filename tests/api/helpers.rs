@@ -112,26 +112,21 @@ impl Backend {
     }
 }
 
-/// Declares each test once and runs it on both backends, as `<name>::embedded` and
-/// `<name>::aws`. The body sees its backend as the named argument.
+/// Runs each named `async fn name(backend: Backend)` on both backends, as `<name>::embedded`
+/// and `<name>::aws`: it only generates the two `#[tokio::test]` wrappers, so the test itself
+/// is a plain function that rustfmt formats. (A module and a function may share a name.)
 macro_rules! on_both_backends {
-    ($($(#[doc = $doc:literal])* async fn $name:ident($backend:ident) $body:block)*) => {
+    ($($name:ident),* $(,)?) => {
         $(
-            $(#[doc = $doc])*
             mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-
-                async fn run($backend: crate::helpers::Backend) $body
-
                 #[tokio::test]
                 async fn embedded() {
-                    run(crate::helpers::Backend::Embedded).await
+                    super::$name(crate::helpers::Backend::Embedded).await
                 }
 
                 #[tokio::test]
                 async fn aws() {
-                    run(crate::helpers::Backend::Aws).await
+                    super::$name(crate::helpers::Backend::Aws).await
                 }
             }
         )*

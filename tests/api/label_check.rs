@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use resolvers::CatalogSettings;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, spawn_aws_app_without_worker_with, TestApp};
+use crate::helpers::{spawn_app_with, spawn_aws_app_without_worker_with, Backend, TestApp};
 use crate::scan::{request_scan_of, wait_for_final};
 use crate::scan_stream::{stream_scanner_with, StreamReader};
 
@@ -63,56 +63,72 @@ async fn random_cat_ids(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-on_both_backends! {
-    async fn cats_enter_the_pool_only_once_a_scan_confirms_a_cat(backend) {
-        let app = spawn_app_with(backend, checked()).await;
-        let cat = upload(&app, "cat", "images/cat_chelsea.png").await;
-        let coffee = upload(&app, "cat", "images/none_coffee.png").await;
-        let dog = upload(&app, "dog", "images/dog_kde_golden.png").await;
-        assert_eq!(dog["inPool"], true, "other labels are not checked: {dog}");
-        for held in [&cat, &coffee] {
-            // Held at upload, or already settled if the worker was that quick.
-            let reason = held["heldReason"].as_str().unwrap_or("");
-            assert!(held["inPool"] == true || reason.starts_with("AWAITING_SCAN"), "{held}");
-        }
-
-        let cat = wait_for_image(&app, cat["id"].as_str().unwrap(), |i| i["inPool"] == true).await;
-        assert_eq!(cat["heldReason"], Value::Null);
-        let coffee = wait_for_image(&app, coffee["id"].as_str().unwrap(), |i| {
-            i["heldReason"].as_str().is_some_and(|r| !r.starts_with("AWAITING_SCAN"))
-        })
-        .await;
-        assert_eq!(coffee["inPool"], false);
-        assert!(coffee["heldReason"].as_str().unwrap().starts_with("NOT_A_CAT"), "{coffee}");
-
-        // Only the confirmed cat is ever drawn; the held image is kept, counted, weightless.
-        let picks = random_cat_ids(&app).await;
-        assert_eq!(picks.len(), 50);
-        assert!(picks.iter().all(|id| id == cat["id"].as_str().unwrap()), "{picks:?}");
-        let labels = app.labels().await;
-        let cats = labels.as_array().unwrap().iter().find(|l| l["label"] == "cat").unwrap();
-        assert_eq!((cats["imageCount"].as_u64(), cats["totalWeight"].as_f64()), (Some(2), Some(0.5)), "{labels}");
-        app.assert_chunk_invariant().await;
-
-        // Bytes whose scan is already final are settled at upload: the golden retriever was
-        // scanned as a dog, so under `cat` it is held at once.
-        let scan = request_scan_of(&app, dog["id"].as_str().unwrap(), false, false).await;
-        wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;
-        let dog_as_cat = upload(&app, "cat", "images/dog_kde_golden.png").await;
-        assert_eq!(dog_as_cat["inPool"], false);
-        assert!(dog_as_cat["heldReason"].as_str().unwrap().starts_with("NOT_A_CAT"), "{dog_as_cat}");
-
-        // A held image can be re-weighted and deleted like any other, and stays consistent.
-        let (status, reweighted) = app.set_weight(coffee["id"].as_str().unwrap(), 0.9).await;
-        assert_eq!((status, reweighted.get("errors")), (200, None), "{reweighted}");
-        assert_eq!(reweighted["data"]["setWeight"]["weight"], 0.9, "{reweighted}");
-        let held = image(&app, coffee["id"].as_str().unwrap()).await;
-        assert_eq!((held["weight"].clone(), held["inPool"].clone()), (json!(0.9), json!(false)), "{held}");
-        app.assert_chunk_invariant().await;
-        assert!(app.delete_image(coffee["id"].as_str().unwrap()).await);
-        app.assert_chunk_invariant().await;
+async fn cats_enter_the_pool_only_once_a_scan_confirms_a_cat(backend: Backend) {
+    let app = spawn_app_with(backend, checked()).await;
+    let cat = upload(&app, "cat", "images/cat_chelsea.png").await;
+    let coffee = upload(&app, "cat", "images/none_coffee.png").await;
+    let dog = upload(&app, "dog", "images/dog_kde_golden.png").await;
+    assert_eq!(dog["inPool"], true, "other labels are not checked: {dog}");
+    for held in [&cat, &coffee] {
+        // Held at upload, or already settled if the worker was that quick.
+        let reason = held["heldReason"].as_str().unwrap_or("");
+        assert!(held["inPool"] == true || reason.starts_with("AWAITING_SCAN"), "{held}");
     }
+
+    let cat = wait_for_image(&app, cat["id"].as_str().unwrap(), |i| i["inPool"] == true).await;
+    assert_eq!(cat["heldReason"], Value::Null);
+    let coffee = wait_for_image(&app, coffee["id"].as_str().unwrap(), |i| {
+        i["heldReason"]
+            .as_str()
+            .is_some_and(|r| !r.starts_with("AWAITING_SCAN"))
+    })
+    .await;
+    assert_eq!(coffee["inPool"], false);
+    assert!(
+        coffee["heldReason"].as_str().unwrap().starts_with("NOT_A_CAT"),
+        "{coffee}"
+    );
+
+    // Only the confirmed cat is ever drawn; the held image is kept, counted, weightless.
+    let picks = random_cat_ids(&app).await;
+    assert_eq!(picks.len(), 50);
+    assert!(picks.iter().all(|id| id == cat["id"].as_str().unwrap()), "{picks:?}");
+    let labels = app.labels().await;
+    let cats = labels.as_array().unwrap().iter().find(|l| l["label"] == "cat").unwrap();
+    assert_eq!(
+        (cats["imageCount"].as_u64(), cats["totalWeight"].as_f64()),
+        (Some(2), Some(0.5)),
+        "{labels}"
+    );
+    app.assert_chunk_invariant().await;
+
+    // Bytes whose scan is already final are settled at upload: the golden retriever was
+    // scanned as a dog, so under `cat` it is held at once.
+    let scan = request_scan_of(&app, dog["id"].as_str().unwrap(), false, false).await;
+    wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;
+    let dog_as_cat = upload(&app, "cat", "images/dog_kde_golden.png").await;
+    assert_eq!(dog_as_cat["inPool"], false);
+    assert!(
+        dog_as_cat["heldReason"].as_str().unwrap().starts_with("NOT_A_CAT"),
+        "{dog_as_cat}"
+    );
+
+    // A held image can be re-weighted and deleted like any other, and stays consistent.
+    let (status, reweighted) = app.set_weight(coffee["id"].as_str().unwrap(), 0.9).await;
+    assert_eq!((status, reweighted.get("errors")), (200, None), "{reweighted}");
+    assert_eq!(reweighted["data"]["setWeight"]["weight"], 0.9, "{reweighted}");
+    let held = image(&app, coffee["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (held["weight"].clone(), held["inPool"].clone()),
+        (json!(0.9), json!(false)),
+        "{held}"
+    );
+    app.assert_chunk_invariant().await;
+    assert!(app.delete_image(coffee["id"].as_str().unwrap()).await);
+    app.assert_chunk_invariant().await;
 }
+
+on_both_backends!(cats_enter_the_pool_only_once_a_scan_confirms_a_cat);
 
 #[tokio::test]
 async fn on_aws_the_stream_handler_lets_the_cat_in() {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use pawql::server::playground::OPERATIONS;
 
-use crate::helpers::{fixture, spawn_app};
+use crate::helpers::{fixture, spawn_app, Backend};
 
 #[test]
 fn graphiql_preloads_every_file_in_the_playground_folder() {
@@ -23,142 +23,173 @@ fn graphiql_preloads_every_file_in_the_playground_folder() {
     );
 }
 
-on_both_backends! {
-    async fn graphiql_page_carries_the_operations(backend) {
-        let app = spawn_app(backend).await;
-        let page = app
-            .client
-            .get(format!("{}/graphql", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(page.contains("GraphiQL"));
-        assert!(page.contains("query RandomCat"), "playground operations are preloaded");
-    }
+async fn graphiql_page_carries_the_operations(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let page = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("GraphiQL"));
+    assert!(page.contains("query RandomCat"), "playground operations are preloaded");
 }
 
-on_both_backends! {
-    async fn every_playground_operation_executes_through_the_typed_client(backend) {
-        use pawql::client::operations::*;
-        use pawql::client::{Attachment, GraphQLQuery};
+on_both_backends!(graphiql_page_carries_the_operations);
 
-        let app = spawn_app(backend).await;
-        let client = app.typed();
-        let mut ran: Vec<&str> = Vec::new();
-        let photo = |file: &str| Attachment {
-            file_name: file.to_owned(),
-            bytes: fixture(&format!("images/{file}")),
-        };
+async fn every_playground_operation_executes_through_the_typed_client(backend: Backend) {
+    use pawql::client::operations::*;
+    use pawql::client::{Attachment, GraphQLQuery};
 
-        let uploaded = client
-            .run_with_file::<UploadImage>(
-                upload_image::Variables { image: (), label: "cat".into(), weight: Some(0.5) },
-                &photo("cat_chelsea.png"),
-            )
-            .await
-            .unwrap()
-            .upload;
-        ran.push(upload_image::OPERATION_NAME);
-        let id = uploaded.id.clone();
-        assert_eq!((uploaded.width, uploaded.height), (451, 300));
+    let app = spawn_app(backend).await;
+    let client = app.typed();
+    let mut ran: Vec<&str> = Vec::new();
+    let photo = |file: &str| Attachment {
+        file_name: file.to_owned(),
+        bytes: fixture(&format!("images/{file}")),
+    };
 
-        let cat = client.run::<RandomCat>(random_cat::Variables { label: "cat".into() }).await.unwrap();
-        assert_eq!(cat.random_image.unwrap().id, id);
-        ran.push(random_cat::OPERATION_NAME);
-        let many = client
-            .run::<RandomImages>(random_images::Variables { label: "cat".into(), count: 3 })
-            .await
-            .unwrap();
-        assert_eq!(many.random_images.len(), 3);
-        ran.push(random_images::OPERATION_NAME);
-        let labels = client.run::<Labels>(labels::Variables).await.unwrap().labels;
-        assert_eq!((labels[0].label.as_str(), labels[0].image_count), ("cat", 1));
-        ran.push(labels::OPERATION_NAME);
-        let image = client.run::<ImageById>(image_by_id::Variables { id: id.clone() }).await.unwrap();
-        assert_eq!(image.image.unwrap().byte_size, 240_512);
-        ran.push(image_by_id::OPERATION_NAME);
-        let weighted = client
-            .run::<SetWeight>(set_weight::Variables { id: id.clone(), weight: 0.8 })
-            .await
-            .unwrap();
-        assert_eq!(weighted.set_weight.weight, 0.8);
-        ran.push(set_weight::OPERATION_NAME);
-
-        // Scans: request, follow through the subscription, look up two ways.
-        let scan = client
-            .run::<RequestScan>(request_scan::Variables { id: id.clone() })
-            .await
-            .unwrap()
-            .request_scan;
-        ran.push(request_scan::OPERATION_NAME);
-        let subscription = ScanUpdated::build_query(scan_updated::Variables { scan_id: scan.id.clone() });
-        let updates = crate::scan::subscribe_at(
-            &app.address,
-            subscription.query,
-            serde_json::to_value(&subscription.variables).unwrap(),
+    let uploaded = client
+        .run_with_file::<UploadImage>(
+            upload_image::Variables {
+                image: (),
+                label: "cat".into(),
+                weight: Some(0.5),
+            },
+            &photo("cat_chelsea.png"),
         )
-        .await;
-        let last: scan_updated::ResponseData =
-            serde_json::from_value(updates.last().unwrap()["data"].clone()).unwrap();
-        assert_eq!(last.scan_updated.is_cat, Some(true), "{updates:?}");
-        ran.push(scan_updated::OPERATION_NAME);
-        let result = client
-            .run::<ScanResult>(scan_result::Variables { scan_id: scan.id.clone() })
-            .await
-            .unwrap();
-        assert_eq!(result.scan_result.unwrap().is_cat, Some(true));
-        ran.push(scan_result::OPERATION_NAME);
-        let of_image = client.run::<ScanOfImage>(scan_of_image::Variables { id: id.clone() }).await.unwrap();
-        assert_eq!(of_image.image.unwrap().scan.unwrap().id, scan.id);
-        ran.push(scan_of_image::OPERATION_NAME);
-        let file_scan = client
-            .run_with_file::<ScanFile>(scan_file::Variables { image: () }, &photo("dog_kde_golden.png"))
-            .await
-            .unwrap();
-        assert_eq!(file_scan.request_scan.id.len(), 64);
-        ran.push(scan_file::OPERATION_NAME);
+        .await
+        .unwrap()
+        .upload;
+    ran.push(upload_image::OPERATION_NAME);
+    let id = uploaded.id.clone();
+    assert_eq!((uploaded.width, uploaded.height), (451, 300));
 
-        // Presigned upload: ticket, PUT, complete.
-        let ticket = client
-            .run::<RequestUpload>(request_upload::Variables {
-                label: "dog".into(),
-                byte_size: fixture("images/dog_kde_golden.png").len() as i64,
-            })
+    let cat = client
+        .run::<RandomCat>(random_cat::Variables { label: "cat".into() })
+        .await
+        .unwrap();
+    assert_eq!(cat.random_image.unwrap().id, id);
+    ran.push(random_cat::OPERATION_NAME);
+    let many = client
+        .run::<RandomImages>(random_images::Variables {
+            label: "cat".into(),
+            count: 3,
+        })
+        .await
+        .unwrap();
+    assert_eq!(many.random_images.len(), 3);
+    ran.push(random_images::OPERATION_NAME);
+    let labels = client.run::<Labels>(labels::Variables).await.unwrap().labels;
+    assert_eq!((labels[0].label.as_str(), labels[0].image_count), ("cat", 1));
+    ran.push(labels::OPERATION_NAME);
+    let image = client
+        .run::<ImageById>(image_by_id::Variables { id: id.clone() })
+        .await
+        .unwrap();
+    assert_eq!(image.image.unwrap().byte_size, 240_512);
+    ran.push(image_by_id::OPERATION_NAME);
+    let weighted = client
+        .run::<SetWeight>(set_weight::Variables {
+            id: id.clone(),
+            weight: 0.8,
+        })
+        .await
+        .unwrap();
+    assert_eq!(weighted.set_weight.weight, 0.8);
+    ran.push(set_weight::OPERATION_NAME);
+
+    // Scans: request, follow through the subscription, look up two ways.
+    let scan = client
+        .run::<RequestScan>(request_scan::Variables { id: id.clone() })
+        .await
+        .unwrap()
+        .request_scan;
+    ran.push(request_scan::OPERATION_NAME);
+    let subscription = ScanUpdated::build_query(scan_updated::Variables {
+        scan_id: scan.id.clone(),
+    });
+    let updates = crate::scan::subscribe_at(
+        &app.address,
+        subscription.query,
+        serde_json::to_value(&subscription.variables).unwrap(),
+    )
+    .await;
+    let last: scan_updated::ResponseData = serde_json::from_value(updates.last().unwrap()["data"].clone()).unwrap();
+    assert_eq!(last.scan_updated.is_cat, Some(true), "{updates:?}");
+    ran.push(scan_updated::OPERATION_NAME);
+    let result = client
+        .run::<ScanResult>(scan_result::Variables {
+            scan_id: scan.id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(result.scan_result.unwrap().is_cat, Some(true));
+    ran.push(scan_result::OPERATION_NAME);
+    let of_image = client
+        .run::<ScanOfImage>(scan_of_image::Variables { id: id.clone() })
+        .await
+        .unwrap();
+    assert_eq!(of_image.image.unwrap().scan.unwrap().id, scan.id);
+    ran.push(scan_of_image::OPERATION_NAME);
+    let file_scan = client
+        .run_with_file::<ScanFile>(scan_file::Variables { image: () }, &photo("dog_kde_golden.png"))
+        .await
+        .unwrap();
+    assert_eq!(file_scan.request_scan.id.len(), 64);
+    ran.push(scan_file::OPERATION_NAME);
+
+    // Presigned upload: ticket, PUT, complete.
+    let ticket = client
+        .run::<RequestUpload>(request_upload::Variables {
+            label: "dog".into(),
+            byte_size: fixture("images/dog_kde_golden.png").len() as i64,
+        })
+        .await
+        .unwrap()
+        .request_upload;
+    ran.push(request_upload::OPERATION_NAME);
+    let put = app
+        .client
+        .put(&ticket.upload_url)
+        .body(fixture("images/dog_kde_golden.png"))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let completed = client
+        .run::<CompleteUpload>(complete_upload::Variables {
+            ticket: ticket.ticket,
+            weight: Some(0.3),
+        })
+        .await
+        .unwrap();
+    assert_eq!(completed.complete_upload.label, "dog");
+    ran.push(complete_upload::OPERATION_NAME);
+
+    assert!(
+        client
+            .run::<DeleteImage>(delete_image::Variables { id })
             .await
             .unwrap()
-            .request_upload;
-        ran.push(request_upload::OPERATION_NAME);
-        let put = app
-            .client
-            .put(&ticket.upload_url)
-            .body(fixture("images/dog_kde_golden.png"))
-            .send()
-            .await
-            .unwrap();
-        assert!(put.status().is_success(), "{}", put.status());
-        let completed = client
-            .run::<CompleteUpload>(complete_upload::Variables { ticket: ticket.ticket, weight: Some(0.3) })
-            .await
-            .unwrap();
-        assert_eq!(completed.complete_upload.label, "dog");
-        ran.push(complete_upload::OPERATION_NAME);
+            .delete_image
+    );
+    ran.push(delete_image::OPERATION_NAME);
 
-        assert!(client.run::<DeleteImage>(delete_image::Variables { id }).await.unwrap().delete_image);
-        ran.push(delete_image::OPERATION_NAME);
-
-        // Every file in playground/ was run: its operation name is in `ran`.
-        let mut in_folder: Vec<String> = OPERATIONS
-            .iter()
-            .map(|(_, text)| {
-                let header = text.lines().find(|l| !l.starts_with('#')).unwrap();
-                header.split(['(', ' ', '{']).nth(1).unwrap().to_owned()
-            })
-            .collect();
-        in_folder.sort();
-        ran.sort();
-        assert_eq!(in_folder, ran);
-    }
+    // Every file in playground/ was run: its operation name is in `ran`.
+    let mut in_folder: Vec<String> = OPERATIONS
+        .iter()
+        .map(|(_, text)| {
+            let header = text.lines().find(|l| !l.starts_with('#')).unwrap();
+            header.split(['(', ' ', '{']).nth(1).unwrap().to_owned()
+        })
+        .collect();
+    in_folder.sort();
+    ran.sort();
+    assert_eq!(in_folder, ran);
 }
+
+on_both_backends!(every_playground_operation_executes_through_the_typed_client);
