@@ -5,7 +5,8 @@ not check: usage `check-template.py TEMPLATE [CORS_ORIGIN ...]`.
 - CORS: with no origins given, the HTTP API has no CORS configuration; with origins, API
   Gateway answers preflights (CorsConfiguration with exactly those origins, OPTIONS among the
   methods, x-api-key and content-type among the headers).
-- Alarms: every alarm notifies the alarm topic, and the ones the README promises exist.
+- Alarms: every alarm notifies a topic, the ones the README promises exist, and no topic is
+  encrypted with the aws/sns key (CloudWatch cannot publish to it).
 """
 import json
 import sys
@@ -50,6 +51,11 @@ for name, alarm in alarms.items():
     actions = alarm["Properties"].get("AlarmActions", [])
     if not actions:
         failures.append(f"alarm {name} notifies nobody")
+# CloudWatch cannot publish to a topic encrypted with the AWS-managed aws/sns key (its key
+# policy has no statement for cloudwatch.amazonaws.com): alarms would fire into nothing.
+for name, topic in resources.items():
+    if topic["Type"] == "AWS::SNS::Topic" and "aws/sns" in str(topic["Properties"].get("KmsMasterKeyId", "")):
+        failures.append(f"topic {name} uses the aws/sns key: CloudWatch alarms cannot publish to it")
 for wanted in EXPECTED_ALARMS:
     if wanted not in alarms:
         failures.append(f"alarm {wanted} missing")
