@@ -13,7 +13,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use tracing::field::{Field, Visit};
-use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
@@ -32,9 +32,18 @@ pub fn init_local() {
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 .with_filter(env_filter())
-                .with_filter(filter_fn(|m| m.target() != resolvers::metrics::TARGET)),
+                .with_filter(no_metrics()),
         )
         .init();
+}
+
+/// Everything but metric events. A `Targets` filter decides per call site once, so where
+/// nothing records metrics (the local server) a pick's metric event costs nothing after the
+/// first; a closure filter would be asked at every event.
+fn no_metrics() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target(resolvers::metrics::TARGET, LevelFilter::OFF)
 }
 
 /// Logging on Lambda: JSON lines with the request id on stderr, EMF metrics of `stage` on stdout.
@@ -57,7 +66,7 @@ where
         .with_current_span(true)
         .with_span_list(false)
         .with_writer(writer)
-        .with_filter(filter_fn(|m| m.target() != resolvers::metrics::TARGET))
+        .with_filter(no_metrics())
 }
 
 /// Turns metric events into EMF lines written to `out`.
@@ -152,7 +161,8 @@ impl Visit for MetricEvent {
 }
 
 /// The EMF lines written by a closure's metric events, for tests: `(lines, result)`.
-pub fn capture<T>(work: impl FnOnce() -> T) -> (Vec<serde_json::Value>, T) {
+#[cfg(test)]
+fn capture<T>(work: impl FnOnce() -> T) -> (Vec<serde_json::Value>, T) {
     let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
     let subscriber = tracing_subscriber::registry().with(EmfLayer::new("test", buffer.clone()));
     let result = tracing::subscriber::with_default(subscriber, work);

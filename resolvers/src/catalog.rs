@@ -358,16 +358,20 @@ impl Catalog {
             if open.is_empty() {
                 break;
             }
-            let mut drawn: Vec<(u32, ImageRecord)> = Vec::with_capacity(open.len());
+            // Each open draw's chunk, and the row it drew (side by side: the rows go to the
+            // store as one slice).
+            let (mut chunks, mut drawn) = (Vec::with_capacity(open.len()), Vec::with_capacity(open.len()));
             for chunk in open.drain(..) {
                 match pick_weighted(&views[&chunk], ImageRecord::pooled_nanos, rng) {
-                    Some(record) => drawn.push((chunk, record.clone())),
+                    Some(record) => {
+                        chunks.push(chunk);
+                        drawn.push(record.clone());
+                    }
                     None => missing += 1,
                 }
             }
-            let records: Vec<ImageRecord> = drawn.iter().map(|(_, record)| record.clone()).collect();
-            let current = self.tables.current_rows(&records).await?;
-            for ((chunk, then), now) in drawn.into_iter().zip(current) {
+            let current = self.tables.current_rows(&drawn).await?;
+            for ((chunk, then), now) in chunks.into_iter().zip(drawn).zip(current) {
                 let (was, is) = (then.pooled_nanos(), now.as_ref().map_or(0, ImageRecord::pooled_nanos));
                 if let Some(now) = now.as_ref().filter(|_| is == was && is > 0) {
                     picked.push(now.clone());

@@ -146,11 +146,6 @@ impl Access {
         }
     }
 
-    /// Writes need no key: no key of either kind is configured, and that is allowed to mean open.
-    pub fn writes_open(&self) -> bool {
-        self.write_policy() == WritePolicy::Open
-    }
-
     /// What a presented key (or none) makes the caller. `Err` for a key that matches nothing
     /// while keys are configured.
     pub fn role_of(&self, presented: Option<&[u8]>) -> Result<Role, Refused> {
@@ -241,12 +236,18 @@ pub const DEFAULT_KEY_REFRESH: Duration = Duration::from_secs(60);
 /// request that finds the keys stale (a warm Lambda gets no timer ticks between invocations);
 /// only one request at a time re-reads, the others use the keys they have. A failed re-read
 /// keeps the last keys read and is retried on the next interval.
-pub struct LiveAccess {
-    current: RwLock<Arc<Access>>,
-    refresh: Option<Refresh>,
+pub enum LiveAccess {
+    /// Keys that never change (the local server, the embedded backend): no lock per request.
+    Fixed(Arc<Access>),
+    /// Keys re-read from a source while the process lives.
+    Refreshed {
+        current: RwLock<Arc<Access>>,
+        refresh: Refresh,
+    },
 }
 
-struct Refresh {
+/// What a [`LiveAccess::Refreshed`] re-reads, and when.
+pub struct Refresh {
     fixed: Access,
     source: Arc<dyn KeySource>,
     every: Duration,
@@ -256,48 +257,49 @@ struct Refresh {
 impl LiveAccess {
     /// Access that never changes.
     pub fn fixed(access: Access) -> LiveAccess {
-        LiveAccess {
-            current: RwLock::new(Arc::new(access)),
-            refresh: None,
-        }
+        LiveAccess::Fixed(Arc::new(access))
     }
 
     /// `fixed` plus `first` read from `source` just now; re-read every `every`.
     pub fn refreshed(fixed: Access, first: (Keys, Keys), source: Arc<dyn KeySource>, every: Duration) -> LiveAccess {
-        LiveAccess {
+        LiveAccess::Refreshed {
             current: RwLock::new(Arc::new(fixed.with_keys(&first.0, &first.1))),
-            refresh: Some(Refresh {
+            refresh: Refresh {
                 fixed,
                 source,
                 every,
                 last_read: tokio::sync::Mutex::new(Instant::now()),
-            }),
+            },
         }
     }
 
     /// The access in force, re-read first if it is stale.
     pub async fn current(&self) -> Arc<Access> {
-        if let Some(refresh) = &self.refresh {
-            // Whoever holds the lock is re-reading: use the keys we have meanwhile.
-            if let Ok(mut last_read) = refresh.last_read.try_lock() {
-                if last_read.elapsed() >= refresh.every {
-                    match refresh.source.keys().await {
-                        Ok((api, admin)) => {
-                            let fresh = Arc::new(refresh.fixed.with_keys(&api, &admin));
-                            *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-                        }
-                        Err(e) => tracing::warn!("re-reading keys failed, keeping the last ones: {e:#}"),
+        let LiveAccess::Refreshed { current, refresh } = self else {
+            return self.now();
+        };
+        // Whoever holds the lock is re-reading: use the keys we have meanwhile.
+        if let Ok(mut last_read) = refresh.last_read.try_lock() {
+            if last_read.elapsed() >= refresh.every {
+                match refresh.source.keys().await {
+                    Ok((api, admin)) => {
+                        let fresh = Arc::new(refresh.fixed.with_keys(&api, &admin));
+                        *current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
                     }
-                    *last_read = Instant::now();
+                    Err(e) => tracing::warn!("re-reading keys failed, keeping the last ones: {e:#}"),
                 }
+                *last_read = Instant::now();
             }
         }
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.now()
     }
 
     /// The access in force, without re-reading (start-up messages).
     pub fn now(&self) -> Arc<Access> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        match self {
+            LiveAccess::Fixed(access) => access.clone(),
+            LiveAccess::Refreshed { current, .. } => current.read().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
     }
 }
 
@@ -363,7 +365,7 @@ mod tests {
         for wrong in [&b"client-key-"[..], b"client-key-10", b"", b"admin-key-1\0"] {
             assert_eq!(a.role_of(Some(wrong)), Err(Refused::UnknownKey), "{wrong:?}");
         }
-        assert!(!a.writes_open());
+        assert_eq!(a.write_policy(), WritePolicy::KeyRequired);
         assert_eq!(
             format!("{a:?}").matches("key-").count(),
             0,
@@ -396,7 +398,7 @@ mod tests {
     #[test]
     fn without_keys_writes_are_open_and_private_reads_need_one() {
         let open = Access::open();
-        assert!(open.writes_open());
+        assert_eq!(open.write_policy(), WritePolicy::Open);
         assert_eq!(open.role_of(Some(b"anything")), Ok(Role::Anonymous));
         let private = Access::new(vec!["k".into()], vec![], false);
         assert_eq!(private.caller(&HeaderMap::new()).unwrap_err(), Refused::ReadsNeedKey);

@@ -7,104 +7,17 @@
 //! - SSM throttles `GetParametersByPath` (about 40 a second per account) when many Lambdas
 //!   start at once: start-up retries instead of failing the cold start.
 //!
-//! [`CannedError`] answers chosen requests of any service with an error response of a code.
+//! [`CannedAnswers`] (`canned.rs`) answers the chosen requests.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
-
-use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
-};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_types::body::SdkBody;
 use pawql::adapters::aws::{self, RekognitionDetector};
 use resolvers::domain::image::{ImageId, ImageKind, Sha256Hex};
 use resolvers::ports::{CatDetector, ScanInput};
-use serde_json::json;
 
+use crate::canned::{Answer, CannedAnswers};
 use crate::helpers::{fixture, spawn_aws_app_without_worker};
 use crate::moto::{unique_stage, MotoServer};
 
-/// Answers the next `times` requests whose body contains `when` with error `code`.
-#[derive(Debug, Clone)]
-struct CannedError {
-    when: &'static str,
-    code: &'static str,
-    times: Arc<AtomicU32>,
-    hits: Arc<AtomicU32>,
-}
-
-impl CannedError {
-    fn new(when: &'static str, code: &'static str, times: u32) -> CannedError {
-        CannedError {
-            when,
-            code,
-            times: Arc::new(AtomicU32::new(times)),
-            hits: Arc::default(),
-        }
-    }
-
-    fn hits(&self) -> u32 {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Refuse;
-
-impl aws_smithy_types::config_bag::Storable for Refuse {
-    type Storer = aws_smithy_types::config_bag::StoreReplace<Refuse>;
-}
-
-impl Intercept for CannedError {
-    fn name(&self) -> &'static str {
-        "CannedError"
-    }
-
-    // A read (DetectLabels, GetParametersByPath) goes through unchanged; its answer is replaced.
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let body = context.request().body().bytes().unwrap_or_default();
-        let matches = String::from_utf8_lossy(body).contains(self.when);
-        let armed = self
-            .times
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
-            .is_ok();
-        if matches && armed {
-            self.hits.fetch_add(1, Ordering::SeqCst);
-            cfg.interceptor_state().store_put(Refuse);
-        } else if armed {
-            self.times.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-
-    fn modify_before_deserialization(
-        &self,
-        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if cfg.load::<Refuse>().is_none() {
-            return Ok(());
-        }
-        let response = context.response_mut();
-        *response.status_mut() = 400u16.try_into().unwrap();
-        response
-            .headers_mut()
-            .insert("content-type", "application/x-amz-json-1.1");
-        let body = json!({ "__type": self.code, "Message": format!("{} (canned by the test)", self.code) });
-        *response.body_mut() = SdkBody::from(body.to_string());
-        Ok(())
-    }
-}
-
-async fn detector_refusing(refusal: &CannedError) -> (crate::helpers::TestApp, RekognitionDetector, ImageId) {
+async fn detector_refusing(refusal: &CannedAnswers) -> (crate::helpers::TestApp, RekognitionDetector, ImageId) {
     let (app, _stage) = spawn_aws_app_without_worker().await;
     let (resources, clients) = crate::scan_stream::resources(&app);
     let clients = crate::iam::enforcing(&clients);
@@ -138,13 +51,19 @@ fn from_s3(id: &ImageId) -> ScanInput {
 
 #[tokio::test]
 async fn an_s3_object_rekognition_calls_invalid_is_sent_inline_instead() {
-    let refusal = CannedError::new("S3Object", "InvalidImageFormatException", 1);
+    let refusal = CannedAnswers::default();
+    refusal.arm_when(
+        "DetectLabels",
+        Some("S3Object"),
+        1,
+        Answer::Error("InvalidImageFormatException"),
+    );
     let (_app, detector, id) = detector_refusing(&refusal).await;
     let detection = detector
         .detect(&from_s3(&id))
         .await
         .expect("answered from the inline bytes");
-    assert_eq!(refusal.hits(), 1, "the S3 object was refused once");
+    assert_eq!(refusal.injected("DetectLabels"), 1, "the S3 object was refused once");
     assert_eq!(
         detection.labels[0].name, "Mobile Phone",
         "moto's answer to the inline request"
@@ -154,13 +73,22 @@ async fn an_s3_object_rekognition_calls_invalid_is_sent_inline_instead() {
 #[tokio::test]
 async fn an_s3_object_rekognition_cannot_read_is_sent_inline_and_only_a_missing_one_is_missing() {
     // Present, but Rekognition may not read it (its message is the same as for a missing one).
-    let refusal = CannedError::new("S3Object", "InvalidS3ObjectException", 1);
+    let refusal = CannedAnswers::default();
+    refusal.arm_when(
+        "DetectLabels",
+        Some("S3Object"),
+        1,
+        Answer::Error("InvalidS3ObjectException"),
+    );
     let (app, detector, id) = detector_refusing(&refusal).await;
     let detection = detector
         .detect(&from_s3(&id))
         .await
         .expect("read with our rights, sent inline");
-    assert_eq!((refusal.hits(), detection.labels[0].name.as_str()), (1, "Mobile Phone"));
+    assert_eq!(
+        (refusal.injected("DetectLabels"), detection.labels[0].name.as_str()),
+        (1, "Mobile Phone")
+    );
 
     // Really gone: IMAGE_MISSING, and the public text carries nothing of AWS's.
     let (resources, clients) = crate::scan_stream::resources(&app);
@@ -172,9 +100,14 @@ async fn an_s3_object_rekognition_cannot_read_is_sent_inline_and_only_a_missing_
         .send()
         .await
         .unwrap();
-    refusal.times.store(1, Ordering::SeqCst);
+    refusal.arm_when(
+        "DetectLabels",
+        Some("S3Object"),
+        1,
+        Answer::Error("InvalidS3ObjectException"),
+    );
     let missing = detector.detect(&from_s3(&id)).await.unwrap_err();
-    assert_eq!(refusal.hits(), 2);
+    assert_eq!(refusal.injected("DetectLabels"), 2);
     assert_eq!(missing.code, "IMAGE_MISSING", "{missing}");
     assert_eq!(missing.public(), "IMAGE_MISSING: the scanned bytes are gone");
     assert!(!missing.public().contains("Exception") && !missing.public().contains("by the test"));
@@ -186,11 +119,12 @@ async fn a_throttled_parameter_read_at_a_burst_of_cold_starts_is_retried() {
     let stage = unique_stage();
     aws::provision(&plain, &stage).await.unwrap();
     // Five throttled answers: more than the SDK's own three attempts.
-    let throttled = CannedError::new("/pawql/", "ThrottlingException", 5);
+    let throttled = CannedAnswers::default();
+    throttled.arm("GetParametersByPath", 5, Answer::Error("ThrottlingException"));
     let ssm = aws_sdk_ssm::Client::from_conf(plain.ssm.config().to_builder().interceptor(throttled.clone()).build());
     let parameters = aws::load_parameters(&ssm, &stage)
         .await
         .expect("retried past the throttling");
-    assert_eq!(throttled.hits(), 5);
+    assert_eq!(throttled.injected("GetParametersByPath"), 5);
     assert!(parameters.contains_key("bucket"), "{parameters:?}");
 }

@@ -1,6 +1,6 @@
 //! What a busy DynamoDB says and moto never does, injected on the AWS backend:
 //!
-//! - [`DynamoTrouble`], an SDK interceptor, answers chosen requests as a loaded table would:
+//! - [`CannedAnswers`] (`canned.rs`), an SDK interceptor, answers chosen requests as a loaded table would:
 //!   `TransactGetItems` cancelled for `TransactionConflict` (someone is uploading to the
 //!   label), `TransactWriteItems` cancelled for `ThrottlingError` (the write is not sent on),
 //!   `GetItem` refused with `ProvisionedThroughputExceededException` more often than the SDK's
@@ -15,13 +15,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
-};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_types::body::SdkBody;
 use rand::SeedableRng;
 use resolvers::domain::chunks::{ChunkInfo, ChunkSizing};
 use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
@@ -31,118 +24,12 @@ use resolvers::ports::{ChunkTables, Inserted};
 use resolvers::CatalogSettings;
 use serde_json::json;
 
+use crate::canned::{CannedAnswers, CONFLICT, THROTTLED, THROTTLED_WRITE};
 use crate::helpers::{fixture, spawn_aws_app_with_clients, spawn_aws_app_wrapping, TestApp};
 use crate::moto::MotoServer;
 
-/// How an armed operation is answered.
-#[derive(Debug, Clone, Copy)]
-enum Trouble {
-    /// `TransactionCanceledException` with these reasons; the request is not sent on.
-    Cancelled(&'static [&'static str]),
-    /// An error with this code (a throttling exception); the request is not sent on.
-    Refused(&'static str),
-}
-
-/// Answers the next armed calls of an operation with trouble instead of moto's answer.
-#[derive(Debug, Clone, Default)]
-struct DynamoTrouble {
-    armed: Arc<Mutex<HashMap<String, (u32, Trouble)>>>,
-    injected: Arc<Mutex<HashMap<String, u32>>>,
-}
-
-impl DynamoTrouble {
-    fn arm(&self, operation: &str, times: u32, trouble: Trouble) {
-        self.armed
-            .lock()
-            .unwrap()
-            .insert(operation.to_owned(), (times, trouble));
-    }
-
-    fn injected(&self, operation: &str) -> u32 {
-        self.injected.lock().unwrap().get(operation).copied().unwrap_or(0)
-    }
-
-    /// The trouble for this call of `operation`, if armed (and counts it).
-    fn take(&self, operation: &str) -> Option<Trouble> {
-        let mut armed = self.armed.lock().unwrap();
-        let (left, trouble) = armed.get_mut(operation)?;
-        if *left == 0 {
-            return None;
-        }
-        *left -= 1;
-        *self.injected.lock().unwrap().entry(operation.to_owned()).or_default() += 1;
-        Some(*trouble)
-    }
-}
-
-/// The trouble decided for one call, kept between the request and the response.
-#[derive(Debug, Clone, Copy)]
-struct Decided(Trouble);
-
-impl aws_smithy_types::config_bag::Storable for Decided {
-    type Storer = aws_smithy_types::config_bag::StoreReplace<Decided>;
-}
-
-impl Intercept for DynamoTrouble {
-    fn name(&self) -> &'static str {
-        "DynamoTrouble"
-    }
-
-    fn modify_before_transmit(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let operation = cfg.load::<Metadata>().unwrap().name().to_owned();
-        let Some(trouble) = self.take(&operation) else {
-            return Ok(());
-        };
-        cfg.interceptor_state().store_put(Decided(trouble));
-        // The table never sees it: moto answers a harmless ListTables instead, and the answer
-        // is replaced below.
-        let request = context.request_mut();
-        request
-            .headers_mut()
-            .insert("x-amz-target", "DynamoDB_20120810.ListTables");
-        request.headers_mut().insert("content-length", "2");
-        *request.body_mut() = SdkBody::from("{}");
-        Ok(())
-    }
-
-    fn modify_before_deserialization(
-        &self,
-        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let Some(Decided(trouble)) = cfg.load::<Decided>().copied() else {
-            return Ok(());
-        };
-        let body = match trouble {
-            Trouble::Cancelled(reasons) => json!({
-                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                "Message": format!("Transaction cancelled, please refer cancellation reasons for specific reasons {reasons:?}"),
-                "CancellationReasons": reasons.iter().map(|code| json!({ "Code": code })).collect::<Vec<_>>(),
-            }),
-            Trouble::Refused(code) => json!({
-                "__type": format!("com.amazonaws.dynamodb.v20120810#{code}"),
-                "message": "Throughput exceeds the current capacity of your table or index.",
-            }),
-        };
-        let response = context.response_mut();
-        *response.status_mut() = 400u16.try_into().unwrap();
-        response
-            .headers_mut()
-            .insert("content-type", "application/x-amz-json-1.0");
-        response.headers_mut().remove("x-amzn-crc32");
-        *response.body_mut() = SdkBody::from(body.to_string());
-        Ok(())
-    }
-}
-
 /// The app's clients with `trouble` on DynamoDB (and IAM enforced, as everywhere).
-async fn troubled_clients(trouble: &DynamoTrouble) -> pawql::adapters::aws::AwsClients {
+async fn troubled_clients(trouble: &CannedAnswers) -> pawql::adapters::aws::AwsClients {
     let plain = MotoServer::shared().await.clients().await;
     let clients = pawql::adapters::aws::AwsClients {
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
@@ -158,13 +45,9 @@ async fn troubled_clients(trouble: &DynamoTrouble) -> pawql::adapters::aws::AwsC
     crate::iam::enforcing(&clients)
 }
 
-const CONFLICT: Trouble = Trouble::Cancelled(&["None", "TransactionConflict"]);
-const THROTTLED_WRITE: Trouble = Trouble::Cancelled(&["None", "ThrottlingError"]);
-const THROTTLED: Trouble = Trouble::Refused("ProvisionedThroughputExceededException");
-
 #[tokio::test]
 async fn conflicts_and_throttling_are_retried_to_the_right_answer_not_a_500() {
-    let trouble = DynamoTrouble::default();
+    let trouble = CannedAnswers::default();
     let app = spawn_aws_app_with_clients(troubled_clients(&trouble).await, CatalogSettings::default()).await;
 
     // More throttled reads than the SDK's own three attempts: the upload still lands.

@@ -169,6 +169,12 @@ fn assert_internal_error_without_detail(body: &serde_json::Value, what: &str) {
     }
 }
 
+/// `deleteImage` as the client sees it: (status, body), errors included.
+async fn delete_answer(app: &crate::helpers::TestApp, id: &str) -> (u16, serde_json::Value) {
+    app.graphql("mutation($id: ID!) { deleteImage(id: $id) }", json!({ "id": id }))
+        .await
+}
+
 /// Uploads PNG number `n` under `cat`; returns (status, body).
 async fn upload_png(app: &crate::helpers::TestApp, n: u32) -> (u16, serde_json::Value) {
     app.upload_raw(
@@ -248,21 +254,11 @@ async fn a_fault_at_any_step_of_upload_delete_or_set_weight_leaves_nothing_half_
     let doomed_id = doomed["data"]["upload"]["id"].as_str().unwrap().to_owned();
     let before = app.residue().await;
     faults.arm("tables.remove_image", 1, Fault::Error);
-    let (_, body) = app
-        .graphql(
-            "mutation($id: ID!) { deleteImage(id: $id) }",
-            json!({ "id": doomed_id }),
-        )
-        .await;
+    let (_, body) = delete_answer(&app, &doomed_id).await;
     assert_internal_error_without_detail(&body, "tables.remove_image");
     assert_eq!(app.residue().await, before, "a failed row delete changes nothing");
     faults.arm("store.delete", 1, Fault::Error);
-    let (_, body) = app
-        .graphql(
-            "mutation($id: ID!) { deleteImage(id: $id) }",
-            json!({ "id": doomed_id }),
-        )
-        .await;
+    let (_, body) = delete_answer(&app, &doomed_id).await;
     assert_internal_error_without_detail(&body, "store.delete");
     // The bytes outlive the row until the client retries, as the error told it to.
     assert!(!app.delete_image(&doomed_id).await, "the row was already gone");
@@ -280,12 +276,7 @@ async fn a_fault_at_any_step_of_upload_delete_or_set_weight_leaves_nothing_half_
     let doomed_id = doomed["data"]["upload"]["id"].as_str().unwrap().to_owned();
     let before = app.residue().await;
     faults.arm("tables.remove_image", 1, Fault::AfterCommit);
-    let (_, body) = app
-        .graphql(
-            "mutation($id: ID!) { deleteImage(id: $id) }",
-            json!({ "id": doomed_id }),
-        )
-        .await;
+    let (_, body) = delete_answer(&app, &doomed_id).await;
     assert_internal_error_without_detail(&body, "tables.remove_image after commit");
     assert_eq!(faults.injected("tables.remove_image"), 2, "really hit");
     assert!(!app.delete_image(&doomed_id).await, "the row was already gone");

@@ -10,6 +10,7 @@ mod access;
 mod aws_edges;
 mod aws_s3;
 mod budget;
+mod canned;
 mod cli;
 mod conformance;
 mod contention;

@@ -164,6 +164,24 @@ pub(crate) fn stream_scanner_with(
     pawql::app::stream_scanner(backend, settings, detector)
 }
 
+/// Uploads `file` under `cat` and requests its scan: the scan's id, left PENDING (no worker).
+async fn a_pending_scan(app: &TestApp, file: &str) -> String {
+    let cat = app.upload("cat", file, 0.5).await;
+    let scan = request_scan_of(app, cat["id"].as_str().unwrap(), false, false).await;
+    scan["id"].as_str().unwrap().to_owned()
+}
+
+/// [`a_pending_scan`], and the stream's event for it with its record's sequence number (what
+/// a batch-item failure names).
+async fn a_pending_scan_on_the_stream(app: &TestApp, file: &str) -> (String, Value, Value) {
+    let (resources, _) = resources(app);
+    let mut stream = StreamReader::open(app, &resources.scan_table).await;
+    let id = a_pending_scan(app, file).await;
+    let event = stream.next_event().await;
+    let sequence = event["Records"][0]["dynamodb"]["SequenceNumber"].clone();
+    (id, event, sequence)
+}
+
 fn event_names(event: &Value) -> Vec<String> {
     event["Records"]
         .as_array()
@@ -265,14 +283,7 @@ async fn on_aws_the_stream_drives_the_scan_to_succeeded() {
 async fn a_scan_store_failure_is_reported_for_retry_and_the_retry_finishes_it() {
     let (app, _stage) = spawn_aws_app_without_worker().await;
     let (resources, clients) = resources(&app);
-    let mut stream = StreamReader::open(&app, &resources.scan_table).await;
-    let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
-    let id = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let event = stream.next_event().await;
-    let sequence = event["Records"][0]["dynamodb"]["SequenceNumber"].clone();
+    let (id, event, sequence) = a_pending_scan_on_the_stream(&app, "images/cat_chelsea.png").await;
 
     // A handler whose scan table is gone (wrong name): the record is reported as failed.
     let broken = Resources {
@@ -464,15 +475,7 @@ async fn debug_data_too_large_for_an_item_is_kept_in_s3() {
 #[tokio::test]
 async fn records_a_batch_has_no_time_for_are_reported_unstarted_for_redelivery() {
     let (app, _stage) = spawn_aws_app_without_worker().await;
-    let (resources, _) = resources(&app);
-    let mut stream = StreamReader::open(&app, &resources.scan_table).await;
-    let cat = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
-    let id = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let event = stream.next_event().await;
-    let sequence = event["Records"][0]["dynamodb"]["SequenceNumber"].clone();
+    let (id, event, sequence) = a_pending_scan_on_the_stream(&app, "images/cat_kde_tabby.png").await;
     let scanner = stream_scanner(&app, pawql::app::offline_detector(0.2).unwrap().unwrap());
 
     // Less time left than one scan may take: not started, reported for redelivery, and the
@@ -500,11 +503,7 @@ async fn records_a_batch_has_no_time_for_are_reported_unstarted_for_redelivery()
 #[tokio::test]
 async fn the_scheduled_sweep_finishes_scans_the_stream_never_did() {
     let (app, _stage) = spawn_aws_app_without_worker().await;
-    let cat = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
-    let id = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = a_pending_scan(&app, "images/cat_kde_tabby.png").await;
     let scanner = stream_scanner(&app, pawql::app::offline_detector(0.2).unwrap().unwrap());
 
     // The schedule's event (EventBridge): a fresh scan is left to the stream.

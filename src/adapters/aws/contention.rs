@@ -147,7 +147,7 @@ impl Budget {
 
 /// A short, growing, jittered pause (1 ms up to 5 × 2^attempt ms, capped at 320 ms) so racing
 /// writers spread out instead of colliding again in step.
-pub fn jittered(attempt: u32) -> Duration {
+fn jittered(attempt: u32) -> Duration {
     let cap_ms = 5u64 << attempt.min(6);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -232,20 +232,30 @@ impl DynamoScanStore {
         }
     }
 
-    /// The record of a scan, strongly consistent, without its debug data (`record` only).
-    async fn read(&self, id: &str) -> anyhow::Result<Option<ScanRecord>> {
-        let output = self
+    /// A scan's item, strongly consistent: only its `record` attribute, or (for an admin's
+    /// debug data) all of it.
+    async fn get_item(&self, id: &str, record_only: bool) -> anyhow::Result<Option<Item>> {
+        let mut request = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("id", s(id))
-            .consistent_read(true)
-            .projection_expression("#record")
-            .expression_attribute_names("#record", RECORD)
+            .consistent_read(true);
+        if record_only {
+            request = request
+                .projection_expression("#record")
+                .expression_attribute_names("#record", RECORD);
+        }
+        let output = request
             .send()
             .await
             .with_context(|| format!("DynamoDB GetItem {}", self.table))?;
-        output.item.as_ref().map(Self::record).transpose()
+        Ok(output.item)
+    }
+
+    /// The record of a scan, strongly consistent, without its debug data.
+    async fn read(&self, id: &str) -> anyhow::Result<Option<ScanRecord>> {
+        self.get_item(id, true).await?.as_ref().map(Self::record).transpose()
     }
 }
 
@@ -270,16 +280,7 @@ impl ScanStore for DynamoScanStore {
 
     /// The whole item, read only for an admin's `Scan.debug`.
     async fn debug_of(&self, id: &str) -> anyhow::Result<Option<ScanDebug>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", s(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .with_context(|| format!("DynamoDB GetItem {}", self.table))?;
-        match output.item {
+        match self.get_item(id, false).await? {
             Some(item) => self.debug_in(&item).await,
             None => Ok(None),
         }
