@@ -15,7 +15,7 @@ use axum::routing::post;
 use axum::Router;
 use pawql::adapters::embedded;
 use pawql::server::ServerOptions;
-use resolvers::domain::chunks::ChunkSizing;
+use resolvers::domain::chunks::WriteShards;
 use resolvers::domain::image::{ImageFacts, ImageId, ImageKind, NewImage, Sha256Hex};
 use resolvers::domain::weight::Weight;
 use resolvers::ports::ChunkTables;
@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Inserts `images` rows under `cat` unless the store already holds them.
 async fn seed(data_dir: &Path, images: u32, settings: &CatalogSettings) -> anyhow::Result<()> {
-    let (_, tables) = embedded::open(data_dir, "http://seed", settings.labels.clone())?;
+    let (_, tables) = embedded::open(data_dir, "http://seed", &settings)?;
     let cat = settings.labels.parse("cat")?;
     let have = tables.chunk_info(&cat).await?.map_or(0, |info| info.image_count());
     if u64::from(images) <= have {
@@ -64,7 +64,7 @@ async fn seed(data_dir: &Path, images: u32, settings: &CatalogSettings) -> anyho
         return Ok(());
     }
     let started = Instant::now();
-    let sizing = ChunkSizing::default();
+    let shards = WriteShards::default();
     for n in have as u32..images {
         let sha256 = Sha256Hex::of(&n.to_le_bytes());
         let image = NewImage {
@@ -80,7 +80,7 @@ async fn seed(data_dir: &Path, images: u32, settings: &CatalogSettings) -> anyho
             created_at: chrono::Utc::now(),
             hold: None,
         };
-        tables.insert_image(image, sizing).await?;
+        tables.insert_image(image, shards).await?;
         if n % 10_000 == 0 {
             eprintln!("seeded {n} of {images} ({:.0} s)", started.elapsed().as_secs_f64());
         }

@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the hot domain code, with medians over many runs (release only):
-//! - a weighted pick: choosing a chunk from chunk info, then an image within a 100-image chunk,
-//!   for labels of 1k to 1M images;
+//! - a weighted pick: choosing a chunk from the chunk info of three write shards, then a slot
+//!   and its weight test, for labels of 1k to 100M images;
 //! - upload validation (sniff, header, decode check, EXIF orientation) per format.
 //!
 //!     cargo run --release --example micro
@@ -8,8 +8,8 @@
 use std::time::Instant;
 
 use rand::SeedableRng;
-use resolvers::domain::chunks::{ChunkInfo, ChunkSizing};
-use resolvers::domain::sampling::{pick_chunk, pick_weighted};
+use resolvers::domain::chunks::{LabelChunks, ShardInfo};
+use resolvers::domain::sampling::pick_chunk;
 use resolvers::domain::validation::{validate_image, UploadLimits};
 
 /// Median nanoseconds per call of `f`, over `rounds` batches of `batch` calls.
@@ -28,30 +28,31 @@ fn median_ns(rounds: usize, batch: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let labels = resolvers::domain::label::LabelSet::default_pets();
-    let cat = labels.parse("cat")?;
-    let sizing = ChunkSizing::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-
     println!(
-        "{:>10} {:>8} {:>16} {:>18}",
-        "images", "chunks", "pick chunk ns", "pick in chunk ns"
+        "{:>11} {:>8} {:>16} {:>18}",
+        "images", "chunks", "pick chunk ns", "slot + keep ns"
     );
-    for images in [1_000u64, 10_000, 100_000, 1_000_000] {
-        let mut info = ChunkInfo::empty(&cat, sizing);
-        for n in 0..images {
-            let chunk = info.chunk_for_new_image();
-            info.add_image(chunk, 50_000_000 + (n % 19) * 47_000_000)?;
+    for images in [1_000u64, 100_000, 10_000_000, 100_000_000] {
+        // 19 distinct weights from 0.05 to 0.9, spread over three shards.
+        let mut shards: Vec<ShardInfo> = (0..3).map(|s| ShardInfo::empty("cat", s)).collect();
+        for n in 0..19u64 {
+            let pooled = 50_000_000 + n * 47_000_000;
+            for (s, info) in shards.iter_mut().enumerate() {
+                info.file_many(pooled, images / 57 + u64::from((n * 3 + s as u64) < images % 57));
+            }
         }
-        let chunks = info.chunk_weight_sum.len();
-        let weights: Vec<u64> = (0..100u64).map(|n| 50_000_000 + (n % 19) * 47_000_000).collect();
+        let label = LabelChunks { shards };
+        let chunks = label.chunks().count();
         let chunk_ns = median_ns(31, 2_000, || {
-            std::hint::black_box(pick_chunk(&info, &mut rng));
+            std::hint::black_box(pick_chunk(&label, &mut rng));
         });
-        let image_ns = median_ns(31, 20_000, || {
-            std::hint::black_box(pick_weighted(&weights, |w| *w, &mut rng));
+        let draw = pick_chunk(&label, &mut rng).expect("a full label");
+        let slot_ns = median_ns(31, 20_000, || {
+            std::hint::black_box(draw.slot(&mut rng));
+            std::hint::black_box(draw.keeps(draw.ceiling / 2, &mut rng));
         });
-        println!("{images:>10} {chunks:>8} {chunk_ns:>16.0} {image_ns:>18.0}");
+        println!("{images:>11} {chunks:>8} {chunk_ns:>16.0} {slot_ns:>18.0}");
     }
 
     println!("\n{:<34} {:>10} {:>12}", "upload validation", "bytes", "median µs");

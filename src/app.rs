@@ -127,7 +127,7 @@ pub fn embedded_router(
     cat_threshold: f64,
     options: ServerOptions,
 ) -> anyhow::Result<Router> {
-    let (images, tables) = embedded::open(data_dir, public_url, settings.labels.clone())?;
+    let (images, tables) = embedded::open(data_dir, public_url, &settings)?;
     let scanning = embedded_scanning(&tables, cat_threshold)?;
     ensure_detector_for_label_check(&settings, &scanning)?;
     options.access.announce();
@@ -163,7 +163,7 @@ pub async fn aws_router(
     scanning: AwsScanning,
     options: ServerOptions,
 ) -> anyhow::Result<Router> {
-    let backend = aws::open(clients, stage, settings.labels.clone()).await?;
+    let backend = aws::open(clients, stage, &settings).await?;
     tracing::info!(stage, resources = ?backend.resources, "AWS backend");
     let access = match &backend.key_source {
         Some(source) => LiveAccess::refreshed(
@@ -242,7 +242,7 @@ pub async fn aws_stream_scanner(
     settings: &CatalogSettings,
     min_confidence: f64,
 ) -> anyhow::Result<Scanner> {
-    let backend = aws::open(clients, stage, settings.labels.clone()).await?;
+    let backend = aws::open(clients, stage, settings).await?;
     tracing::info!(stage, resources = ?backend.resources, "scan handler");
     let detector = rekognition(clients, &backend, min_confidence);
     Ok(stream_scanner(backend, settings, detector))

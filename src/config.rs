@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use resolvers::domain::chunks::{ChunkSizing, DEFAULT_CHUNK_MAX, DEFAULT_CHUNK_THRESHOLD};
+use resolvers::domain::chunks::{WriteShards, DEFAULT_WRITE_SHARDS};
 use resolvers::domain::label::LabelSet;
 use resolvers::domain::validation::{UploadLimits, DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES};
 use resolvers::CatalogSettings;
@@ -22,12 +22,10 @@ pub struct CatalogArgs {
     /// Largest accepted image in pixels, judged from the header (IMAGE_TOO_LARGE above).
     #[arg(long, env = "PAWQL_MAX_PIXELS", default_value_t = DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
-    /// Soft chunk size for new labels: a chunk takes new images while below it.
-    #[arg(long, env = "PAWQL_CHUNK_THRESHOLD", default_value_t = DEFAULT_CHUNK_THRESHOLD)]
-    pub chunk_threshold: u32,
-    /// Hard chunk size for new labels.
-    #[arg(long, env = "PAWQL_CHUNK_MAX", default_value_t = DEFAULT_CHUNK_MAX)]
-    pub chunk_max: u32,
+    /// Write shards per label: chunk-info items new images are spread over (more take more
+    /// uploads a second; every pick reads them all). On AWS, lowering it needs `pawql migrate`.
+    #[arg(long, env = "PAWQL_WRITE_SHARDS", default_value_t = DEFAULT_WRITE_SHARDS)]
+    pub write_shards: u32,
     /// The label check: `cat` uploads enter the random pool only once a scan confirms a cat
     /// (others are kept, held out, with the reason). Needs the label `cat` and a detector.
     #[arg(long, env = "PAWQL_VERIFY_CATS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -42,8 +40,8 @@ impl CatalogArgs {
                 max_bytes: self.max_upload_bytes,
                 max_pixels: self.max_pixels,
             },
-            sizing: ChunkSizing::new(self.chunk_threshold, self.chunk_max)
-                .map_err(|e| e.context("setting PAWQL_CHUNK_THRESHOLD / PAWQL_CHUNK_MAX"))?,
+            shards: WriteShards::new(self.write_shards)
+                .map_err(|e| e.context("setting PAWQL_WRITE_SHARDS / --write-shards"))?,
             label_check: if self.verify_cats {
                 Some(labels.parse("cat").map_err(|_| {
                     anyhow::anyhow!("setting PAWQL_VERIFY_CATS / --verify-cats: the label check needs the label `cat` in PAWQL_LABELS")

@@ -3,6 +3,7 @@
 //!   DynamoDB, e.g. on moto);
 //! - `pawql provision`: creates a stage's bucket, tables and SSM parameters on the configured
 //!   AWS endpoint (for emulators and sandboxes; production is deployed by serverless.yml);
+//! - `pawql migrate`: converts a stage written before write shards (see README, Deployment);
 //! - `pawql upload | random | scan | results`: the client commands (src/cli), against any
 //!   pawql server;
 //! - `pawql lambda`: the Lambda runtime loop. On Lambda the binary is `bootstrap` and gets no
@@ -12,7 +13,16 @@
 use clap::{Parser, Subcommand};
 use pawql::adapters::aws::{self, AwsClients};
 use pawql::app::AwsScanning;
-use pawql::config::{Backend, Handler, LambdaArgs, ServeArgs, StageArgs};
+use pawql::config::{Backend, CatalogArgs, Handler, LambdaArgs, ServeArgs, StageArgs};
+
+/// `pawql migrate`: the stage, and the labels and write shards it is served with.
+#[derive(clap::Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    stage: StageArgs,
+    #[command(flatten)]
+    catalog: CatalogArgs,
+}
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +41,8 @@ enum Command {
     Serve(ServeArgs),
     /// Create a stage's bucket, tables and SSM parameters on the configured AWS endpoint.
     Provision(StageArgs),
+    /// Convert a stage's labels to write shards and slots (after deploying this version).
+    Migrate(MigrateArgs),
     /// Run as an AWS Lambda function: the API (HTTP API / Function URL events) or the scan
     /// handler (DynamoDB stream events).
     Lambda(LambdaArgs),
@@ -66,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Provision(args) => provision(args).await,
+        Command::Migrate(args) => migrate(args).await,
         Command::Lambda(args) => lambda(args).await,
         #[cfg(feature = "cli")]
         Command::Upload(args) => pawql::cli::upload(args).await,
@@ -133,6 +146,26 @@ async fn provision(args: StageArgs) -> anyhow::Result<()> {
         created.image_chunks_table,
         aws::resources::parameter_path(&args.stage)
     );
+    Ok(())
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let settings = args.catalog.settings()?;
+    let clients = AwsClients::from_env().await;
+    let backend = aws::open(&clients, &args.stage.stage, &settings).await?;
+    let report =
+        aws::migrate::migrate(&clients.dynamodb, &backend.resources, &settings.labels, settings.shards).await?;
+    for label in report {
+        match label.images {
+            Some(images) => println!(
+                "{}: {images} images filed in {} write shards ({} ms)",
+                label.label,
+                settings.shards.count(),
+                label.millis
+            ),
+            None => println!("{}: already in write shards (or empty), nothing to do", label.label),
+        }
+    }
     Ok(())
 }
 

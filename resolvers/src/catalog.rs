@@ -3,7 +3,6 @@
 //! This is where the ports are orchestrated and where "nothing left behind" is decided.
 //! Resolvers stay thin and call these methods; so do the REST routes and the CLI.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,11 +12,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tracing::{instrument, warn};
 
-use crate::domain::chunks::{ChunkInfo, ChunkSizing};
+use crate::domain::chunks::{chunk_of, LabelChunks, Slot, WriteShards};
 use crate::domain::hold::Hold;
 use crate::domain::image::{ImageId, ImageRecord, NewImage};
 use crate::domain::label::{Label, LabelSet};
-use crate::domain::sampling::{pick_chunk, pick_weighted};
+use crate::domain::sampling::{pick_chunk, ChunkDraw};
 use crate::domain::ticket::UploadTicket;
 use crate::domain::validation::{validate_image_off_runtime, UploadLimits};
 use crate::domain::weight::Weight;
@@ -25,13 +24,16 @@ use crate::error::{ApiError, ApiResult};
 use crate::label_check::LabelCheck;
 use crate::ports::{ChunkTables, ImageStore, Staged};
 
-/// Rounds of drawing again for draws that met stale rows, and the first pause between them
-/// (doubling, capped at 16×): about 1.2 s in all, far past DynamoDB's usual index lag.
+/// Rounds of drawing again from fresh chunk info, for draws that met a slot a concurrent
+/// writer had just changed, and the first pause between them (doubling, capped at 16×).
 const REDRAW_ROUNDS: u32 = 6;
 const REDRAW_PAUSE: Duration = Duration::from_millis(25);
-/// Rounds of checking draws against the rows, within one read of the chunks: each round takes
-/// every stale row it meets out of the view, so a few rounds settle any realistic lag.
-const CHECK_ROUNDS: u32 = 8;
+/// Slots read at once for each open draw: a slot is kept with probability ≥ 2/3, so two
+/// settle a draw in one read with probability ≥ 8/9 (1 when a chunk's weights are equal).
+const SLOTS_PER_DRAW: usize = 2;
+/// Reads of slots within one read of the chunk info: each is kept with probability ≥ 2/3, so
+/// after this many rounds an open draw is left with probability < 10⁻¹⁵.
+const SLOT_ROUNDS: u32 = 16;
 
 /// Default and maximum of `randomImages(count)`.
 pub const DEFAULT_RANDOM_COUNT: usize = 10;
@@ -42,7 +44,8 @@ pub const DEFAULT_MAX_RANDOM_COUNT: usize = 100;
 pub struct CatalogSettings {
     pub labels: LabelSet,
     pub limits: UploadLimits,
-    pub sizing: ChunkSizing,
+    /// How many write shards a label's new images are spread over.
+    pub shards: WriteShards,
     pub max_random_count: usize,
     /// The label check: images uploaded under this label (`cat`) stay out of the random pool
     /// until a scan confirms a cat. `None`: off (every upload is in the pool at once).
@@ -54,7 +57,7 @@ impl Default for CatalogSettings {
         CatalogSettings {
             labels: LabelSet::default_pets(),
             limits: UploadLimits::default(),
-            sizing: ChunkSizing::default(),
+            shards: WriteShards::default(),
             max_random_count: DEFAULT_MAX_RANDOM_COUNT,
             label_check: None,
         }
@@ -139,7 +142,7 @@ impl Catalog {
             created_at: Utc::now(),
             hold: checked.then_some(Hold::AwaitingScan),
         };
-        match self.tables.insert_image(new, self.settings.sizing).await {
+        match self.tables.insert_image(new, self.settings.shards).await {
             Ok(inserted) => {
                 if matches!(inserted, crate::ports::Inserted::New(_)) {
                     crate::metrics::upload();
@@ -148,7 +151,7 @@ impl Catalog {
             }
             Err(err) => {
                 self.remove_orphan_object(&id).await;
-                Err(ApiError::Internal(err.context("recording the uploaded image")))
+                Err(ApiError::from(err.context("recording the uploaded image")))
             }
         }
     }
@@ -223,7 +226,7 @@ impl Catalog {
             }
         };
         let result = self.upload(ticket.label.as_str(), weight, bytes).await;
-        if !matches!(result, Err(ApiError::Internal(_))) {
+        if !matches!(result, Err(ApiError::Internal(_) | ApiError::MigrationPending(_))) {
             self.discard_staged(&ticket).await;
         }
         result
@@ -276,9 +279,8 @@ impl Catalog {
             )));
         }
         let mut picked = Vec::with_capacity(count);
-        // A chunk read can trail the chunk info and the rows (an empty chunk under concurrent
-        // deletes; on DynamoDB, an index that has not caught up): such draws are drawn again
-        // from fresh info, after a pause that lets an index catch up.
+        // A slot can change between the chunk-info read and the slot read (a concurrent
+        // delete or re-weight); such draws are drawn again from fresh info, after a pause.
         let mut missing = count;
         for attempt in 0..REDRAW_ROUNDS {
             if missing == 0 {
@@ -287,110 +289,70 @@ impl Catalog {
             if attempt > 0 {
                 tokio::time::sleep(REDRAW_PAUSE * (1 << attempt.min(4))).await;
             }
-            let Some(info) = self.tables.chunk_info(&label).await? else {
+            let Some(chunks) = self.tables.chunk_info(&label).await? else {
                 break;
             };
-            missing = self.draw(&label, &info, missing, rng, &mut picked).await?;
+            if chunks.total_weight() == 0 {
+                break;
+            }
+            missing = self.draw(&label, &chunks, missing, rng, &mut picked).await?;
         }
         if missing > 0
             && self
                 .tables
                 .chunk_info(&label)
                 .await?
-                .is_some_and(|info| info.total_weight() > 0)
+                .is_some_and(|chunks| chunks.total_weight() > 0)
         {
             return Err(ApiError::Internal(anyhow::anyhow!(
-                "{missing} of {count} draws from {label} found only stale rows {REDRAW_ROUNDS} times"
+                "{missing} of {count} draws from {label} met changed slots {REDRAW_ROUNDS} times"
             )));
         }
         crate::metrics::picks(picked.len());
         Ok(picked)
     }
 
-    /// Draws `count` images; returns how many draws landed on a chunk that read back empty.
+    /// Draws `count` images from one read of the chunk info: a chunk for each draw, then
+    /// [`SLOTS_PER_DRAW`] uniform slots of it per round, all open draws' slots in one read;
+    /// the first slot kept settles its draw. Returns how many draws met a slot that does not
+    /// fit the chunk info (changed since it was read): those need fresh info.
     async fn draw<R: Rng + Send>(
         &self,
         label: &Label,
-        info: &ChunkInfo,
+        chunks: &LabelChunks,
         count: usize,
         rng: &mut R,
         picked: &mut Vec<ImageRecord>,
     ) -> ApiResult<usize> {
-        let chunks: Vec<u32> = (0..count).filter_map(|_| pick_chunk(info, rng)).collect();
-        let mut views: HashMap<u32, Arc<Vec<ImageRecord>>> = HashMap::new();
-        for &chunk in &chunks {
-            if let std::collections::hash_map::Entry::Vacant(slot) = views.entry(chunk) {
-                slot.insert(self.tables.chunk_images(label, chunk).await?);
-            }
-        }
-        if !self.tables.chunk_reads_may_lag() {
-            let mut missing = 0;
-            for chunk in chunks {
-                match pick_weighted(&views[&chunk], ImageRecord::pooled_nanos, rng) {
-                    Some(record) => picked.push(record.clone()),
-                    None => missing += 1,
-                }
-            }
-            return Ok(missing);
-        }
-        self.draw_checked(chunks, views, rng, picked).await
-    }
-
-    /// Draws from chunk reads that may trail the rows (DynamoDB's index), checking each draw
-    /// against its row as it is now: one consistent read per round for every open draw.
-    ///
-    /// A drawn row that is gone, or held, is taken out of the chunk's view and its draw made
-    /// again: the same as rejecting it with certainty, so the others keep their proportions.
-    /// A row whose weight changed is put into the view as it is now, and the draw is kept
-    /// with probability min(1, now / then), else made again: rejection sampling, so a lowered
-    /// weight counts as lowered at once. (A raised weight counts in full from the first time
-    /// the row is drawn; until then its chunk's view holds the old one.) Chunks are chosen
-    /// from the chunk info, which is read strongly consistent, so their shares are exact.
-    async fn draw_checked<R: Rng + Send>(
-        &self,
-        mut open: Vec<u32>,
-        mut views: HashMap<u32, Arc<Vec<ImageRecord>>>,
-        rng: &mut R,
-        picked: &mut Vec<ImageRecord>,
-    ) -> ApiResult<usize> {
-        let mut missing = 0;
-        for _round in 0..CHECK_ROUNDS {
+        let mut open: Vec<ChunkDraw> = (0..count).filter_map(|_| pick_chunk(chunks, rng)).collect();
+        let mut stale = count - open.len();
+        for _round in 0..SLOT_ROUNDS {
             if open.is_empty() {
                 break;
             }
-            // Each open draw's chunk, and the row it drew (side by side: the rows go to the
-            // store as one slice).
-            let (mut chunks, mut drawn) = (Vec::with_capacity(open.len()), Vec::with_capacity(open.len()));
-            for chunk in open.drain(..) {
-                match pick_weighted(&views[&chunk], ImageRecord::pooled_nanos, rng) {
-                    Some(record) => {
-                        chunks.push(chunk);
-                        drawn.push(record.clone());
-                    }
-                    None => missing += 1,
+            let slots: Vec<Slot> = open
+                .iter()
+                .flat_map(|draw| {
+                    std::iter::repeat_with(|| draw.slot(rng))
+                        .take(SLOTS_PER_DRAW)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let found = self.tables.slots(label, &slots).await?;
+            let mut still_open = Vec::new();
+            for (draw, candidates) in open
+                .into_iter()
+                .zip(slots.chunks(SLOTS_PER_DRAW).zip(found.chunks(SLOTS_PER_DRAW)))
+            {
+                match settle(&draw, candidates, rng) {
+                    Settled::Kept(record) => picked.push(record),
+                    Settled::Rejected => still_open.push(draw),
+                    Settled::Stale => stale += 1,
                 }
             }
-            let current = self.tables.current_rows(&drawn).await?;
-            for ((chunk, then), now) in chunks.into_iter().zip(drawn).zip(current) {
-                let (was, is) = (then.pooled_nanos(), now.as_ref().map_or(0, ImageRecord::pooled_nanos));
-                if let Some(now) = now.as_ref().filter(|_| is == was && is > 0) {
-                    picked.push(now.clone());
-                    continue;
-                }
-                // Only a view that changes is copied (a shared one stays shared otherwise).
-                let view = Arc::make_mut(views.get_mut(&chunk).expect("a drawn chunk has a view"));
-                view.retain(|row| row.id != then.id);
-                if let Some(now) = now {
-                    view.push(now.clone());
-                    if is > 0 && (is > was || rng.random_range(0..was) < is) {
-                        picked.push(now);
-                        continue;
-                    }
-                }
-                open.push(chunk);
-            }
+            open = still_open;
         }
-        Ok(missing + open.len())
+        Ok(stale + open.len())
     }
 
     /// One image by id; `None` when it does not exist.
@@ -437,8 +399,8 @@ impl Catalog {
             .zip(infos)
             .map(|(label, info)| LabelTotals {
                 label,
-                image_count: info.as_ref().map_or(0, ChunkInfo::image_count),
-                total_weight: info.as_ref().map_or(0, ChunkInfo::total_weight),
+                image_count: info.as_ref().map_or(0, LabelChunks::image_count),
+                total_weight: info.as_ref().map_or(0, LabelChunks::total_weight),
             })
             .collect())
     }
@@ -455,4 +417,31 @@ impl Catalog {
     pub async fn image_url(&self, image: &ImageRecord) -> ApiResult<String> {
         Ok(self.images.url(image).await?)
     }
+}
+
+/// What a draw's slots, read together, decide.
+enum Settled {
+    Kept(ImageRecord),
+    /// Every slot read was turned down by the weight test: draw slots of the chunk again.
+    Rejected,
+    /// A slot does not fit the chunk info the draw came from: read it again.
+    Stale,
+}
+
+/// The first slot (in draw order) whose image the weight test keeps settles the draw; the
+/// slots after it are not looked at, so each is an independent trial of the same chunk.
+fn settle<R: Rng>(draw: &ChunkDraw, candidates: (&[Slot], &[Option<ImageRecord>]), rng: &mut R) -> Settled {
+    for (slot, found) in candidates.0.iter().zip(candidates.1) {
+        let Some(record) = found else {
+            return Settled::Stale;
+        };
+        let pooled = record.pooled_nanos();
+        if record.slot != Some(*slot) || chunk_of(pooled) != Some(draw.chunk) || pooled > draw.ceiling {
+            return Settled::Stale;
+        }
+        if draw.keeps(pooled, rng) {
+            return Settled::Kept(record.clone());
+        }
+    }
+    Settled::Rejected
 }

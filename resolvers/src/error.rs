@@ -36,9 +36,22 @@ pub enum ApiError {
     /// This client sent more requests than the server takes from one client; retry later.
     #[error("rate limited: {0}")]
     RateLimited(String),
+    /// The label is being converted to a new storage layout (`pawql migrate`); retry shortly.
+    #[error("{0}")]
+    MigrationPending(String),
     /// Anything that is our fault. The cause is logged, never sent.
     #[error("internal server error")]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for ApiError {
+    /// Port failures are ours, except a label caught mid-migration, which the client retries.
+    fn from(err: anyhow::Error) -> ApiError {
+        match err.downcast_ref::<crate::ports::MigrationPending>() {
+            Some(pending) => ApiError::MigrationPending(pending.to_string()),
+            None => ApiError::Internal(err),
+        }
+    }
 }
 
 impl ApiError {
@@ -59,6 +72,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::ResponseTooLarge(_) => "RESPONSE_TOO_LARGE",
             ApiError::RateLimited(_) => "RATE_LIMITED",
+            ApiError::MigrationPending(_) => "MIGRATION_PENDING",
             ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

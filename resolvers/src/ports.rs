@@ -5,13 +5,12 @@
 //! not the client's, and surface as `INTERNAL_SERVER_ERROR`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::domain::chunks::{ChunkInfo, ChunkSizing};
+use crate::domain::chunks::{LabelChunks, Slot, WriteShards};
 use crate::domain::detection::{DetectError, Detection};
 use crate::domain::image::{ImageId, ImageKind, ImageRecord, NewImage, Sha256Hex};
 use crate::domain::label::Label;
@@ -159,50 +158,43 @@ impl Inserted {
     }
 }
 
-/// The two chunk tables of the petAPI design: `chunkInfoTable` and `imageChunksTable`
-/// (with its `LabelChunkIndex`). Every method that writes changes the image row and the
-/// chunk bookkeeping together, atomically: in one transaction, or with conditional writes.
+/// A label still in the chunk layout before write shards: `pawql migrate` converts it. Until
+/// then its picks and writes answer `MIGRATION_PENDING` (retryable).
+#[derive(Debug, thiserror::Error)]
+#[error("label {0} is being converted to the sharded chunk layout (pawql migrate); retry in a minute")]
+pub struct MigrationPending(pub String);
+
+/// The two chunk tables of the petAPI design, `chunkInfoTable` (a chunk-info item per write
+/// shard, and one item per slot) and `imageChunksTable` (one row per image), kept by the plans
+/// of [`crate::domain::chunks::refile`]. Every method that writes applies a whole plan
+/// atomically: in one transaction.
 #[async_trait]
 pub trait ChunkTables: Send + Sync {
-    /// The label's chunk bookkeeping; `None` if it never held an image.
-    async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<ChunkInfo>>;
+    /// The label's chunk info, every write shard's, read together (strongly consistent);
+    /// `None` if the label never held an image.
+    async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<LabelChunks>>;
     /// The chunk info of several labels, in the order asked (what `labels` shows). Backends
     /// that can read many items in one request override this; by default, one at a time.
-    async fn chunk_infos(&self, labels: &[Label]) -> anyhow::Result<Vec<Option<ChunkInfo>>> {
+    async fn chunk_infos(&self, labels: &[Label]) -> anyhow::Result<Vec<Option<LabelChunks>>> {
         let mut infos = Vec::with_capacity(labels.len());
         for label in labels {
             infos.push(self.chunk_info(label).await?);
         }
         Ok(infos)
     }
-    /// The images filed in one chunk of a label (the `LabelChunkIndex` query).
-    /// Shared and read-only: a backend may hand out the same rows to many picks.
-    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Arc<Vec<ImageRecord>>>;
+    /// The images in these slots as they are now (strongly consistent), in order; `None`
+    /// where a slot is empty.
+    async fn slots(&self, label: &Label, slots: &[Slot]) -> anyhow::Result<Vec<Option<ImageRecord>>>;
     /// One image row.
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>>;
-    /// The rows of `picked` (drawn from [`ChunkTables::chunk_images`]) as they are now, in
-    /// order; `None` where the image is gone. A backend whose chunk reads can trail its writes
-    /// (DynamoDB's `LabelChunkIndex` is eventually consistent) reads them back strongly
-    /// consistent, so a pick never hands out an image deleted or held a moment ago. A backend
-    /// whose chunk reads are always current answers with the picks themselves (the default).
-    async fn current_rows(&self, picked: &[ImageRecord]) -> anyhow::Result<Vec<Option<ImageRecord>>> {
-        Ok(picked.iter().cloned().map(Some).collect())
-    }
-    /// Whether [`ChunkTables::chunk_images`] can trail the rows, so that picks must be checked
-    /// with [`ChunkTables::current_rows`]. Wrappers forward it; a store whose chunk reads are
-    /// always current says no (the default) and its picks cost nothing more.
-    fn chunk_reads_may_lag(&self) -> bool {
-        false
-    }
-    /// Adds an image to a chunk chosen by [`ChunkInfo::chunk_for_new_image`]. A label's
-    /// first image creates its chunk info with `sizing`.
-    async fn insert_image(&self, image: NewImage, sizing: ChunkSizing) -> anyhow::Result<Inserted>;
+    /// Adds an image to its write shard (of `shards`), at the end of its chunk.
+    async fn insert_image(&self, image: NewImage, shards: WriteShards) -> anyhow::Result<Inserted>;
     /// Removes an image row and its share of the bookkeeping; `None` if it did not exist.
     async fn remove_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>>;
     /// Changes an image's weight and its chunk's weight sum; `None` if it does not exist.
     async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>>;
     /// Holds an image out of the random pool (with the reason), or lets it in (`None`), and
-    /// moves its weight out of or into its chunk's sum; `None` if it does not exist.
+    /// moves its weight out of or into its chunk; `None` if it does not exist.
     async fn set_hold(
         &self,
         id: &ImageId,

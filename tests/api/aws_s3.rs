@@ -48,7 +48,7 @@ async fn s3_image_store_puts_gets_presigns_and_deletes_against_moto() {
         created_at: chrono::Utc::now(),
         hold: None,
     }
-    .into_record(0);
+    .into_record();
     let url = store.url(&record).await.unwrap();
     assert!(url.contains("X-Amz-Signature="), "{url}");
     let fetched = crate::helpers::http_client().get(&url).send().await.unwrap();

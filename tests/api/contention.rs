@@ -5,18 +5,17 @@
 //!   label), `TransactWriteItems` cancelled for `ThrottlingError` (the write is not sent on),
 //!   `GetItem` refused with `ProvisionedThroughputExceededException` more often than the SDK's
 //!   own three attempts cover.
-//! - [`LaggingIndex`], a port wrapper, serves `LabelChunkIndex` as it stood a while ago, as an
-//!   eventually consistent index can.
+//! - [`StaleInfo`], a port wrapper, serves the chunk info as it stood a moment ago, as a read
+//!   racing with writers can (and cached chunk info does).
 //!
 //! Each must end in the right answer, late if need be: no 500, no claim burnt, no deleted or
 //! held image handed out.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rand::SeedableRng;
-use resolvers::domain::chunks::{ChunkInfo, ChunkSizing};
+use resolvers::domain::chunks::{LabelChunks, Slot, WriteShards};
 use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
 use resolvers::domain::label::Label;
 use resolvers::domain::weight::Weight;
@@ -90,11 +89,11 @@ async fn conflicts_and_throttling_are_retried_to_the_right_answer_not_a_500() {
 
     // A pick whose chunk-info read is throttled past the SDK's own attempts: the label's only
     // image is held now, so the answer is "none", not an error.
-    trouble.arm("GetItem", 4, THROTTLED);
+    trouble.arm("BatchGetItem", 4, THROTTLED);
     let (status, body) = app.graphql("{ randomImage(label: \"cat\") { id } }", json!({})).await;
     assert_eq!((status, body.get("errors")), (200, None), "{body}");
     assert_eq!(body["data"]["randomImage"], serde_json::Value::Null);
-    assert_eq!(trouble.injected("GetItem"), 9, "5 + 4 throttled reads");
+    assert_eq!(trouble.injected("BatchGetItem"), 4, "throttled shard reads");
     let labels = app.labels().await;
     assert_eq!(
         labels[0]["totalWeight"], 0.0,
@@ -108,58 +107,47 @@ async fn conflicts_and_throttling_are_retried_to_the_right_answer_not_a_500() {
     );
 }
 
-/// A view of the index: each (label, chunk)'s rows as they stood.
-type IndexView = HashMap<(String, u32), Arc<Vec<ImageRecord>>>;
-
-/// A chunk index that can be frozen: afterwards it answers as it stood then, as an
-/// eventually consistent index may for a while. Everything else is the real table.
-struct LaggingIndex {
+/// Chunk info that can be frozen: for its next `stale_reads` reads it answers as it stood
+/// then, as a read racing with writers does (or a cached one, with `PAWQL_CHUNK_INFO_MAX_AGE`).
+/// Everything else is the real table.
+struct StaleInfo {
     inner: Arc<dyn ChunkTables>,
-    frozen: Mutex<Option<IndexView>>,
+    frozen: Mutex<Option<(LabelChunks, usize)>>,
 }
 
-impl LaggingIndex {
-    async fn freeze(&self, label: &Label) {
+impl StaleInfo {
+    async fn freeze(&self, label: &Label, stale_reads: usize) {
         let info = self.inner.chunk_info(label).await.unwrap().unwrap();
-        let mut view = HashMap::new();
-        for chunk in 0..info.chunk_number {
-            view.insert(
-                (label.to_string(), chunk),
-                self.inner.chunk_images(label, chunk).await.unwrap(),
-            );
-        }
-        *self.frozen.lock().unwrap() = Some(view);
+        *self.frozen.lock().unwrap() = Some((info, stale_reads));
     }
 }
 
 #[async_trait]
-impl ChunkTables for LaggingIndex {
-    async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<ChunkInfo>> {
-        self.inner.chunk_info(label).await
-    }
-    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Arc<Vec<ImageRecord>>> {
-        let stale = self
-            .frozen
-            .lock()
-            .unwrap()
-            .as_ref()
-            .and_then(|view| view.get(&(label.to_string(), chunk)).cloned());
+impl ChunkTables for StaleInfo {
+    async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<LabelChunks>> {
+        let stale = {
+            let mut frozen = self.frozen.lock().unwrap();
+            match frozen.as_mut() {
+                Some((info, left)) if *left > 0 => {
+                    *left -= 1;
+                    Some(info.clone())
+                }
+                _ => None,
+            }
+        };
         match stale {
-            Some(rows) => Ok(rows),
-            None => self.inner.chunk_images(label, chunk).await,
+            Some(info) => Ok(Some(info)),
+            None => self.inner.chunk_info(label).await,
         }
+    }
+    async fn slots(&self, label: &Label, slots: &[Slot]) -> anyhow::Result<Vec<Option<ImageRecord>>> {
+        self.inner.slots(label, slots).await
     }
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
         self.inner.get_image(id).await
     }
-    async fn current_rows(&self, picked: &[ImageRecord]) -> anyhow::Result<Vec<Option<ImageRecord>>> {
-        self.inner.current_rows(picked).await
-    }
-    fn chunk_reads_may_lag(&self) -> bool {
-        self.inner.chunk_reads_may_lag()
-    }
-    async fn insert_image(&self, image: NewImage, sizing: ChunkSizing) -> anyhow::Result<Inserted> {
-        self.inner.insert_image(image, sizing).await
+    async fn insert_image(&self, image: NewImage, shards: WriteShards) -> anyhow::Result<Inserted> {
+        self.inner.insert_image(image, shards).await
     }
     async fn remove_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
         self.inner.remove_image(id).await
@@ -179,32 +167,32 @@ impl ChunkTables for LaggingIndex {
     }
 }
 
-async fn lagging_app() -> (TestApp, Arc<LaggingIndex>) {
-    let slot: Arc<Mutex<Option<Arc<LaggingIndex>>>> = Arc::default();
+async fn stale_info_app() -> (TestApp, Arc<StaleInfo>) {
+    let slot: Arc<Mutex<Option<Arc<StaleInfo>>>> = Arc::default();
     let app = spawn_aws_app_wrapping(CatalogSettings::default(), {
         let slot = slot.clone();
         move |inner| {
-            let lagging = Arc::new(LaggingIndex {
+            let stale = Arc::new(StaleInfo {
                 inner,
                 frozen: Mutex::new(None),
             });
-            *slot.lock().unwrap() = Some(lagging.clone());
-            lagging
+            *slot.lock().unwrap() = Some(stale.clone());
+            stale
         }
     })
     .await;
-    let lagging = slot.lock().unwrap().take().unwrap();
-    (app, lagging)
+    let stale = slot.lock().unwrap().take().unwrap();
+    (app, stale)
 }
 
 #[tokio::test]
-async fn a_lagging_index_never_hands_out_a_deleted_or_held_image() {
-    let (app, index) = lagging_app().await;
+async fn stale_chunk_info_never_hands_out_a_deleted_or_held_image() {
+    let (app, info) = stale_info_app().await;
     let deleted = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
     let held = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
     let kept = app.upload("cat", "images/cat_kde_tabby_q85.jpg", 0.5).await;
     let cat = resolvers::domain::label::LabelSet::default_pets().parse("cat").unwrap();
-    index.freeze(&cat).await;
+    info.freeze(&cat, 2).await;
     assert!(app.delete_image(deleted["id"].as_str().unwrap()).await);
     let held_id = ImageId::parse(
         held["id"].as_str().unwrap(),
@@ -216,7 +204,8 @@ async fn a_lagging_index_never_hands_out_a_deleted_or_held_image() {
         .await
         .unwrap();
 
-    // The index still lists all three, equally weighted; only `kept` may come back.
+    // The chunk info read still counts all three, equally weighted; only `kept` may come
+    // back (the slots, read strongly, say what is there now).
     let data = app
         .data("{ randomImages(label: \"cat\", count: 100) { id } }", json!({}))
         .await;
@@ -240,15 +229,16 @@ async fn a_lagging_index_never_hands_out_a_deleted_or_held_image() {
 }
 
 #[tokio::test]
-async fn a_weight_lowered_behind_a_lagging_index_counts_as_lowered() {
-    let (app, index) = lagging_app().await;
+async fn a_weight_lowered_behind_stale_chunk_info_counts_as_lowered() {
+    let (app, info) = stale_info_app().await;
     let lowered = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
     app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
     let cat = resolvers::domain::label::LabelSet::default_pets().parse("cat").unwrap();
-    index.freeze(&cat).await;
+    app.set_weight(lowered["id"].as_str().unwrap(), 0.5).await;
+    info.freeze(&cat, 3).await;
     app.set_weight(lowered["id"].as_str().unwrap(), 0.05).await;
 
-    // Fresh weights 0.05 : 0.5, so `lowered` is 1/11 of the draws; the index still says 1/2.
+    // Fresh weights 0.05 : 0.5, so `lowered` is 1/11 of the draws; the first reads say 1/2.
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut hits = 0;
     let draws = 1000;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use resolvers::domain::chunks::{ChunkInfo, ChunkSizing};
+use resolvers::domain::chunks::{LabelChunks, Slot, WriteShards};
 use resolvers::domain::detection::{DetectError, Detection};
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, NewImage, Sha256Hex};
 use resolvers::domain::label::Label;
@@ -139,24 +139,18 @@ pub struct FaultyTables {
 
 #[async_trait]
 impl ChunkTables for FaultyTables {
-    async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<ChunkInfo>> {
+    async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<LabelChunks>> {
         self.inner.chunk_info(label).await
     }
-    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Arc<Vec<ImageRecord>>> {
-        self.inner.chunk_images(label, chunk).await
+    async fn slots(&self, label: &Label, slots: &[Slot]) -> anyhow::Result<Vec<Option<ImageRecord>>> {
+        self.inner.slots(label, slots).await
     }
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
         self.faults.around("tables.get_image", self.inner.get_image(id)).await
     }
-    async fn current_rows(&self, picked: &[ImageRecord]) -> anyhow::Result<Vec<Option<ImageRecord>>> {
-        self.inner.current_rows(picked).await
-    }
-    fn chunk_reads_may_lag(&self) -> bool {
-        self.inner.chunk_reads_may_lag()
-    }
-    async fn insert_image(&self, image: NewImage, sizing: ChunkSizing) -> anyhow::Result<Inserted> {
+    async fn insert_image(&self, image: NewImage, shards: WriteShards) -> anyhow::Result<Inserted> {
         self.faults
-            .around("tables.insert_image", self.inner.insert_image(image, sizing))
+            .around("tables.insert_image", self.inner.insert_image(image, shards))
             .await
     }
     async fn remove_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {

@@ -14,6 +14,7 @@ use pawql::adapters::embedded;
 use pawql::app::{ScanParts, ScanWorker};
 use pawql::detectors::offline::DEFAULT_CAT_THRESHOLD;
 use pawql::server::{Access, ServerOptions};
+use resolvers::domain::chunks::Slot;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::UploadTicket;
 use resolvers::ports::{CatDetector, ChunkTables, ImageStore, Staged};
@@ -258,7 +259,7 @@ pub async fn spawn_app_with_detector(wrap: impl FnOnce(Arc<dyn CatDetector>) -> 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let settings = CatalogSettings::default();
-    let (images, tables) = embedded::open(temp.path(), &address, settings.labels.clone()).unwrap();
+    let (images, tables) = embedded::open(temp.path(), &address, &settings).unwrap();
     let mut scanning = pawql::app::embedded_scanning(&tables, DEFAULT_CAT_THRESHOLD)
         .unwrap()
         .unwrap();
@@ -288,7 +289,7 @@ async fn start_embedded(
 ) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let (images, tables) = embedded::open(data_dir, &address, settings.labels.clone()).unwrap();
+    let (images, tables) = embedded::open(data_dir, &address, &settings).unwrap();
     let scanning = pawql::app::embedded_scanning(&tables, DEFAULT_CAT_THRESHOLD).unwrap();
     let storage = Storage::Embedded {
         data_dir: data_dir.to_owned(),
@@ -391,11 +392,7 @@ async fn start_aws_scanning(
     let resources = Resources::resolve(stage, &parameters, |_| None).unwrap();
     // The server's own calls go through IAM as deployed (serverless.yml's role); the test's
     // checks of what was stored use the plain clients.
-    let backend = aws::open_resources(
-        &crate::iam::enforcing(&clients),
-        resources.clone(),
-        settings.labels.clone(),
-    );
+    let backend = aws::open_resources(&crate::iam::enforcing(&clients), resources.clone(), &settings);
     let storage = Storage::Aws { clients, resources };
     let dynamo = backend.tables.clone();
     let scanning = pawql::app::offline_detector(DEFAULT_CAT_THRESHOLD)
@@ -716,9 +713,10 @@ impl TestApp {
         )
     }
 
-    /// The chunk invariant: per label, chunk counts and weight sums in chunk info equal what
-    /// the image table holds, the index agrees with the rows, `activeChunks` is exactly the
-    /// chunks below the threshold, and every row's bytes exist.
+    /// The chunk invariant: per label and write shard, the chunk info's volumes, weight sums
+    /// and held count equal what the image rows hold; each chunk's slots `0..chunkVolume` hold
+    /// exactly its images (copies equal to the rows) and the slot after them is empty; no
+    /// weight is above its chunk's ceiling; and every row's bytes exist.
     pub async fn assert_chunk_invariant(&self) {
         let mut total_rows = 0;
         for label in self.catalog.settings().labels.iter() {
@@ -728,34 +726,76 @@ impl TestApp {
                 assert!(rows.is_empty(), "{label}: rows without chunk info");
                 continue;
             };
-            let chunks = info.chunk_number as usize;
-            assert_eq!(info.chunk_volume.len(), chunks, "{label}: chunkVolume length");
-            assert_eq!(info.chunk_weight_sum.len(), chunks, "{label}: chunkWeightSum length");
-            let mut volume = vec![0u64; chunks];
-            let mut weight = vec![0u64; chunks];
+            for shard in &info.shards {
+                let mine: Vec<&ImageRecord> = rows.iter().filter(|r| r.shard == shard.shard).collect();
+                let held = mine.iter().filter(|r| r.slot.is_none()).count() as u64;
+                assert_eq!(shard.held_volume, held, "{label}#{}: heldVolume", shard.shard);
+                let mut chunks: std::collections::BTreeMap<u32, (u64, u64)> = Default::default();
+                for row in mine.iter().filter(|r| r.slot.is_some()) {
+                    let slot = row.slot.unwrap();
+                    assert_eq!(
+                        Some(slot.chunk),
+                        resolvers::domain::chunks::chunk_of(row.pooled_nanos()),
+                        "{}: filed in the wrong chunk",
+                        row.id
+                    );
+                    let tally = chunks.entry(slot.chunk).or_default();
+                    tally.0 += 1;
+                    tally.1 += row.pooled_nanos();
+                }
+                let numbers: Vec<u32> = chunks.keys().copied().collect();
+                assert_eq!(shard.chunk_numbers, numbers, "{label}#{}: chunkNumbers", shard.shard);
+                let volumes: Vec<u64> = chunks.values().map(|t| t.0).collect();
+                let sums: Vec<u64> = chunks.values().map(|t| t.1).collect();
+                assert_eq!(
+                    shard.chunk_volume, volumes,
+                    "{label}#{}: chunkVolume vs rows",
+                    shard.shard
+                );
+                assert_eq!(
+                    shard.chunk_weight_sum, sums,
+                    "{label}#{}: chunkWeightSum vs rows",
+                    shard.shard
+                );
+                for tally in shard.chunks() {
+                    let slots: Vec<Slot> = (0..=tally.volume)
+                        .map(|index| Slot {
+                            shard: shard.shard,
+                            chunk: tally.chunk,
+                            index,
+                        })
+                        .collect();
+                    let found = self.tables.slots(label, &slots).await.unwrap();
+                    assert_eq!(
+                        found[tally.volume as usize], None,
+                        "{label}: a slot past the chunk's end"
+                    );
+                    for (slot, copy) in slots.iter().zip(&found).take(tally.volume as usize) {
+                        let copy = copy.as_ref().unwrap_or_else(|| panic!("{label}: empty slot {slot:?}"));
+                        let row = mine.iter().find(|r| r.id == copy.id).expect("a slot of a row");
+                        assert_eq!(*row, copy, "{label}: slot {slot:?} copy vs row");
+                        assert_eq!(row.slot, Some(*slot));
+                        assert!(
+                            row.pooled_nanos() <= tally.ceiling,
+                            "{}: above its chunk's ceiling",
+                            row.id
+                        );
+                    }
+                }
+            }
+            let counted: u64 = info.image_count();
+            assert_eq!(
+                counted,
+                rows.len() as u64,
+                "{label}: images counted vs rows (rows in no shard read?)"
+            );
             for row in &rows {
-                volume[row.chunk_number as usize] += 1;
-                weight[row.chunk_number as usize] += row.pooled_nanos();
                 assert!(
                     self.store.inner.get(&row.id).await.unwrap().is_some(),
                     "{}: row without bytes",
                     row.id
                 );
             }
-            assert_eq!(info.chunk_volume, volume, "{label}: chunkVolume vs rows");
-            assert_eq!(info.chunk_weight_sum, weight, "{label}: chunkWeightSum vs rows");
-            for chunk in 0..info.chunk_number {
-                let indexed = self.tables.chunk_images(label, chunk).await.unwrap();
-                assert_eq!(
-                    indexed.len() as u64,
-                    volume[chunk as usize],
-                    "{label}: LabelChunkIndex of chunk {chunk}"
-                );
-            }
-            let active: Vec<u32> = (0..info.chunk_number)
-                .filter(|&c| volume[c as usize] < u64::from(info.chunk_threshold))
-                .collect();
-            assert_eq!(info.active_chunks, active, "{label}: activeChunks");
         }
         assert_eq!(
             self.stored_files().await,

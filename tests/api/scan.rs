@@ -295,12 +295,8 @@ async fn scans_left_pending_or_running_by_a_crash_finish_after_a_restart() {
         pending_id = pending["sha256"].as_str().unwrap().to_owned();
         doomed_id = doomed["sha256"].as_str().unwrap().to_owned();
         app.stop().await;
-        let (_, tables) = pawql::adapters::embedded::open(
-            dir.path(),
-            "http://x",
-            resolvers::domain::label::LabelSet::default_pets(),
-        )
-        .unwrap();
+        let (_, tables) =
+            pawql::adapters::embedded::open(dir.path(), "http://x", &resolvers::CatalogSettings::default()).unwrap();
         let scans = pawql::adapters::embedded::RedbScanStore::new(tables.database()).unwrap();
         use resolvers::ports::ScanStore;
         for (sha, image_id, status, attempts) in [

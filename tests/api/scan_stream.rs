@@ -160,7 +160,7 @@ pub(crate) fn stream_scanner_with(
 ) -> Scanner {
     let (resources, clients) = self::resources(app);
     // As deployed: IAM enforced (the scan function shares the API's role).
-    let backend = aws::open_resources(&crate::iam::enforcing(&clients), resources, settings.labels.clone());
+    let backend = aws::open_resources(&crate::iam::enforcing(&clients), resources, &settings);
     pawql::app::stream_scanner(backend, settings, detector)
 }
 
@@ -291,7 +291,7 @@ async fn a_scan_store_failure_is_reported_for_retry_and_the_retry_finishes_it() 
         ..resources.clone()
     };
     let settings = CatalogSettings::default();
-    let backend = aws::open_resources(&clients, broken, settings.labels.clone());
+    let backend = aws::open_resources(&clients, broken, &settings);
     let detector = pawql::app::offline_detector(0.2).unwrap().unwrap();
     let broken_scanner = pawql::app::stream_scanner(backend, &settings, detector.clone());
     let response = pawql::scan_stream::invoke(&broken_scanner, event.clone())
@@ -597,7 +597,7 @@ async fn ordinary_scan_reads_leave_debug_data_where_it_is() {
     let scans = aws::open_resources(
         &crate::iam::enforcing(&clients),
         resources.clone(),
-        resolvers::domain::label::LabelSet::default_pets(),
+        &resolvers::CatalogSettings::default(),
     )
     .scans;
     for (id, padding, where_kept) in [("a".repeat(64), 1_000, "debug"), ("b".repeat(64), 500_000, "debugKey")] {
@@ -640,12 +640,7 @@ async fn a_debug_object_written_for_a_write_that_lost_its_condition_is_removed()
     use resolvers::ports::ScanStore;
     let (app, _stage) = spawn_aws_app_without_worker().await;
     let (resources, clients) = resources(&app);
-    let scans = aws::open_resources(
-        &clients,
-        resources.clone(),
-        resolvers::domain::label::LabelSet::default_pets(),
-    )
-    .scans;
+    let scans = aws::open_resources(&clients, resources.clone(), &resolvers::CatalogSettings::default()).scans;
     let id = "c".repeat(64);
     scans.request(pending(&id), false).await.unwrap();
     let first = scans.claim(&id, false).await.unwrap().expect("first claim");

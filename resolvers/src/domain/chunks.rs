@@ -1,261 +1,641 @@
-//! Chunk bookkeeping: the `chunkInfoTable` record of one label.
+//! Chunk bookkeeping: where every image of a label is filed, and the sums a pick draws from.
 //!
-//! Images of a label are filed in numbered chunks so that a random pick reads one small
-//! chunk instead of the whole label (the petAPI design). petAPI then chose a chunk
-//! *uniformly*, which over-serves images in sparse chunks (a lone image in a new chunk is
-//! drawn as often as a full chunk of 100). We also keep the **weight sum per chunk**, choose
-//! a chunk in proportion to it, then an image in proportion to its weight:
-//! P(image) = (S_c / W) · (w_i / S_c) = w_i / W, exactly.
+//! petAPI filed a label's images in numbered chunks listed in one `chunkInfoTable` item. That
+//! item grew with the catalogue (about 1 KB per 10,000 images) and every write of the label
+//! rewrote it. pawql keeps petAPI's two stages — a chunk in proportion to its weight sum, then
+//! an image of the chunk in proportion to its weight — on bookkeeping whose size does not
+//! depend on the catalogue:
 //!
-//! Field meanings (names as in the petAPI seed, plus `chunkWeightSum`):
-//! - `chunkNumber`: how many chunks have been opened; the next new chunk gets this number.
-//! - `chunkVolume[c]`, `chunkWeightSum[c]`: images in chunk `c`, and the weight sum (billionths)
-//!   of those in the random pool (an image held out by the label check counts in the volume
-//!   but adds nothing to the sum, so it is never drawn).
-//! - `chunkThreshold`: a chunk accepts new images while its volume is below this (soft limit).
-//! - `activeChunks`: exactly the chunks whose volume is below `chunkThreshold`, ascending.
-//! - `chunkMax`: hard cap a chunk never exceeds. On DynamoDB concurrent writers may act on a
-//!   slightly stale `activeChunks`; the conditional write guards `chunkVolume[c] < chunkMax`.
+//! - A label's images are spread over `S` **write shards** (`PAWQL_WRITE_SHARDS`), an image's
+//!   shard fixed by its hash. Each shard has one chunk-info item (`cat#0`, `cat#1`, …), so
+//!   writes of one label spread over `S` items instead of queueing on one.
+//! - Within a shard, a **chunk** is a weight class: the images whose weights share their
+//!   leading two bits (at most 60 classes for weights in 1..=10⁹ billionths). A chunk's images
+//!   sit in dense **slots** `0..chunkVolume`, one item each, so any one of them is read by key.
+//! - The shard item lists, per chunk: `chunkVolume`, `chunkWeightSum` and `chunkCeiling` (an
+//!   upper bound of the weights in it, within the class: at most 4/3 of the lightest).
+//!
+//! A pick: chunk `c` of shard `s` with probability `chunkWeightSum / total` (all shard items,
+//! one request), then a uniform slot of it, kept with probability `weight / chunkCeiling` and
+//! otherwise drawn again in the same chunk. Given the chunk, image `i` is kept with probability
+//! ∝ (1 / volume) · (w_i / ceiling) ∝ w_i, so P(i | c) = w_i / W_c, and
+//! P(i) = (W_c / W) · (w_i / W_c) = w_i / W exactly. A draw is kept with probability at least
+//! 2/3 (1 when the chunk's weights are equal), so two slots read at once almost always settle it.
+//!
+//! Every change is planned here ([`refile`]) as a list of [`Write`]s that a backend applies
+//! atomically; removing an image from the middle of a chunk moves the chunk's last image into
+//! its slot, so slots stay dense.
 
 use serde::{Deserialize, Serialize};
 
-use super::label::Label;
+use super::image::{ImageId, ImageRecord};
+use super::weight::WEIGHT_SCALE;
 
-/// Default soft size of a chunk: one DynamoDB query page holds it comfortably.
-pub const DEFAULT_CHUNK_THRESHOLD: u32 = 100;
-/// Default hard cap of a chunk.
-pub const DEFAULT_CHUNK_MAX: u32 = 120;
+/// Default number of write shards of a label: three items take ≥ 1,500 uploads a second by
+/// DynamoDB's per-partition limit (see README, "How picks stay exact").
+pub const DEFAULT_WRITE_SHARDS: u32 = 3;
+/// More shards make every pick read more items; past this, bookkeeping reads dominate.
+pub const MAX_WRITE_SHARDS: u32 = 32;
 
-/// Chunk sizing for labels that do not have chunk info yet.
+/// How many write shards new images are spread over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChunkSizing {
-    pub chunk_threshold: u32,
-    pub chunk_max: u32,
-}
+pub struct WriteShards(u32);
 
-impl ChunkSizing {
-    pub fn new(chunk_threshold: u32, chunk_max: u32) -> anyhow::Result<ChunkSizing> {
-        anyhow::ensure!(chunk_threshold >= 1, "chunkThreshold must be at least 1");
+impl WriteShards {
+    pub fn new(shards: u32) -> anyhow::Result<WriteShards> {
         anyhow::ensure!(
-            chunk_max >= chunk_threshold,
-            "chunkMax ({chunk_max}) must be at least chunkThreshold ({chunk_threshold})"
+            (1..=MAX_WRITE_SHARDS).contains(&shards),
+            "the number of write shards must be 1..={MAX_WRITE_SHARDS}, got {shards}"
         );
-        Ok(ChunkSizing {
-            chunk_threshold,
-            chunk_max,
-        })
+        Ok(WriteShards(shards))
+    }
+
+    pub fn count(self) -> u32 {
+        self.0
+    }
+
+    /// The shard of an image: from its hash, so a retried upload lands where the first did.
+    pub fn shard_of(self, id: &ImageId) -> u32 {
+        let prefix = u32::from_str_radix(&id.sha256.as_str()[..8], 16).expect("a sha256 is hex");
+        prefix % self.0
     }
 }
 
-impl Default for ChunkSizing {
+impl Default for WriteShards {
     fn default() -> Self {
-        ChunkSizing {
-            chunk_threshold: DEFAULT_CHUNK_THRESHOLD,
-            chunk_max: DEFAULT_CHUNK_MAX,
-        }
+        WriteShards(DEFAULT_WRITE_SHARDS)
     }
 }
 
-/// The bookkeeping of one label. Serialised with the seed's field names.
+/// The chunk (weight class) of a pooled weight in billionths: the position of its leading
+/// bit, and the bit after it. Held images (weight 0 in the pool) have no chunk.
+pub fn chunk_of(pooled: u64) -> Option<u32> {
+    if pooled == 0 {
+        return None;
+    }
+    let lead = 63 - pooled.leading_zeros();
+    let next = if lead == 0 { 0 } else { (pooled >> (lead - 1)) & 1 };
+    Some(2 * lead + next as u32)
+}
+
+/// The largest weight a chunk (class) can hold.
+pub fn class_ceiling(chunk: u32) -> u64 {
+    let lead = chunk / 2;
+    let top = if lead == 0 {
+        1
+    } else if chunk % 2 == 0 {
+        (1u64 << lead) + (1u64 << (lead - 1)) - 1
+    } else {
+        (1u64 << (lead + 1)) - 1
+    };
+    top.min(WEIGHT_SCALE)
+}
+
+/// One slot: the `index`th image of chunk `chunk` of shard `shard`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slot {
+    pub shard: u32,
+    pub chunk: u32,
+    pub index: u64,
+}
+
+impl Slot {
+    /// The key of the slot's item: `cat#0#57#12`.
+    pub fn key(&self, label: &str) -> String {
+        format!("{label}#{}#{}#{}", self.shard, self.chunk, self.index)
+    }
+}
+
+/// The key of a shard's chunk-info item: `cat#0`. Labels never contain `#`, so these keys
+/// cannot meet a label's own (the layout before write shards, see `pawql migrate`).
+pub fn shard_key(label: &str, shard: u32) -> String {
+    format!("{label}#{shard}")
+}
+
+/// One chunk's line in a shard item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkTally {
+    pub chunk: u32,
+    pub volume: u64,
+    pub weight_sum: u64,
+    pub ceiling: u64,
+}
+
+/// The chunk info of one write shard of a label. Serialised with the seed's field names
+/// where they mean what they did (`chunkVolume`, `chunkWeightSum` per chunk); the chunks
+/// present are listed in `chunkNumbers`, ascending, and only chunks holding images appear.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ChunkInfo {
+pub struct ShardInfo {
     pub label: String,
-    pub chunk_number: u32,
-    pub chunk_max: u32,
-    pub chunk_threshold: u32,
-    pub active_chunks: Vec<u32>,
+    pub shard: u32,
+    pub chunk_numbers: Vec<u32>,
     pub chunk_volume: Vec<u64>,
     pub chunk_weight_sum: Vec<u64>,
+    pub chunk_ceiling: Vec<u64>,
+    /// Images held out of the random pool (no chunk, no slot; counted in the label's images).
+    pub held_volume: u64,
 }
 
-/// A bookkeeping change that would break the rules; adapters turn it into an internal error.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// A bookkeeping change that does not fit what was read: the read was stale (a concurrent
+/// writer moved things) or the stored data is broken. Adapters retry the former.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ChunkError {
-    #[error("chunk {0} does not exist")]
-    NoSuchChunk(u32),
-    #[error("chunk {0} is full")]
-    ChunkFull(u32),
-    #[error("chunk {0} would go negative")]
-    Underflow(u32),
+    #[error("chunk {chunk} of shard {shard} would go negative")]
+    Underflow { shard: u32, chunk: u32 },
+    #[error("slot {0:?} was expected to hold the chunk's last image")]
+    StaleLastSlot(Slot),
+    #[error("image {0} is filed in shard {1}, not in the shard read")]
+    WrongShard(String, u32),
 }
 
-impl ChunkInfo {
-    /// Bookkeeping of a label with no chunks yet.
-    pub fn empty(label: &Label, sizing: ChunkSizing) -> ChunkInfo {
-        ChunkInfo {
-            label: label.to_string(),
-            chunk_number: 0,
-            chunk_max: sizing.chunk_max,
-            chunk_threshold: sizing.chunk_threshold,
-            active_chunks: Vec::new(),
+impl ShardInfo {
+    pub fn empty(label: &str, shard: u32) -> ShardInfo {
+        ShardInfo {
+            label: label.to_owned(),
+            shard,
+            chunk_numbers: Vec::new(),
             chunk_volume: Vec::new(),
             chunk_weight_sum: Vec::new(),
+            chunk_ceiling: Vec::new(),
+            held_volume: 0,
         }
     }
 
-    /// Images in the label.
-    pub fn image_count(&self) -> u64 {
-        self.chunk_volume.iter().sum()
+    /// The chunks holding images, ascending.
+    pub fn chunks(&self) -> impl Iterator<Item = ChunkTally> + Clone + '_ {
+        (0..self.chunk_numbers.len()).map(|i| ChunkTally {
+            chunk: self.chunk_numbers[i],
+            volume: self.chunk_volume[i],
+            weight_sum: self.chunk_weight_sum[i],
+            ceiling: self.chunk_ceiling[i],
+        })
     }
 
-    /// Weight sum of the label, in billionths.
+    /// One chunk's line; `None` when the chunk holds nothing.
+    pub fn chunk(&self, chunk: u32) -> Option<ChunkTally> {
+        let i = self.chunk_numbers.binary_search(&chunk).ok()?;
+        self.chunks().nth(i)
+    }
+
+    /// Images in the shard, held ones included.
+    pub fn image_count(&self) -> u64 {
+        self.chunk_volume.iter().sum::<u64>() + self.held_volume
+    }
+
+    /// Weight sum of the shard's pool, in billionths.
     pub fn total_weight(&self) -> u64 {
         self.chunk_weight_sum.iter().sum()
     }
 
-    /// Where a new image goes: the lowest active chunk, or a new chunk when none is active.
-    pub fn chunk_for_new_image(&self) -> u32 {
-        self.active_chunks.first().copied().unwrap_or(self.chunk_number)
-    }
-
-    /// Files an image of `weight` in `chunk` (an existing chunk, or `chunk_number` to open one).
-    /// `pooled`: the image's [`ImageRecord::pooled_nanos`](crate::domain::image::ImageRecord::pooled_nanos).
-    pub fn add_image(&mut self, chunk: u32, pooled: u64) -> Result<(), ChunkError> {
-        if chunk == self.chunk_number {
-            self.chunk_number += 1;
-            self.chunk_volume.push(0);
-            self.chunk_weight_sum.push(0);
-        }
-        let c = self.index(chunk)?;
-        if self.chunk_volume[c] >= u64::from(self.chunk_max) {
-            return Err(ChunkError::ChunkFull(chunk));
-        }
-        self.chunk_volume[c] += 1;
-        self.chunk_weight_sum[c] += pooled;
-        self.refresh_active(chunk);
-        Ok(())
-    }
-
-    /// Takes an image of `weight` out of `chunk`.
-    pub fn remove_image(&mut self, chunk: u32, pooled: u64) -> Result<(), ChunkError> {
-        let c = self.index(chunk)?;
-        if self.chunk_volume[c] == 0 || self.chunk_weight_sum[c] < pooled {
-            return Err(ChunkError::Underflow(chunk));
-        }
-        self.chunk_volume[c] -= 1;
-        self.chunk_weight_sum[c] -= pooled;
-        self.refresh_active(chunk);
-        Ok(())
-    }
-
-    /// Replaces one image's pooled weight in `chunk` (a new weight, or held ↔ in the pool).
-    pub fn change_weight(&mut self, chunk: u32, old: u64, new: u64) -> Result<(), ChunkError> {
-        let c = self.index(chunk)?;
-        let without = self.chunk_weight_sum[c]
-            .checked_sub(old)
-            .ok_or(ChunkError::Underflow(chunk))?;
-        self.chunk_weight_sum[c] = without + new;
-        Ok(())
-    }
-
-    fn index(&self, chunk: u32) -> Result<usize, ChunkError> {
-        let c = chunk as usize;
-        if c < self.chunk_volume.len() && c < self.chunk_weight_sum.len() {
-            Ok(c)
-        } else {
-            Err(ChunkError::NoSuchChunk(chunk))
-        }
-    }
-
-    /// Keeps `active_chunks` equal to { c : volume[c] < threshold }, ascending.
-    fn refresh_active(&mut self, chunk: u32) {
-        let below = self.chunk_volume[chunk as usize] < u64::from(self.chunk_threshold);
-        match (self.active_chunks.binary_search(&chunk), below) {
-            (Err(at), true) => self.active_chunks.insert(at, chunk),
-            (Ok(at), false) => {
-                self.active_chunks.remove(at);
+    /// Files a pooled image at the end of its chunk; returns its slot.
+    fn push(&mut self, pooled: u64) -> Slot {
+        let chunk = chunk_of(pooled).expect("only pooled images take a slot");
+        let i = match self.chunk_numbers.binary_search(&chunk) {
+            Ok(i) => i,
+            Err(i) => {
+                self.chunk_numbers.insert(i, chunk);
+                self.chunk_volume.insert(i, 0);
+                self.chunk_weight_sum.insert(i, 0);
+                self.chunk_ceiling.insert(i, 0);
+                i
             }
-            _ => {}
+        };
+        let slot = Slot {
+            shard: self.shard,
+            chunk,
+            index: self.chunk_volume[i],
+        };
+        self.chunk_volume[i] += 1;
+        self.chunk_weight_sum[i] += pooled;
+        self.chunk_ceiling[i] = self.chunk_ceiling[i].max(pooled);
+        slot
+    }
+
+    /// Counts `count` pooled images of one weight at the end of their chunk, as that many
+    /// [`refile`] inserts would (without their slots' writes): for models of a shard's size at
+    /// scale (`capacity.rs`, the micro-benchmarks), not for storage.
+    pub fn file_many(&mut self, pooled: u64, count: u64) {
+        if count == 0 {
+            return;
         }
+        self.push(pooled);
+        let chunk = chunk_of(pooled).expect("a pooled weight");
+        let i = self.chunk_numbers.binary_search(&chunk).expect("just filed");
+        self.chunk_volume[i] += count - 1;
+        self.chunk_weight_sum[i] += pooled * (count - 1);
+    }
+
+    /// Takes a pooled image's share out of its chunk; an emptied chunk leaves the lists (and
+    /// its ceiling starts afresh).
+    fn pull(&mut self, chunk: u32, pooled: u64) -> Result<(), ChunkError> {
+        let underflow = ChunkError::Underflow {
+            shard: self.shard,
+            chunk,
+        };
+        let i = self
+            .chunk_numbers
+            .binary_search(&chunk)
+            .map_err(|_| underflow.clone())?;
+        if self.chunk_volume[i] == 0 || self.chunk_weight_sum[i] < pooled {
+            return Err(underflow);
+        }
+        self.chunk_volume[i] -= 1;
+        self.chunk_weight_sum[i] -= pooled;
+        if self.chunk_volume[i] == 0 {
+            self.chunk_numbers.remove(i);
+            self.chunk_volume.remove(i);
+            self.chunk_weight_sum.remove(i);
+            self.chunk_ceiling.remove(i);
+        }
+        Ok(())
+    }
+
+    /// Replaces a pooled weight in place (same chunk, same slot).
+    fn reweigh(&mut self, chunk: u32, old: u64, new: u64) -> Result<(), ChunkError> {
+        let underflow = ChunkError::Underflow {
+            shard: self.shard,
+            chunk,
+        };
+        let i = self
+            .chunk_numbers
+            .binary_search(&chunk)
+            .map_err(|_| underflow.clone())?;
+        self.chunk_weight_sum[i] = self.chunk_weight_sum[i].checked_sub(old).ok_or(underflow)? + new;
+        self.chunk_ceiling[i] = self.chunk_ceiling[i].max(new);
+        Ok(())
+    }
+}
+
+/// One write of a planned change; a backend applies all of a plan's writes atomically.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    PutRow(ImageRecord),
+    DeleteRow(ImageId),
+    /// The slot's item: a copy of the row filed there (a pick reads it instead of the row).
+    PutSlot(Slot, ImageRecord),
+    DeleteSlot(Slot),
+    PutShard(ShardInfo),
+}
+
+/// A planned change: the shard as it will be, the writes that make it so, and the row as it
+/// will be (`None` when removed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refiling {
+    pub info: ShardInfo,
+    pub writes: Vec<Write>,
+    pub record: Option<ImageRecord>,
+}
+
+/// Whether `old` becoming `new` (pooled weights; 0 = held or gone) keeps its slot.
+fn stays_in_place(old: &ImageRecord, new_pooled: u64) -> bool {
+    old.slot.is_some() && chunk_of(new_pooled) == old.slot.map(|s| s.chunk)
+}
+
+/// The slot whose image must be read before `old` can leave its slot: the last of its chunk,
+/// when that is not `old` itself. `new_pooled`: what the image will weigh in the pool (0 when
+/// held or removed).
+pub fn last_slot_to_read(info: &ShardInfo, old: &ImageRecord, new_pooled: u64) -> Option<Slot> {
+    let slot = old.slot?;
+    if stays_in_place(old, new_pooled) {
+        return None;
+    }
+    let volume = info.chunk(slot.chunk)?.volume;
+    let last = Slot {
+        index: volume.checked_sub(1)?,
+        ..slot
+    };
+    (last != slot).then_some(last)
+}
+
+/// Plans a change of one image in `info`'s shard: an insert (`old` = `None`), a removal
+/// (`new` = `None`), or a new weight or hold (both). `new` comes without a place; it gets one
+/// here. `last`: the image in [`last_slot_to_read`]'s slot, when that asked for one.
+pub fn refile(
+    mut info: ShardInfo,
+    old: Option<&ImageRecord>,
+    new: Option<ImageRecord>,
+    last: Option<ImageRecord>,
+) -> Result<Refiling, ChunkError> {
+    let mut writes = Vec::new();
+    let new_pooled = new.as_ref().map_or(0, ImageRecord::pooled_nanos);
+    let mut new = new.map(|mut record| {
+        record.shard = info.shard;
+        record.slot = None;
+        record
+    });
+    let mut placed = false;
+    if let Some(old) = old {
+        if old.shard != info.shard {
+            return Err(ChunkError::WrongShard(old.id.to_string(), old.shard));
+        }
+        match old.slot {
+            Some(slot) if stays_in_place(old, new_pooled) => {
+                info.reweigh(slot.chunk, old.pooled_nanos(), new_pooled)?;
+                if let Some(record) = new.as_mut() {
+                    record.slot = Some(slot);
+                    writes.push(Write::PutSlot(slot, record.clone()));
+                }
+                placed = true;
+            }
+            Some(slot) => {
+                let expected_last = last_slot_to_read(&info, old, new_pooled);
+                info.pull(slot.chunk, old.pooled_nanos())?;
+                match (expected_last, last) {
+                    (None, _) => writes.push(Write::DeleteSlot(slot)),
+                    (Some(at), Some(mut moved)) if moved.slot == Some(at) && moved.id != old.id => {
+                        moved.slot = Some(slot);
+                        writes.push(Write::PutSlot(slot, moved.clone()));
+                        writes.push(Write::PutRow(moved));
+                        writes.push(Write::DeleteSlot(at));
+                    }
+                    (Some(at), _) => return Err(ChunkError::StaleLastSlot(at)),
+                }
+            }
+            None => {
+                info.held_volume = info.held_volume.checked_sub(1).ok_or(ChunkError::Underflow {
+                    shard: info.shard,
+                    chunk: u32::MAX,
+                })?;
+            }
+        }
+    }
+    if let Some(record) = new.as_mut().filter(|_| !placed) {
+        if new_pooled > 0 {
+            let slot = info.push(new_pooled);
+            record.slot = Some(slot);
+            writes.push(Write::PutSlot(slot, record.clone()));
+        } else {
+            info.held_volume += 1;
+        }
+    }
+    match (&new, old) {
+        (Some(record), _) => writes.push(Write::PutRow(record.clone())),
+        (None, Some(old)) => writes.push(Write::DeleteRow(old.id.clone())),
+        (None, None) => {}
+    }
+    writes.push(Write::PutShard(info.clone()));
+    Ok(Refiling {
+        info,
+        writes,
+        record: new,
+    })
+}
+
+/// A label's bookkeeping: its shards' chunk info, as read together.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LabelChunks {
+    pub shards: Vec<ShardInfo>,
+}
+
+impl LabelChunks {
+    pub fn image_count(&self) -> u64 {
+        self.shards.iter().map(ShardInfo::image_count).sum()
+    }
+
+    pub fn total_weight(&self) -> u64 {
+        self.shards.iter().map(ShardInfo::total_weight).sum()
+    }
+
+    /// Every chunk of every shard, with its shard.
+    pub fn chunks(&self) -> impl Iterator<Item = (u32, ChunkTally)> + Clone + '_ {
+        self.shards
+            .iter()
+            .flat_map(|info| info.chunks().map(move |tally| (info.shard, tally)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::image::{ImageKind, Sha256Hex};
     use crate::domain::label::LabelSet;
     use crate::domain::weight::Weight;
 
-    fn cat() -> Label {
-        LabelSet::default_pets().parse("cat").unwrap()
+    fn record(n: u32, weight: f64) -> ImageRecord {
+        let cat = LabelSet::default_pets().parse("cat").unwrap();
+        ImageRecord {
+            id: ImageId::new(cat, Sha256Hex::of(&n.to_be_bytes())),
+            shard: 0,
+            slot: None,
+            weight: Weight::from_f64(weight).unwrap(),
+            kind: ImageKind::Png,
+            width: 1,
+            height: 1,
+            byte_size: 1,
+            created_at: "2026-11-30T00:00:00Z".parse().unwrap(),
+            hold: None,
+        }
     }
 
-    /// A pooled weight in billionths.
-    fn w(x: f64) -> u64 {
-        Weight::from_f64(x).unwrap().nanos()
+    /// Applies a plan to an in-memory shard: slot → image, row id → image.
+    #[derive(Default)]
+    struct Shard {
+        info: Option<ShardInfo>,
+        slots: std::collections::BTreeMap<Slot, ImageRecord>,
+        rows: std::collections::BTreeMap<String, ImageRecord>,
     }
 
-    fn fill(info: &mut ChunkInfo, n: usize, weight: u64) -> Vec<u32> {
-        (0..n)
-            .map(|_| {
-                let chunk = info.chunk_for_new_image();
-                info.add_image(chunk, weight).unwrap();
-                chunk
-            })
-            .collect()
+    impl Shard {
+        fn info(&self) -> ShardInfo {
+            self.info.clone().unwrap_or_else(|| ShardInfo::empty("cat", 0))
+        }
+
+        fn apply(&mut self, plan: Refiling) -> Option<ImageRecord> {
+            for write in plan.writes {
+                match write {
+                    Write::PutRow(r) => {
+                        self.rows.insert(r.id.to_string(), r);
+                    }
+                    Write::DeleteRow(id) => {
+                        self.rows.remove(&id.to_string());
+                    }
+                    Write::PutSlot(s, r) => {
+                        self.slots.insert(s, r);
+                    }
+                    Write::DeleteSlot(s) => {
+                        self.slots.remove(&s);
+                    }
+                    Write::PutShard(info) => self.info = Some(info),
+                }
+            }
+            plan.record
+        }
+
+        fn change(&mut self, id: &ImageId, new: Option<ImageRecord>) {
+            let old = self.rows.get(&id.to_string()).cloned();
+            let info = self.info();
+            let pooled = new.as_ref().map_or(0, ImageRecord::pooled_nanos);
+            let last = old
+                .as_ref()
+                .and_then(|o| last_slot_to_read(&info, o, pooled))
+                .map(|s| self.slots[&s].clone());
+            let plan = refile(info, old.as_ref(), new, last).unwrap();
+            self.apply(plan);
+        }
+
+        /// Every slot dense and pointing at its row, and the tallies equal to the rows.
+        fn assert_consistent(&self) {
+            let info = self.info();
+            let mut expected = ShardInfo::empty("cat", 0);
+            let mut rows: Vec<&ImageRecord> = self.rows.values().collect();
+            rows.sort_by_key(|r| r.slot);
+            for row in rows {
+                match row.slot {
+                    Some(slot) => {
+                        assert_eq!(self.slots[&slot], *row, "slot copy of {}", row.id);
+                        let filed = expected.push(row.pooled_nanos());
+                        assert_eq!(filed.chunk, slot.chunk);
+                    }
+                    None => expected.held_volume += 1,
+                }
+            }
+            assert_eq!(info.chunk_numbers, expected.chunk_numbers);
+            assert_eq!(info.chunk_volume, expected.chunk_volume);
+            assert_eq!(info.chunk_weight_sum, expected.chunk_weight_sum);
+            assert_eq!(info.held_volume, expected.held_volume);
+            assert_eq!(self.slots.len() as u64, info.chunk_volume.iter().sum::<u64>());
+            for tally in info.chunks() {
+                for index in 0..tally.volume {
+                    let slot = Slot {
+                        shard: 0,
+                        chunk: tally.chunk,
+                        index,
+                    };
+                    let held = &self.slots[&slot];
+                    assert!(held.pooled_nanos() <= tally.ceiling, "ceiling of chunk {}", tally.chunk);
+                    assert!(tally.ceiling <= class_ceiling(tally.chunk));
+                }
+            }
+        }
     }
 
     #[test]
-    fn new_chunks_open_when_active_ones_reach_the_threshold() {
-        let mut info = ChunkInfo::empty(&cat(), ChunkSizing::new(3, 5).unwrap());
-        let chunks = fill(&mut info, 7, w(0.5));
-        assert_eq!(chunks, vec![0, 0, 0, 1, 1, 1, 2]);
-        assert_eq!(info.chunk_number, 3);
-        assert_eq!(info.chunk_volume, vec![3, 3, 1]);
-        assert_eq!(info.chunk_weight_sum, vec![1_500_000_000, 1_500_000_000, 500_000_000]);
-        assert_eq!(info.active_chunks, vec![2]);
-        assert_eq!(info.image_count(), 7);
+    fn classes_cover_every_weight() {
+        for pooled in (1..=WEIGHT_SCALE)
+            .step_by(9_973)
+            .chain([1, 2, 3, 4, 5, 6, 7, 8, WEIGHT_SCALE])
+        {
+            let chunk = chunk_of(pooled).unwrap();
+            assert!(chunk < 60, "{pooled}: chunk {chunk}");
+            assert!(pooled <= class_ceiling(chunk), "{pooled} above its class ceiling");
+            if chunk > 0 {
+                assert!(
+                    pooled > class_ceiling(chunk - 1),
+                    "{pooled} also fits class {}",
+                    chunk - 1
+                );
+            }
+        }
+        assert_eq!(chunk_of(0), None);
+        assert_eq!(class_ceiling(chunk_of(WEIGHT_SCALE).unwrap()), WEIGHT_SCALE);
     }
 
     #[test]
-    fn deleting_below_the_threshold_reactivates_the_lowest_chunk_first() {
-        let mut info = ChunkInfo::empty(&cat(), ChunkSizing::new(2, 2).unwrap());
-        fill(&mut info, 5, w(0.25));
-        assert_eq!(info.active_chunks, vec![2]);
-        info.remove_image(0, w(0.25)).unwrap();
-        assert_eq!(info.active_chunks, vec![0, 2]);
-        assert_eq!(info.chunk_for_new_image(), 0);
-        assert_eq!(info.total_weight(), 1_000_000_000);
+    fn the_lightest_of_every_class_is_kept_at_least_two_thirds_of_the_time() {
+        // (Class 1 is empty: the weight 1 has no bit after its leading one.)
+        for chunk in (0..60u32).filter(|&c| c != 1) {
+            let lead = chunk / 2;
+            let lightest = if lead == 0 {
+                1
+            } else if chunk % 2 == 0 {
+                1u64 << lead
+            } else {
+                (1u64 << lead) + (1u64 << (lead - 1))
+            };
+            if lightest > WEIGHT_SCALE {
+                continue;
+            }
+            assert_eq!(chunk_of(lightest), Some(chunk));
+            assert!(3 * lightest >= 2 * class_ceiling(chunk), "class {chunk}");
+        }
     }
 
     #[test]
-    fn a_chunk_never_exceeds_chunk_max() {
-        let mut info = ChunkInfo::empty(&cat(), ChunkSizing::new(1, 2).unwrap());
-        info.add_image(0, w(0.1)).unwrap();
-        // A stale writer may still target chunk 0 (over the threshold, under the cap)...
-        info.add_image(0, w(0.1)).unwrap();
-        // ...but not past the cap.
-        assert_eq!(info.add_image(0, w(0.1)), Err(ChunkError::ChunkFull(0)));
-        assert_eq!(info.chunk_volume, vec![2]);
+    fn inserts_removals_and_reweights_keep_slots_dense_and_tallies_exact() {
+        let mut shard = Shard::default();
+        let weights = [0.5, 0.5, 0.3, 1.0, 0.5, 0.31, 0.000_000_001, 0.9];
+        for (n, &w) in weights.iter().enumerate() {
+            let r = record(n as u32, w);
+            shard.change(&r.id.clone(), Some(r));
+            shard.assert_consistent();
+        }
+        // Remove from the middle of the 0.5 chunk: the last one moves into the hole.
+        shard.change(&record(1, 0.5).id, None);
+        shard.assert_consistent();
+        // Re-weight within the class (in place), across classes (moves), hold, release.
+        let mut r = shard.rows[&record(0, 0.5).id.to_string()].clone();
+        r.weight = Weight::from_f64(0.45).unwrap();
+        shard.change(&r.id.clone(), Some(r.clone()));
+        shard.assert_consistent();
+        r.weight = Weight::from_f64(0.01).unwrap();
+        shard.change(&r.id.clone(), Some(r.clone()));
+        shard.assert_consistent();
+        r.hold = Some(crate::domain::hold::Hold::AwaitingScan);
+        shard.change(&r.id.clone(), Some(r.clone()));
+        shard.assert_consistent();
+        assert_eq!(shard.info().held_volume, 1);
+        r.hold = None;
+        shard.change(&r.id.clone(), Some(r.clone()));
+        shard.assert_consistent();
+        for n in 0..weights.len() as u32 {
+            shard.change(&record(n, 0.5).id, None);
+            shard.assert_consistent();
+        }
+        assert_eq!(shard.info(), ShardInfo::empty("cat", 0));
+        assert!(shard.slots.is_empty() && shard.rows.is_empty());
     }
 
     #[test]
-    fn weight_changes_and_removals_leave_exact_sums() {
-        let mut info = ChunkInfo::empty(&cat(), ChunkSizing::default());
-        info.add_image(0, w(0.1)).unwrap();
-        info.add_image(0, w(0.2)).unwrap();
-        info.change_weight(0, w(0.2), w(0.7)).unwrap();
-        info.remove_image(0, w(0.1)).unwrap();
-        assert_eq!(info.chunk_weight_sum, vec![700_000_000]);
-        assert_eq!(info.remove_image(0, w(0.8)), Err(ChunkError::Underflow(0)));
-        assert_eq!(info.remove_image(9, w(0.1)), Err(ChunkError::NoSuchChunk(9)));
+    fn a_stale_last_slot_is_refused_not_written() {
+        let mut shard = Shard::default();
+        for n in 0..3 {
+            let r = record(n, 0.5);
+            shard.change(&r.id.clone(), Some(r));
+        }
+        let first = shard.rows[&record(0, 0.5).id.to_string()].clone();
+        let info = shard.info();
+        let last = last_slot_to_read(&info, &first, 0).unwrap();
+        assert_eq!(last.index, 2);
+        // What sits in slot 1 is not the last image: a concurrent writer moved things.
+        let wrong = shard.slots[&Slot { index: 1, ..last }].clone();
+        assert_eq!(
+            refile(info, Some(&first), None, Some(wrong)),
+            Err(ChunkError::StaleLastSlot(last))
+        );
     }
 
     #[test]
-    fn chunk_info_serialises_with_the_seed_field_names() {
-        let info = ChunkInfo::empty(&cat(), ChunkSizing::default());
-        let json = serde_json::to_value(&info).unwrap();
+    fn shard_items_serialise_with_the_seed_field_names() {
+        let json = serde_json::to_value(ShardInfo::empty("cat", 2)).unwrap();
         for field in [
             "label",
-            "chunkNumber",
-            "chunkMax",
-            "chunkThreshold",
-            "activeChunks",
+            "chunkNumbers",
             "chunkVolume",
             "chunkWeightSum",
+            "chunkCeiling",
+            "heldVolume",
         ] {
             assert!(json.get(field).is_some(), "missing {field}");
         }
+        assert_eq!(shard_key("cat", 2), "cat#2");
+        let slot = Slot {
+            shard: 2,
+            chunk: 57,
+            index: 12,
+        };
+        assert_eq!(slot.key("cat"), "cat#2#57#12");
+    }
+
+    #[test]
+    fn write_shards_are_bounded_and_spread_images() {
+        assert!(WriteShards::new(0).is_err());
+        assert!(WriteShards::new(MAX_WRITE_SHARDS + 1).is_err());
+        let shards = WriteShards::new(3).unwrap();
+        let mut seen = [0u32; 3];
+        for n in 0..300u32 {
+            seen[shards.shard_of(&record(n, 0.5).id) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 60), "{seen:?}");
     }
 }

@@ -121,11 +121,14 @@ pub struct ImageFacts {
     pub sha256: Sha256Hex,
 }
 
-/// One row of `imageChunksTable`: an image, its weight and the chunk it is filed in.
+/// One row of `imageChunksTable`: an image, its weight and where it is filed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageRecord {
     pub id: ImageId,
-    pub chunk_number: u32,
+    /// The write shard whose chunk info counts the image.
+    pub shard: u32,
+    /// Its slot (chunk and place in it) while in the random pool; `None` while held.
+    pub slot: Option<crate::domain::chunks::Slot>,
     pub weight: Weight,
     pub kind: ImageKind,
     pub width: u32,
@@ -149,7 +152,7 @@ impl ImageRecord {
     }
 }
 
-/// An image about to be added: everything but the chunk, which the tables choose.
+/// An image about to be added: everything but its place, which the tables choose.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewImage {
     pub id: ImageId,
@@ -160,10 +163,12 @@ pub struct NewImage {
 }
 
 impl NewImage {
-    pub fn into_record(self, chunk_number: u32) -> ImageRecord {
+    /// The row, not yet filed: [`crate::domain::chunks::refile`] gives it its place.
+    pub fn into_record(self) -> ImageRecord {
         ImageRecord {
             id: self.id,
-            chunk_number,
+            shard: 0,
+            slot: None,
             weight: self.weight,
             kind: self.facts.kind,
             width: self.facts.width,

@@ -1,21 +1,56 @@
 //! Weighted random picks, in integers so that the probabilities are exact.
 //!
-//! A pick is two stages: a chunk in proportion to its weight sum, then an image of that
-//! chunk in proportion to its weight. With integer weights and a uniform integer draw each
-//! stage is exactly proportional, so P(image) = w_i / W.
+//! A pick is petAPI's two stages on the chunk bookkeeping of `chunks.rs`: a chunk (of any
+//! shard) in proportion to its weight sum ([`pick_chunk`]), then an image of that chunk in
+//! proportion to its weight: a uniform slot ([`ChunkDraw::slot`]) kept with probability
+//! weight / ceiling ([`ChunkDraw::keeps`]), else another slot of the same chunk. With integer
+//! weights and uniform integer draws each stage is exactly proportional, so P(image) = w_i / W.
 
 use rand::Rng;
 
-use super::chunks::ChunkInfo;
+use super::chunks::{LabelChunks, Slot};
+
+/// The chunk a draw landed on, as the bookkeeping read says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkDraw {
+    pub shard: u32,
+    pub chunk: u32,
+    pub volume: u64,
+    pub ceiling: u64,
+}
+
+impl ChunkDraw {
+    /// A uniform slot of the chunk.
+    pub fn slot<R: Rng + ?Sized>(&self, rng: &mut R) -> Slot {
+        Slot {
+            shard: self.shard,
+            chunk: self.chunk,
+            index: rng.random_range(0..self.volume),
+        }
+    }
+
+    /// Whether the image found in a drawn slot is kept: with probability pooled / ceiling.
+    /// A weight above the ceiling means the read was stale; the caller reads again.
+    pub fn keeps<R: Rng + ?Sized>(&self, pooled: u64, rng: &mut R) -> bool {
+        pooled >= self.ceiling || rng.random_range(0..self.ceiling) < pooled
+    }
+}
+
+/// Picks a chunk of the label in proportion to its weight sum. `None` when the pool is empty.
+pub fn pick_chunk<R: Rng + ?Sized>(chunks: &LabelChunks, rng: &mut R) -> Option<ChunkDraw> {
+    let i = pick_index(chunks.chunks().map(|(_, tally)| tally.weight_sum), rng)?;
+    let (shard, tally) = chunks.chunks().nth(i).expect("an index below the count");
+    Some(ChunkDraw {
+        shard,
+        chunk: tally.chunk,
+        volume: tally.volume,
+        ceiling: tally.ceiling,
+    })
+}
 
 /// Picks one item with probability weight(item) / sum of weights. `None` when the sum is 0.
 pub fn pick_weighted<'a, T, R: Rng + ?Sized>(items: &'a [T], weight: impl Fn(&T) -> u64, rng: &mut R) -> Option<&'a T> {
     pick_index(items.iter().map(&weight), rng).map(|i| &items[i])
-}
-
-/// Picks a chunk of the label in proportion to its weight sum. `None` when the label is empty.
-pub fn pick_chunk<R: Rng + ?Sized>(info: &ChunkInfo, rng: &mut R) -> Option<u32> {
-    pick_index(info.chunk_weight_sum.iter().copied(), rng).map(|c| c as u32)
 }
 
 /// The index of one weight, drawn with probability weight / total. Walks the weights twice
@@ -37,97 +72,154 @@ fn pick_index<R: Rng + ?Sized>(weights: impl Iterator<Item = u64> + Clone, rng: 
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
     use super::*;
-    use crate::domain::chunks::ChunkSizing;
+    use crate::domain::chunks::{refile, ShardInfo, Write, WriteShards};
+    use crate::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
     use crate::domain::label::LabelSet;
     use crate::domain::stats::{chi_square, chi_square_critical_999};
     use crate::domain::weight::Weight;
 
+    /// A label filed through the domain's own planning, kept in memory.
     struct Catalogue {
-        info: ChunkInfo,
-        /// (chunk, weight) per image, in upload order.
-        images: Vec<(u32, Weight)>,
+        chunks: LabelChunks,
+        slots: HashMap<Slot, usize>,
+        weights: Vec<u64>,
     }
 
-    /// 4 full chunks of 10 images with weights from 0.01 to 1, plus a nearly empty last
-    /// chunk holding one light image: the case where a uniform chunk pick goes badly wrong.
+    /// 41 images over 3 shards: weights 0.01 to 1 in many classes, plus one very light one.
     fn skewed_catalogue() -> Catalogue {
-        let label = LabelSet::default_pets().parse("cat").unwrap();
-        let mut info = ChunkInfo::empty(&label, ChunkSizing::new(10, 10).unwrap());
-        let mut images = Vec::new();
+        let cat = LabelSet::default_pets().parse("cat").unwrap();
+        let shards = WriteShards::new(3).unwrap();
+        let mut infos: Vec<ShardInfo> = (0..3).map(|s| ShardInfo::empty("cat", s)).collect();
+        let (mut slots, mut weights) = (HashMap::new(), Vec::new());
         for i in 0..41u32 {
             let weight = Weight::from_f64(if i == 40 {
-                0.05
+                0.000_05
             } else {
                 0.01 + 0.99 * f64::from(i % 10) / 9.0
             })
             .unwrap();
-            let chunk = info.chunk_for_new_image();
-            info.add_image(chunk, weight.nanos()).unwrap();
-            images.push((chunk, weight));
+            let id = ImageId::new(cat.clone(), Sha256Hex::of(&i.to_be_bytes()));
+            let shard = shards.shard_of(&id) as usize;
+            let record = ImageRecord {
+                id,
+                shard: 0,
+                slot: None,
+                weight,
+                kind: ImageKind::Png,
+                width: 1,
+                height: 1,
+                byte_size: 1,
+                created_at: "2026-11-30T00:00:00Z".parse().unwrap(),
+                hold: None,
+            };
+            let plan = refile(infos[shard].clone(), None, Some(record), None).unwrap();
+            for write in &plan.writes {
+                if let Write::PutSlot(slot, _) = write {
+                    slots.insert(*slot, weights.len());
+                }
+            }
+            infos[shard] = plan.info;
+            weights.push(weight.nanos());
         }
-        assert_eq!(info.chunk_volume, vec![10, 10, 10, 10, 1]);
-        Catalogue { info, images }
+        Catalogue {
+            chunks: LabelChunks { shards: infos },
+            slots,
+            weights,
+        }
     }
 
-    /// Draws `draws` images with a given chunk rule, then the in-chunk weighted pick.
-    fn observe(
-        cat: &Catalogue,
-        draws: usize,
-        seed: u64,
-        chunk_rule: impl Fn(&ChunkInfo, &mut StdRng) -> u32,
-    ) -> Vec<u64> {
+    fn observe(cat: &Catalogue, draws: usize, seed: u64) -> Vec<u64> {
         let mut rng = StdRng::seed_from_u64(seed);
-        let indices: Vec<usize> = (0..cat.images.len()).collect();
-        let mut counts = vec![0u64; cat.images.len()];
+        let mut counts = vec![0u64; cat.weights.len()];
         for _ in 0..draws {
-            let chunk = chunk_rule(&cat.info, &mut rng);
-            let in_chunk: Vec<usize> = indices.iter().copied().filter(|&i| cat.images[i].0 == chunk).collect();
-            let &i = pick_weighted(&in_chunk, |&i| cat.images[i].1.nanos(), &mut rng).unwrap();
-            counts[i] += 1;
+            let draw = pick_chunk(&cat.chunks, &mut rng).unwrap();
+            loop {
+                let image = cat.slots[&draw.slot(&mut rng)];
+                if draw.keeps(cat.weights[image], &mut rng) {
+                    counts[image] += 1;
+                    break;
+                }
+            }
         }
         counts
     }
 
-    fn expected(cat: &Catalogue) -> Vec<f64> {
-        let total: u64 = cat.images.iter().map(|(_, w)| w.nanos()).sum();
-        cat.images
-            .iter()
-            .map(|(_, w)| w.nanos() as f64 / total as f64)
-            .collect()
+    fn expected(weights: &[u64]) -> Vec<f64> {
+        let total: u64 = weights.iter().sum();
+        weights.iter().map(|&w| w as f64 / total as f64).collect()
     }
 
     const DRAWS: usize = 200_000;
 
     #[test]
-    fn weighted_chunk_pick_follows_weights_exactly() {
+    fn chunk_then_slot_picks_follow_weights_exactly() {
         let cat = skewed_catalogue();
-        let counts = observe(&cat, DRAWS, 7, |info, rng| pick_chunk(info, rng).unwrap());
-        let stat = chi_square(&counts, &expected(&cat));
-        let critical = chi_square_critical_999(cat.images.len() - 1);
+        assert!(
+            cat.chunks.shards.iter().all(|s| s.total_weight() > 0),
+            "every shard holds images"
+        );
+        assert!(cat.chunks.chunks().count() > 10, "many chunks");
+        let counts = observe(&cat, DRAWS, 7);
+        let stat = chi_square(&counts, &expected(&cat.weights));
+        let critical = chi_square_critical_999(cat.weights.len() - 1);
         assert!(
             stat < critical,
             "chi-square {stat:.1} ≥ critical {critical:.1}: picks are not proportional to weight"
         );
     }
 
-    /// The petAPI rule (uniform chunk, then weighted in the chunk), kept so the difference stays visible.
+    /// A slot kept regardless of its weight (a uniform pick inside the chunk) fails the same
+    /// test: the acceptance step is what makes the second stage proportional.
+    #[test]
+    fn keeping_every_drawn_slot_fails_the_same_test() {
+        let cat = skewed_catalogue();
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut counts = vec![0u64; cat.weights.len()];
+        for _ in 0..DRAWS {
+            let draw = pick_chunk(&cat.chunks, &mut rng).unwrap();
+            counts[cat.slots[&draw.slot(&mut rng)]] += 1;
+        }
+        let stat = chi_square(&counts, &expected(&cat.weights));
+        assert!(
+            stat > 10.0 * chi_square_critical_999(cat.weights.len() - 1),
+            "{stat:.1}"
+        );
+    }
+
+    /// petAPI's rule: a uniformly chosen chunk of 10 images, then a weighted image of it.
+    /// A lone image in a fresh chunk is served as often as a whole chunk.
     #[test]
     fn uniform_chunk_pick_of_petapi_fails_the_same_test() {
-        let cat = skewed_catalogue();
-        let counts = observe(&cat, DRAWS, 7, |info, rng| rng.random_range(0..info.chunk_number));
-        let stat = chi_square(&counts, &expected(&cat));
-        let critical = chi_square_critical_999(cat.images.len() - 1);
+        let weights: Vec<u64> = (0..41u32)
+            .map(|i| {
+                let w = if i == 40 {
+                    0.05
+                } else {
+                    0.01 + 0.99 * f64::from(i % 10) / 9.0
+                };
+                Weight::from_f64(w).unwrap().nanos()
+            })
+            .collect();
+        let petapi_chunks: Vec<Vec<usize>> = (0..5).map(|c| (c * 10..(c * 10 + 10).min(41)).collect()).collect();
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut counts = vec![0u64; weights.len()];
+        for _ in 0..DRAWS {
+            let chunk = &petapi_chunks[rng.random_range(0..petapi_chunks.len())];
+            counts[*pick_weighted(chunk, |&i| weights[i], &mut rng).unwrap()] += 1;
+        }
+        let stat = chi_square(&counts, &expected(&weights));
+        let critical = chi_square_critical_999(weights.len() - 1);
         assert!(
             stat > 100.0 * critical,
             "chi-square {stat:.1} should be far above {critical:.1}"
         );
-        // The lone image of the last chunk is over-served by a large factor.
-        let lone = cat.images.len() - 1;
-        let over = counts[lone] as f64 / (expected(&cat)[lone] * DRAWS as f64);
+        let over = counts[40] as f64 / (expected(&weights)[40] * DRAWS as f64);
         assert!(over > 50.0, "lone image over-served only {over:.1}x");
     }
 
@@ -136,5 +228,6 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         assert_eq!(pick_weighted(&[0u64, 0], |&w| w, &mut rng), None);
         assert_eq!(pick_weighted::<u64, _>(&[], |&w| w, &mut rng), None);
+        assert_eq!(pick_chunk(&LabelChunks::default(), &mut rng), None);
     }
 }

@@ -1,40 +1,40 @@
-//! `chunkInfoTable` and `imageChunksTable` (with its GSI `LabelChunkIndex`) on DynamoDB.
+//! `chunkInfoTable` and `imageChunksTable` on DynamoDB, in the layout of
+//! `resolvers/src/domain/chunks.rs`: per label, one chunk-info item per write shard (`cat#0`)
+//! and one item per slot (`cat#0#57#12`) in `chunkInfoTable`; one row per image in
+//! `imageChunksTable`. No item grows with the catalogue (`capacity.rs` proves the bounds).
 //!
-//! Every bookkeeping change is one `TransactWriteItems` of two conditional writes: the image
-//! row (`attribute_not_exists`, or "still the row I read") and the chunk info (`revision`
-//! unchanged, then bumped). Two writers racing on a label cannot both win; the loser re-reads
-//! and tries again (optimistic concurrency), so the counts and weight sums never drift and
-//! no write is a blind read-modify-write.
+//! Every change is one `TransactWriteItems` applying one plan of [`refile`]: the row
+//! (`attribute_not_exists`, or "still the row I read"), the slots it moves, and the shard's
+//! chunk info (`revision` unchanged, then bumped). Two writers racing on a shard cannot both
+//! win; the loser re-reads and tries again (optimistic concurrency), so counts, sums and slots
+//! never drift. Writers of different shards never meet.
 //!
 //! Losing a race, a transaction conflict and throttling all mean "nothing happened": the
 //! operation is tried again inside a time budget (`contention.rs`), never turned into a 500
 //! while time is left.
 //!
-//! A random pick costs three requests: `GetItem` on the chunk info, one `Query` of
-//! `LabelChunkIndex` for the chosen chunk (a chunk is at most `chunkMax` small rows, one page),
-//! and one strongly consistent `BatchGetItem` of the drawn rows, because the index is
-//! eventually consistent and may still list an image deleted or held a moment ago
-//! ([`ChunkTables::current_rows`]). `labels` reads every label's chunk info in one `BatchGetItem`.
+//! A random pick costs two requests, both strongly consistent `BatchGetItem`s: the label's
+//! shard items, then the drawn slots (their items are copies of the rows, so no row is read).
+//! A slot is kept with probability ≥ 2/3, so a third request is rare. `labels` reads every
+//! label's shard items in one `BatchGetItem`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, Get, Put, TransactGetItem, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use resolvers::domain::chunks::{ChunkInfo, ChunkSizing};
+use resolvers::domain::chunks::{
+    last_slot_to_read, refile, shard_key, ChunkError, LabelChunks, ShardInfo, Slot, Write, WriteShards,
+};
 use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
 use resolvers::domain::label::{Label, LabelSet};
 use resolvers::domain::weight::Weight;
-use resolvers::ports::{ChunkTables, Inserted};
+use resolvers::ports::{ChunkTables, Inserted, MigrationPending};
 
 use super::batch_get::batch_get_consistent;
 use super::contention::{self, Budget};
-use super::items::{self, n, Item, VersionedInfo};
-
-/// The name of the GSI on `imageChunksTable` (partition `label`, sort `chunkNumber`).
-pub const LABEL_CHUNK_INDEX: &str = "LabelChunkIndex";
+use super::items::{self, n, Item, VersionedShard};
 
 /// The DynamoDB implementation of [`ChunkTables`].
 pub struct DynamoChunkTables {
@@ -42,9 +42,17 @@ pub struct DynamoChunkTables {
     chunk_info_table: String,
     image_chunks_table: String,
     labels: LabelSet,
+    /// The write shards every label has: picks read all of them.
+    shards: WriteShards,
     /// Attempts retried because another writer got there first, a transaction conflicted, or
     /// DynamoDB throttled (see [`Self::lost_races`]).
     lost_races: std::sync::atomic::AtomicU64,
+}
+
+/// What the main row's write must find: nothing (an insert) or the row exactly as read.
+enum RowGuard<'a> {
+    Absent,
+    Unchanged(&'a ImageRecord),
 }
 
 impl DynamoChunkTables {
@@ -53,12 +61,14 @@ impl DynamoChunkTables {
         chunk_info_table: impl Into<String>,
         image_chunks_table: impl Into<String>,
         labels: LabelSet,
+        shards: WriteShards,
     ) -> DynamoChunkTables {
         DynamoChunkTables {
             client,
             chunk_info_table: chunk_info_table.into(),
             image_chunks_table: image_chunks_table.into(),
             labels,
+            shards,
             lost_races: Default::default(),
         }
     }
@@ -103,9 +113,36 @@ impl DynamoChunkTables {
         Ok(output.item)
     }
 
-    async fn read_info(&self, label: &str) -> anyhow::Result<Option<VersionedInfo>> {
-        let item = self.get_item(&self.chunk_info_table, items::info_key(label)).await?;
-        item.as_ref().map(items::versioned_info).transpose()
+    /// A shard's chunk info; an empty one at revision 0 when the item does not exist yet,
+    /// unless the label is still in the layout before write shards.
+    async fn read_shard(&self, label: &str, shard: u32) -> anyhow::Result<VersionedShard> {
+        match self
+            .get_item(&self.chunk_info_table, items::info_key(&shard_key(label, shard)))
+            .await?
+        {
+            Some(item) => items::versioned_shard(&item),
+            None => {
+                self.refuse_if_legacy(label).await?;
+                Ok(VersionedShard {
+                    info: ShardInfo::empty(label, shard),
+                    revision: 0,
+                })
+            }
+        }
+    }
+
+    /// A label with chunk info under its bare name is in the layout before write shards:
+    /// `pawql migrate` converts it. Asked only where a label has no shard items (a new label),
+    /// so it costs nothing on a label in use.
+    async fn refuse_if_legacy(&self, label: &str) -> anyhow::Result<()> {
+        if self
+            .get_item(&self.chunk_info_table, items::info_key(label))
+            .await?
+            .is_some()
+        {
+            return Err(MigrationPending(label.to_owned()).into());
+        }
+        Ok(())
     }
 
     async fn read_row(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
@@ -115,19 +152,22 @@ impl DynamoChunkTables {
             .transpose()
     }
 
-    /// The row and its label's chunk info, read for a change in one `TransactGetItems`: a
-    /// snapshot of both, so a concurrent writer cannot slip between the two reads.
-    async fn read_row_and_info(&self, id: &ImageId) -> anyhow::Result<Option<(ImageRecord, VersionedInfo)>> {
+    /// The row and the chunk info of the shard it hashes to, in one `TransactGetItems`: a
+    /// snapshot of both, so a concurrent writer cannot slip between the two reads. (A row
+    /// filed under another shard count is in another shard: that one is read after it.)
+    async fn read_row_and_shard(&self, id: &ImageId) -> anyhow::Result<Option<(ImageRecord, VersionedShard)>> {
         let get = |table: &str, key: Item| -> anyhow::Result<TransactGetItem> {
             Ok(TransactGetItem::builder()
                 .get(Get::builder().table_name(table).set_key(Some(key)).build()?)
                 .build())
         };
+        let label = id.label.as_str();
+        let hashed = self.shards.shard_of(id);
         let output = self
             .client
             .transact_get_items()
             .transact_items(get(&self.image_chunks_table, items::image_key(id))?)
-            .transact_items(get(&self.chunk_info_table, items::info_key(id.label.as_str()))?)
+            .transact_items(get(&self.chunk_info_table, items::info_key(&shard_key(label, hashed)))?)
             .send()
             .await
             .map_err(|e| contention::classify(e, "DynamoDB TransactGetItems"))?;
@@ -137,80 +177,106 @@ impl DynamoChunkTables {
             return Ok(None);
         };
         let record = items::image_record(row, &self.labels)?;
-        let info = item(1).with_context(|| format!("label {} has rows but no chunk info", id.label))?;
-        Ok(Some((record, items::versioned_info(info)?)))
-    }
-
-    /// Writes the new chunk info if its revision is still `read.revision` (absent when 0).
-    fn put_info(&self, info: &ChunkInfo, read_revision: u64) -> anyhow::Result<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(&self.chunk_info_table)
-            .set_item(Some(items::info_item(info, read_revision + 1)));
-        let put = if read_revision == 0 {
-            put.condition_expression("attribute_not_exists(#label)")
-                .expression_attribute_names("#label", "label")
-        } else {
-            put.condition_expression("#revision = :revision")
-                .expression_attribute_names("#revision", "revision")
-                .expression_attribute_values(":revision", n(read_revision))
+        let shard = match item(1) {
+            Some(info) if record.shard == hashed => items::versioned_shard(info)?,
+            _ => self.read_shard(label, record.shard).await?,
         };
-        Ok(TransactWriteItem::builder().put(put.build()?).build())
+        anyhow::ensure!(
+            shard.revision > 0,
+            "{id} is filed in shard {} of no chunk info",
+            record.shard
+        );
+        Ok(Some((record, shard)))
     }
 
-    /// A condition that the row is still exactly the one read: same chunk, same weight.
-    fn row_unchanged(record: &ImageRecord) -> (String, HashMap<String, String>, Item) {
-        let names = HashMap::from([
-            ("#chunk".to_owned(), "chunkNumber".to_owned()),
-            ("#weight".to_owned(), "weight".to_owned()),
-            ("#held".to_owned(), items::HELD_REASON.to_owned()),
-        ]);
-        let mut values = Item::from([
-            (":chunk".to_owned(), n(record.chunk_number)),
-            (":weight".to_owned(), n(record.weight.to_decimal_string())),
-        ]);
-        let held = match &record.hold {
-            Some(reason) => {
-                values.insert(":held".to_owned(), items::s(reason.to_string()));
-                "#held = :held"
-            }
-            None => "attribute_not_exists(#held)",
-        };
-        (
-            format!("#chunk = :chunk AND #weight = :weight AND {held}"),
-            names,
-            values,
-        )
+    /// The image in one slot, strongly consistent.
+    async fn read_slot(&self, label: &str, slot: Slot) -> anyhow::Result<Option<ImageRecord>> {
+        let item = self
+            .get_item(&self.chunk_info_table, items::info_key(&slot.key(label)))
+            .await?;
+        item.as_ref()
+            .map(|item| items::slot_record(item, &self.labels))
+            .transpose()
     }
 
-    /// Changes one row with `change` and its chunk's weight sum by the change in its pooled
-    /// weight: one transaction of the whole new row (conditional on the row as read) and the
-    /// chunk info (conditional on its revision).
-    async fn modify(&self, id: &ImageId, change: impl Fn(&mut ImageRecord)) -> anyhow::Result<Option<ImageRecord>> {
-        let change = &change;
-        self.retrying(&format!("change {id}"), |_| async move {
-            let Some((record, read)) = self.read_row_and_info(id).await? else {
-                return Ok(Some(None));
+    /// The plan's writes as one transaction's items.
+    fn transaction(
+        &self,
+        label: &str,
+        writes: &[Write],
+        read_revision: u64,
+        main: &ImageId,
+        guard: RowGuard<'_>,
+    ) -> anyhow::Result<Vec<TransactWriteItem>> {
+        let mut out = Vec::with_capacity(writes.len());
+        for write in writes {
+            let item = match write {
+                Write::PutRow(record) => {
+                    let put = Put::builder()
+                        .table_name(&self.image_chunks_table)
+                        .set_item(Some(items::image_item(record)));
+                    let put = if &record.id == main {
+                        match &guard {
+                            RowGuard::Absent => put
+                                .condition_expression("attribute_not_exists(#s3key)")
+                                .expression_attribute_names("#s3key", "s3key"),
+                            RowGuard::Unchanged(old) => {
+                                let (condition, names, values) = row_unchanged(old);
+                                put.condition_expression(condition)
+                                    .set_expression_attribute_names(Some(names))
+                                    .set_expression_attribute_values(Some(values))
+                            }
+                        }
+                    } else {
+                        // A row moved to another slot: the shard's revision guards it.
+                        put.condition_expression("attribute_exists(#s3key)")
+                            .expression_attribute_names("#s3key", "s3key")
+                    };
+                    TransactWriteItem::builder().put(put.build()?).build()
+                }
+                Write::DeleteRow(id) => {
+                    let RowGuard::Unchanged(old) = &guard else {
+                        anyhow::bail!("a delete of {id} without the row read");
+                    };
+                    let (condition, names, values) = row_unchanged(old);
+                    let delete = Delete::builder()
+                        .table_name(&self.image_chunks_table)
+                        .set_key(Some(items::image_key(id)))
+                        .condition_expression(condition)
+                        .set_expression_attribute_names(Some(names))
+                        .set_expression_attribute_values(Some(values));
+                    TransactWriteItem::builder().delete(delete.build()?).build()
+                }
+                Write::PutSlot(slot, record) => {
+                    let put = Put::builder()
+                        .table_name(&self.chunk_info_table)
+                        .set_item(Some(items::slot_item(label, *slot, record)));
+                    TransactWriteItem::builder().put(put.build()?).build()
+                }
+                Write::DeleteSlot(slot) => {
+                    let delete = Delete::builder()
+                        .table_name(&self.chunk_info_table)
+                        .set_key(Some(items::info_key(&slot.key(label))));
+                    TransactWriteItem::builder().delete(delete.build()?).build()
+                }
+                Write::PutShard(info) => {
+                    let put = Put::builder()
+                        .table_name(&self.chunk_info_table)
+                        .set_item(Some(items::shard_item(info, read_revision + 1)));
+                    let put = if read_revision == 0 {
+                        put.condition_expression("attribute_not_exists(#label)")
+                            .expression_attribute_names("#label", "label")
+                    } else {
+                        put.condition_expression("#revision = :revision")
+                            .expression_attribute_names("#revision", "revision")
+                            .expression_attribute_values(":revision", n(read_revision))
+                    };
+                    TransactWriteItem::builder().put(put.build()?).build()
+                }
             };
-            let mut changed = record.clone();
-            change(&mut changed);
-            let mut info = read.info;
-            info.change_weight(record.chunk_number, record.pooled_nanos(), changed.pooled_nanos())?;
-            let (condition, names, values) = Self::row_unchanged(&record);
-            let put_row = Put::builder()
-                .table_name(&self.image_chunks_table)
-                .set_item(Some(items::image_item(&changed)))
-                .condition_expression(condition)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .build()?;
-            let writes = vec![
-                TransactWriteItem::builder().put(put_row).build(),
-                self.put_info(&info, read.revision)?,
-            ];
-            self.transact(writes).await?;
-            Ok(Some(Some(changed)))
-        })
-        .await
+            out.push(item);
+        }
+        Ok(out)
     }
 
     /// One transaction; a lost race or contention comes back as [`contention::Transient`].
@@ -224,75 +290,149 @@ impl DynamoChunkTables {
         Ok(())
     }
 
-    /// Paginated query; `index` picks the GSI.
-    async fn query(&self, label: &str, chunk: Option<u32>, consistent: bool) -> anyhow::Result<Vec<ImageRecord>> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut request = self
-                .client
-                .query()
-                .table_name(&self.image_chunks_table)
-                .expression_attribute_names("#label", "label")
-                .expression_attribute_values(":label", items::s(label))
-                .set_exclusive_start_key(start.take());
-            request = match chunk {
-                Some(chunk) => request
-                    .index_name(LABEL_CHUNK_INDEX)
-                    .key_condition_expression("#label = :label AND #chunk = :chunk")
-                    .expression_attribute_names("#chunk", "chunkNumber")
-                    .expression_attribute_values(":chunk", n(chunk)),
-                None => request
-                    .key_condition_expression("#label = :label")
-                    .consistent_read(consistent),
+    /// Changes one existing image: `change` says what its row becomes (`None`: removed).
+    /// Answers the row as it was and as it is.
+    async fn change(
+        &self,
+        id: &ImageId,
+        change: impl Fn(&ImageRecord) -> Option<ImageRecord>,
+    ) -> anyhow::Result<Option<(ImageRecord, Option<ImageRecord>)>> {
+        let change = &change;
+        let label = id.label.as_str();
+        self.retrying(&format!("change {id}"), |_| async move {
+            let Some((old, read)) = self.read_row_and_shard(id).await? else {
+                return Ok(Some(None));
             };
-            let page = request
-                .send()
-                .await
-                .map_err(|e| contention::classify(e, &format!("DynamoDB Query {}", self.image_chunks_table)))?;
-            for item in page.items() {
-                out.push(items::image_record(item, &self.labels)?);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(out),
+            let new = change(&old);
+            let pooled = new.as_ref().map_or(0, ImageRecord::pooled_nanos);
+            let last = match last_slot_to_read(&read.info, &old, pooled) {
+                Some(slot) => self.read_slot(label, slot).await?,
+                None => None,
+            };
+            let plan = match refile(read.info, Some(&old), new, last) {
+                Ok(plan) => plan,
+                // The last slot moved between the reads: a concurrent writer, so read again.
+                Err(ChunkError::StaleLastSlot(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let writes = self.transaction(label, &plan.writes, read.revision, id, RowGuard::Unchanged(&old))?;
+            self.transact(writes).await?;
+            Ok(Some(Some((old, plan.record))))
+        })
+        .await
+    }
+
+    /// The shard items of `labels`, in one strongly consistent `BatchGetItem` (100 keys a
+    /// request); a label with none is `None`, or `MIGRATION_PENDING` if it is still in the
+    /// layout before write shards. With `with_old_keys`, the labels' old chunk-info keys are
+    /// asked in the same request (for many labels at once, where one by one would cost a
+    /// request each); without, only a label found empty is looked for (a pick's path).
+    async fn read_labels(&self, labels: &[Label], with_old_keys: bool) -> anyhow::Result<Vec<Option<LabelChunks>>> {
+        let mut keys: Vec<Item> = labels
+            .iter()
+            .flat_map(|label| (0..self.shards.count()).map(move |s| items::info_key(&shard_key(label.as_str(), s))))
+            .collect();
+        if with_old_keys {
+            keys.extend(labels.iter().map(|label| items::info_key(label.as_str())));
+        }
+        let mut found: HashMap<String, Vec<ShardInfo>> = HashMap::new();
+        let mut old_layout = std::collections::HashSet::new();
+        for item in batch_get_consistent(&self.client, &self.chunk_info_table, keys).await? {
+            if item.contains_key("shard") {
+                let info = items::versioned_shard(&item)?.info;
+                found.entry(info.label.clone()).or_default().push(info);
+            } else if let Some(key) = item.get("label").and_then(|v| v.as_s().ok()) {
+                old_layout.insert(key.clone());
             }
         }
+        let mut out = Vec::with_capacity(labels.len());
+        for label in labels {
+            match found.remove(label.as_str()) {
+                Some(mut shards) => {
+                    shards.sort_by_key(|info| info.shard);
+                    out.push(Some(LabelChunks { shards }));
+                }
+                None if old_layout.contains(label.as_str()) => {
+                    return Err(MigrationPending(label.to_string()).into());
+                }
+                None => {
+                    if !with_old_keys {
+                        self.refuse_if_legacy(label.as_str()).await?;
+                    }
+                    out.push(None);
+                }
+            }
+        }
+        Ok(out)
     }
+}
+
+/// A condition that the row is still exactly the one read: same place, weight and hold.
+fn row_unchanged(record: &ImageRecord) -> (String, HashMap<String, String>, Item) {
+    let mut names = HashMap::from([
+        ("#shard".to_owned(), "shard".to_owned()),
+        ("#weight".to_owned(), "weight".to_owned()),
+        ("#held".to_owned(), items::HELD_REASON.to_owned()),
+        ("#slot".to_owned(), "slot".to_owned()),
+    ]);
+    let mut values = Item::from([
+        (":shard".to_owned(), n(record.shard)),
+        (":weight".to_owned(), n(record.weight.to_decimal_string())),
+    ]);
+    let mut conditions = vec!["#shard = :shard".to_owned(), "#weight = :weight".to_owned()];
+    match &record.hold {
+        Some(reason) => {
+            values.insert(":held".to_owned(), items::s(reason.to_string()));
+            conditions.push("#held = :held".to_owned());
+        }
+        None => conditions.push("attribute_not_exists(#held)".to_owned()),
+    }
+    match record.slot {
+        Some(slot) => {
+            names.insert("#chunk".to_owned(), "chunkNumber".to_owned());
+            values.insert(":chunk".to_owned(), n(slot.chunk));
+            values.insert(":slot".to_owned(), n(slot.index));
+            conditions.push("#chunk = :chunk AND #slot = :slot".to_owned());
+        }
+        None => conditions.push("attribute_not_exists(#slot)".to_owned()),
+    }
+    (conditions.join(" AND "), names, values)
 }
 
 #[async_trait]
 impl ChunkTables for DynamoChunkTables {
-    async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<ChunkInfo>> {
-        let info = self
-            .retrying(&format!("read chunk info of {label}"), |_| async {
-                Ok(Some(self.read_info(label.as_str()).await?))
-            })
-            .await?;
-        Ok(info.map(|versioned| versioned.info))
+    async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<LabelChunks>> {
+        Ok(self
+            .read_labels(std::slice::from_ref(label), false)
+            .await?
+            .pop()
+            .flatten())
     }
 
-    /// All labels' chunk info in one strongly consistent `BatchGetItem` (≤ 100 keys a request;
-    /// keys DynamoDB leaves unprocessed under load are asked again after a pause).
-    async fn chunk_infos(&self, labels: &[Label]) -> anyhow::Result<Vec<Option<ChunkInfo>>> {
-        let keys = labels.iter().map(|l| items::info_key(l.as_str())).collect();
-        let mut found: HashMap<String, ChunkInfo> = HashMap::new();
+    async fn chunk_infos(&self, labels: &[Label]) -> anyhow::Result<Vec<Option<LabelChunks>>> {
+        self.read_labels(labels, true).await
+    }
+
+    /// The slots' items in one strongly consistent `BatchGetItem` (a slot drawn twice is
+    /// asked once: DynamoDB refuses repeated keys).
+    async fn slots(&self, label: &Label, slots: &[Slot]) -> anyhow::Result<Vec<Option<ImageRecord>>> {
+        let mut keys: Vec<String> = slots.iter().map(|slot| slot.key(label.as_str())).collect();
+        keys.sort();
+        keys.dedup();
+        let keys = keys.iter().map(|key| items::info_key(key)).collect();
+        let mut found: HashMap<String, ImageRecord> = HashMap::new();
         for item in batch_get_consistent(&self.client, &self.chunk_info_table, keys).await? {
-            let info = items::versioned_info(&item)?.info;
-            found.insert(info.label.clone(), info);
+            let key = item
+                .get("label")
+                .and_then(|v| v.as_s().ok())
+                .context("a slot item without its key")?
+                .clone();
+            found.insert(key, items::slot_record(&item, &self.labels)?);
         }
-        Ok(labels.iter().map(|l| found.remove(l.as_str())).collect())
-    }
-
-    async fn chunk_images(&self, label: &Label, chunk: u32) -> anyhow::Result<Arc<Vec<ImageRecord>>> {
-        // GSI reads are eventually consistent: a pick may briefly miss a new image or see a
-        // removed one; the catalog checks what it drew with `current_rows`.
-        let rows = self
-            .retrying(&format!("read chunk {chunk} of {label}"), |_| async {
-                Ok(Some(self.query(label.as_str(), Some(chunk), false).await?))
-            })
-            .await?;
-        Ok(Arc::new(rows))
+        Ok(slots
+            .iter()
+            .map(|slot| found.get(&slot.key(label.as_str())).cloned())
+            .collect())
     }
 
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
@@ -300,30 +440,10 @@ impl ChunkTables for DynamoChunkTables {
             .await
     }
 
-    fn chunk_reads_may_lag(&self) -> bool {
-        true
-    }
-
-    /// The drawn rows read back in one strongly consistent `BatchGetItem`: the index they
-    /// were drawn from may trail the table.
-    async fn current_rows(&self, picked: &[ImageRecord]) -> anyhow::Result<Vec<Option<ImageRecord>>> {
-        if picked.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut distinct: Vec<&ImageId> = picked.iter().map(|r| &r.id).collect();
-        distinct.sort();
-        distinct.dedup();
-        let keys = distinct.iter().map(|id| items::image_key(id)).collect();
-        let mut now: HashMap<ImageId, ImageRecord> = HashMap::new();
-        for item in batch_get_consistent(&self.client, &self.image_chunks_table, keys).await? {
-            let record = items::image_record(&item, &self.labels)?;
-            now.insert(record.id.clone(), record);
-        }
-        Ok(picked.iter().map(|r| now.get(&r.id).cloned()).collect())
-    }
-
-    async fn insert_image(&self, image: NewImage, sizing: ChunkSizing) -> anyhow::Result<Inserted> {
+    async fn insert_image(&self, image: NewImage, shards: WriteShards) -> anyhow::Result<Inserted> {
         let image = &image;
+        let label = image.id.label.as_str();
+        let shard = shards.shard_of(&image.id);
         self.retrying(&format!("insert {}", image.id), |attempt| async move {
             // The row's write is conditional on its absence, so the first attempt needs no read
             // (the catalog has just looked); after a lost race the row may be why.
@@ -332,58 +452,24 @@ impl ChunkTables for DynamoChunkTables {
                     return Ok(Some(Inserted::Existing(existing)));
                 }
             }
-            let label = &image.id.label;
-            let read = self.read_info(label.as_str()).await?.unwrap_or_else(|| VersionedInfo {
-                info: ChunkInfo::empty(label, sizing),
-                revision: 0,
-            });
-            let mut info = read.info;
-            let chunk = info.chunk_for_new_image();
-            let record = image.clone().into_record(chunk);
-            info.add_image(chunk, record.pooled_nanos())?;
-            let put_row = Put::builder()
-                .table_name(&self.image_chunks_table)
-                .set_item(Some(items::image_item(&record)))
-                .condition_expression("attribute_not_exists(#s3key)")
-                .expression_attribute_names("#s3key", "s3key")
-                .build()?;
-            let writes = vec![
-                TransactWriteItem::builder().put(put_row).build(),
-                self.put_info(&info, read.revision)?,
-            ];
+            let read = self.read_shard(label, shard).await?;
+            let plan = refile(read.info, None, Some(image.clone().into_record()), None)?;
+            let writes = self.transaction(label, &plan.writes, read.revision, &image.id, RowGuard::Absent)?;
             self.transact(writes).await?;
-            Ok(Some(Inserted::New(record)))
+            Ok(Some(Inserted::New(plan.record.expect("an insert files a row"))))
         })
         .await
     }
 
     async fn remove_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
-        self.retrying(&format!("remove {id}"), |_| async move {
-            let Some((record, read)) = self.read_row_and_info(id).await? else {
-                return Ok(Some(None));
-            };
-            let mut info = read.info;
-            info.remove_image(record.chunk_number, record.pooled_nanos())?;
-            let (condition, names, values) = Self::row_unchanged(&record);
-            let delete_row = Delete::builder()
-                .table_name(&self.image_chunks_table)
-                .set_key(Some(items::image_key(id)))
-                .condition_expression(condition)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .build()?;
-            let writes = vec![
-                TransactWriteItem::builder().delete(delete_row).build(),
-                self.put_info(&info, read.revision)?,
-            ];
-            self.transact(writes).await?;
-            Ok(Some(Some(record)))
-        })
-        .await
+        Ok(self.change(id, |_| None).await?.map(|(old, _)| old))
     }
 
     async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {
-        self.modify(id, |record| record.weight = weight).await
+        let changed = self
+            .change(id, |old| Some(ImageRecord { weight, ..old.clone() }))
+            .await?;
+        Ok(changed.and_then(|(_, new)| new))
     }
 
     async fn set_hold(
@@ -391,10 +477,21 @@ impl ChunkTables for DynamoChunkTables {
         id: &ImageId,
         hold: Option<resolvers::domain::hold::Hold>,
     ) -> anyhow::Result<Option<ImageRecord>> {
-        self.modify(id, |record| record.hold = hold.clone()).await
+        let changed = self
+            .change(id, |old| {
+                Some(ImageRecord {
+                    hold: hold.clone(),
+                    ..old.clone()
+                })
+            })
+            .await?;
+        Ok(changed.and_then(|(_, new)| new))
     }
 
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {
-        self.query(label.as_str(), None, true).await
+        super::migrate::query_rows(&self.client, &self.image_chunks_table, label.as_str(), |item| {
+            items::image_record(item, &self.labels)
+        })
+        .await
     }
 }

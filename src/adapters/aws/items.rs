@@ -1,9 +1,11 @@
 //! DynamoDB items of the two chunk tables, with the attribute names of the petAPI seed.
 //!
 //! Numbers are DynamoDB `N` values, which are exact decimals: a weight is stored as its exact
-//! decimal string (`0.5`, `0.000000001`), never through a float. Chunk info carries one
-//! attribute the seed did not have besides `chunkWeightSum`: `revision`, a counter every write
-//! bumps under a condition, which is what makes the optimistic writes safe.
+//! decimal string (`0.5`, `0.000000001`), never through a float. A shard's chunk info carries
+//! `revision`, a counter every write bumps under a condition, which is what makes the
+//! optimistic writes safe. `chunkInfoTable` holds two kinds of items (see
+//! `resolvers/src/domain/chunks.rs`): a write shard's chunk info (`cat#0`) and a slot
+//! (`cat#0#57#12`, a copy of the image row filed there).
 
 use resolvers::domain::hold::Hold;
 use std::collections::HashMap;
@@ -11,20 +13,22 @@ use std::collections::HashMap;
 use anyhow::Context;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use resolvers::domain::chunks::ChunkInfo;
+use resolvers::domain::chunks::{shard_key, ShardInfo, Slot};
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
 use resolvers::domain::label::LabelSet;
 use resolvers::domain::weight::{decimal_string_to_nanos, Weight};
+use resolvers::ports::MigrationPending;
 
 pub type Item = HashMap<String, AttributeValue>;
 
 /// The image row attribute holding why an image is out of the random pool; absent while in it.
 pub const HELD_REASON: &str = "heldReason";
 
-/// Chunk info as read, with the revision a conditional write must find unchanged.
+/// A shard's chunk info as read, with the revision a conditional write must find unchanged
+/// (0: the item does not exist yet).
 #[derive(Debug, Clone)]
-pub struct VersionedInfo {
-    pub info: ChunkInfo,
+pub struct VersionedShard {
+    pub info: ShardInfo,
     pub revision: u64,
 }
 
@@ -84,15 +88,17 @@ pub fn image_key(id: &ImageId) -> Item {
     ])
 }
 
-/// The primary key of a chunk info item.
-pub fn info_key(label: &str) -> Item {
-    Item::from([("label".to_owned(), s(label))])
+/// The key of a `chunkInfoTable` item: a shard's chunk info (`cat#0`), a slot
+/// (`cat#0#57#12`), or a label's chunk info before write shards (`cat`).
+pub fn info_key(key: &str) -> Item {
+    Item::from([("label".to_owned(), s(key))])
 }
 
-pub fn image_item(record: &ImageRecord) -> Item {
-    let mut item = image_key(&record.id);
-    item.extend([
-        ("chunkNumber".to_owned(), n(record.chunk_number)),
+/// An image's attributes besides `label`: shared by its row and its slot's copy.
+fn image_attributes(record: &ImageRecord) -> Item {
+    let mut item = Item::from([
+        ("s3key".to_owned(), s(record.id.storage_key())),
+        ("shard".to_owned(), n(record.shard)),
         ("weight".to_owned(), n(record.weight.to_decimal_string())),
         ("contentType".to_owned(), s(record.kind.content_type())),
         ("width".to_owned(), n(record.width)),
@@ -100,19 +106,52 @@ pub fn image_item(record: &ImageRecord) -> Item {
         ("byteSize".to_owned(), n(record.byte_size)),
         ("createdAt".to_owned(), s(record.created_at.to_rfc3339())),
     ]);
+    if let Some(slot) = record.slot {
+        item.insert("chunkNumber".to_owned(), n(slot.chunk));
+        item.insert("slot".to_owned(), n(slot.index));
+    }
     if let Some(reason) = &record.hold {
         item.insert(HELD_REASON.to_owned(), s(reason.to_string()));
     }
     item
 }
 
+/// An image's row in `imageChunksTable`.
+pub fn image_item(record: &ImageRecord) -> Item {
+    let mut item = image_attributes(record);
+    item.insert("label".to_owned(), s(record.id.label.as_str()));
+    item
+}
+
+/// The copy of an image kept in its slot's `chunkInfoTable` item, so a pick reads it by key.
+pub fn slot_item(label: &str, slot: Slot, record: &ImageRecord) -> Item {
+    let mut item = image_attributes(record);
+    item.insert("label".to_owned(), s(slot.key(label)));
+    item
+}
+
+/// An image row; a row written before write shards (no `shard`) is a label awaiting
+/// `pawql migrate`.
 pub fn image_record(item: &Item, labels: &LabelSet) -> anyhow::Result<ImageRecord> {
-    let s3key = get_s(item, "s3key")?;
-    let id = ImageId::from_storage_key(s3key, labels)?;
+    let record = image_of(item, labels)?;
     anyhow::ensure!(
-        id.label.as_str() == get_s(item, "label")?,
+        record.id.label.as_str() == get_s(item, "label")?,
         "row label and s3key disagree"
     );
+    Ok(record)
+}
+
+/// The image a slot item holds a copy of.
+pub fn slot_record(item: &Item, labels: &LabelSet) -> anyhow::Result<ImageRecord> {
+    image_of(item, labels)
+}
+
+fn image_of(item: &Item, labels: &LabelSet) -> anyhow::Result<ImageRecord> {
+    let s3key = get_s(item, "s3key")?;
+    let id = ImageId::from_storage_key(s3key, labels)?;
+    if !item.contains_key("shard") {
+        return Err(MigrationPending(id.label.to_string()).into());
+    }
     let weight = get(item, "weight")?
         .as_n()
         .map_err(|_| anyhow::anyhow!("weight is not a number"))?;
@@ -120,9 +159,19 @@ pub fn image_record(item: &Item, labels: &LabelSet) -> anyhow::Result<ImageRecor
     let created_at: DateTime<Utc> = DateTime::parse_from_rfc3339(get_s(item, "createdAt")?)
         .context("createdAt")?
         .with_timezone(&Utc);
+    let shard = get_n(item, "shard")?;
+    let slot = match (item.contains_key("chunkNumber"), item.contains_key("slot")) {
+        (true, true) => Some(Slot {
+            shard,
+            chunk: get_n(item, "chunkNumber")?,
+            index: get_n(item, "slot")?,
+        }),
+        _ => None,
+    };
     Ok(ImageRecord {
         id,
-        chunk_number: get_n(item, "chunkNumber")?,
+        shard,
+        slot,
         weight: Weight::from_nanos(decimal_string_to_nanos(weight)?)?,
         kind: ImageKind::from_content_type(content_type)
             .with_context(|| format!("stored content type {content_type:?}"))?,
@@ -137,30 +186,46 @@ pub fn image_record(item: &Item, labels: &LabelSet) -> anyhow::Result<ImageRecor
     })
 }
 
-pub fn info_item(info: &ChunkInfo, revision: u64) -> Item {
+/// A shard's chunk-info item.
+pub fn shard_item(info: &ShardInfo, revision: u64) -> Item {
     Item::from([
-        ("label".to_owned(), s(info.label.as_str())),
-        ("chunkNumber".to_owned(), n(info.chunk_number)),
-        ("chunkMax".to_owned(), n(info.chunk_max)),
-        ("chunkThreshold".to_owned(), n(info.chunk_threshold)),
-        ("activeChunks".to_owned(), numbers(&info.active_chunks)),
+        ("label".to_owned(), s(shard_key(&info.label, info.shard))),
+        ("shard".to_owned(), n(info.shard)),
+        ("chunkNumbers".to_owned(), numbers(&info.chunk_numbers)),
         ("chunkVolume".to_owned(), numbers(&info.chunk_volume)),
         ("chunkWeightSum".to_owned(), numbers(&info.chunk_weight_sum)),
+        ("chunkCeiling".to_owned(), numbers(&info.chunk_ceiling)),
+        ("heldVolume".to_owned(), n(info.held_volume)),
         ("revision".to_owned(), n(revision)),
     ])
 }
 
-pub fn versioned_info(item: &Item) -> anyhow::Result<VersionedInfo> {
-    Ok(VersionedInfo {
-        info: ChunkInfo {
-            label: get_s(item, "label")?.to_owned(),
-            chunk_number: get_n(item, "chunkNumber")?,
-            chunk_max: get_n(item, "chunkMax")?,
-            chunk_threshold: get_n(item, "chunkThreshold")?,
-            active_chunks: get_numbers(item, "activeChunks")?,
-            chunk_volume: get_numbers(item, "chunkVolume")?,
-            chunk_weight_sum: get_numbers(item, "chunkWeightSum")?,
-        },
+pub fn versioned_shard(item: &Item) -> anyhow::Result<VersionedShard> {
+    let key = get_s(item, "label")?;
+    let shard: u32 = get_n(item, "shard")?;
+    let label = key
+        .strip_suffix(&format!("#{shard}"))
+        .with_context(|| format!("chunk info {key} does not end in its shard {shard}"))?;
+    let info = ShardInfo {
+        label: label.to_owned(),
+        shard,
+        chunk_numbers: get_numbers(item, "chunkNumbers")?,
+        chunk_volume: get_numbers(item, "chunkVolume")?,
+        chunk_weight_sum: get_numbers(item, "chunkWeightSum")?,
+        chunk_ceiling: get_numbers(item, "chunkCeiling")?,
+        held_volume: get_n(item, "heldVolume")?,
+    };
+    let chunks = info.chunk_numbers.len();
+    anyhow::ensure!(
+        [
+            info.chunk_volume.len(),
+            info.chunk_weight_sum.len(),
+            info.chunk_ceiling.len()
+        ] == [chunks; 3],
+        "chunk info {key}: the per-chunk lists differ in length"
+    );
+    Ok(VersionedShard {
+        info,
         revision: get_n(item, "revision")?,
     })
 }
@@ -168,16 +233,17 @@ pub fn versioned_info(item: &Item) -> anyhow::Result<VersionedInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use resolvers::domain::chunks::ChunkSizing;
+    use resolvers::domain::chunks::refile;
     use resolvers::domain::image::Sha256Hex;
 
     #[test]
-    fn image_rows_and_chunk_info_round_trip_exactly() {
+    fn image_rows_slots_and_shards_round_trip_exactly() {
         let labels = LabelSet::default_pets();
         let cat = labels.parse("cat").unwrap();
         let record = ImageRecord {
             id: ImageId::new(cat.clone(), Sha256Hex::of(b"x")),
-            chunk_number: 3,
+            shard: 0,
+            slot: None,
             weight: Weight::from_nanos(1).unwrap(),
             kind: ImageKind::WebP,
             width: 640,
@@ -186,19 +252,46 @@ mod tests {
             created_at: "2026-11-24T10:00:00.123Z".parse().unwrap(),
             hold: None,
         };
+        let plan = refile(ShardInfo::empty("cat", 2), None, Some(record), None).unwrap();
+        let record = plan.record.clone().unwrap();
+        let slot = record.slot.unwrap();
         let item = image_item(&record);
         assert_eq!(item["weight"], n("0.000000001"), "weights are exact decimals");
         assert!(!item.contains_key(HELD_REASON));
         assert_eq!(image_record(&item, &labels).unwrap(), record);
+        let copy = slot_item("cat", slot, &record);
+        assert_eq!(copy["label"], s("cat#2#0#0"));
+        assert_eq!(slot_record(&copy, &labels).unwrap(), record);
         let held = ImageRecord {
             hold: Some(Hold::NotACat { confidence: 0.01 }),
-            ..record
+            slot: None,
+            ..record.clone()
         };
         assert_eq!(image_record(&image_item(&held), &labels).unwrap(), held);
 
-        let mut info = ChunkInfo::empty(&cat, ChunkSizing::default());
-        info.add_image(0, Weight::DEFAULT.nanos()).unwrap();
-        let back = versioned_info(&info_item(&info, 7)).unwrap();
-        assert_eq!((back.info, back.revision), (info, 7));
+        let back = versioned_shard(&shard_item(&plan.info, 7)).unwrap();
+        assert_eq!((back.info, back.revision), (plan.info, 7));
+    }
+
+    #[test]
+    fn a_row_from_before_write_shards_asks_for_the_migration() {
+        let labels = LabelSet::default_pets();
+        let record = ImageRecord {
+            id: ImageId::new(labels.parse("dog").unwrap(), Sha256Hex::of(b"x")),
+            shard: 0,
+            slot: None,
+            weight: Weight::DEFAULT,
+            kind: ImageKind::Png,
+            width: 1,
+            height: 1,
+            byte_size: 1,
+            created_at: "2026-11-24T10:00:00Z".parse().unwrap(),
+            hold: None,
+        };
+        let mut legacy = image_item(&record);
+        legacy.remove("shard");
+        legacy.insert("chunkNumber".to_owned(), n(4));
+        let err = image_record(&legacy, &labels).unwrap_err();
+        assert!(err.downcast_ref::<MigrationPending>().is_some(), "{err:#}");
     }
 }

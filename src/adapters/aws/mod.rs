@@ -16,6 +16,7 @@ pub mod contention;
 mod dynamo_chunk_tables;
 mod dynamo_scan_store;
 mod items;
+pub mod migrate;
 mod provision;
 mod rekognition_detector;
 pub mod resources;
@@ -27,11 +28,11 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use resolvers::domain::label::LabelSet;
+use resolvers::CatalogSettings;
 
 use crate::server::{KeySource, Keys};
 
-pub use dynamo_chunk_tables::{DynamoChunkTables, LABEL_CHUNK_INDEX};
+pub use dynamo_chunk_tables::DynamoChunkTables;
 pub use dynamo_scan_store::{DynamoScanStore, UNFINISHED_SCANS_INDEX};
 pub use provision::provision;
 pub use rekognition_detector::RekognitionDetector;
@@ -171,7 +172,7 @@ impl KeySource for SsmKeys {
 }
 
 /// Finds a stage's resources (environment first, then SSM) and builds the adapters.
-pub async fn open(clients: &AwsClients, stage: &str, labels: LabelSet) -> anyhow::Result<AwsBackend> {
+pub async fn open(clients: &AwsClients, stage: &str, settings: &CatalogSettings) -> anyhow::Result<AwsBackend> {
     let from_env = |name: &str| std::env::var(name).ok();
     let all_from_env = resources::env_vars()
         .into_iter()
@@ -183,7 +184,7 @@ pub async fn open(clients: &AwsClients, stage: &str, labels: LabelSet) -> anyhow
         load_parameters(&clients.ssm, stage).await?
     };
     let resources = Resources::resolve(stage, &parameters, from_env)?;
-    let mut backend = open_resources(clients, resources, labels);
+    let mut backend = open_resources(clients, resources, settings);
     (backend.api_keys, backend.admin_keys) = keys_of(&parameters);
     if !all_from_env {
         backend.key_source = Some(Arc::new(SsmKeys::new(clients.ssm.clone(), stage)));
@@ -192,7 +193,7 @@ pub async fn open(clients: &AwsClients, stage: &str, labels: LabelSet) -> anyhow
 }
 
 /// Builds the adapters over known resource names.
-pub fn open_resources(clients: &AwsClients, resources: Resources, labels: LabelSet) -> AwsBackend {
+pub fn open_resources(clients: &AwsClients, resources: Resources, settings: &CatalogSettings) -> AwsBackend {
     AwsBackend {
         images: Arc::new(S3ImageStore::new(
             clients.s3.clone(),
@@ -203,7 +204,8 @@ pub fn open_resources(clients: &AwsClients, resources: Resources, labels: LabelS
             clients.dynamodb.clone(),
             &resources.chunk_info_table,
             &resources.image_chunks_table,
-            labels,
+            settings.labels.clone(),
+            settings.shards,
         )),
         scans: Arc::new(DynamoScanStore::new(
             clients.dynamodb.clone(),

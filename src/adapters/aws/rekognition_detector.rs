@@ -292,7 +292,8 @@ mod tests {
         let label = LabelSet::default_pets().parse("cat").unwrap();
         let image = |kind, width, height, byte_size| ImageRecord {
             id: ImageId::new(label.clone(), Sha256Hex::of(b"x")),
-            chunk_number: 0,
+            shard: 0,
+            slot: None,
             weight: resolvers::domain::weight::Weight::DEFAULT,
             kind,
             width,

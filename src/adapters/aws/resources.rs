@@ -72,7 +72,7 @@ impl TableSpec {
     }
 }
 
-/// `chunkInfoTable`: one item per label.
+/// `chunkInfoTable`: per label, one chunk-info item per write shard and one item per slot.
 pub fn chunk_info_table() -> TableSpec {
     TableSpec {
         base_name: "chunkInfoTable",
@@ -86,7 +86,8 @@ pub fn chunk_info_table() -> TableSpec {
     }
 }
 
-/// `imageChunksTable`: one item per image, with `LabelChunkIndex` for reading one chunk.
+/// `imageChunksTable`: one item per image. (No index: picks read slots by key; the layout
+/// before write shards had `LabelChunkIndex`, which `pawql migrate` no longer needs.)
 pub fn image_chunks_table() -> TableSpec {
     TableSpec {
         base_name: "imageChunksTable",
@@ -94,12 +95,7 @@ pub fn image_chunks_table() -> TableSpec {
         env_var: "PAWQL_IMAGE_CHUNKS_TABLE",
         partition_key: ("label", KeyType::S),
         sort_key: Some(("s3key", KeyType::S)),
-        indexes: vec![IndexSpec {
-            name: super::LABEL_CHUNK_INDEX,
-            partition_key: ("label", KeyType::S),
-            sort_key: ("chunkNumber", KeyType::N),
-            keys_only: false,
-        }],
+        indexes: Vec::new(),
         stream: false,
         ttl_attribute: None,
     }

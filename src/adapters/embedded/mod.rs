@@ -25,7 +25,7 @@ pub use scan_store::RedbScanStore;
 pub fn open(
     data_dir: &Path,
     public_url: &str,
-    labels: resolvers::domain::label::LabelSet,
+    settings: &resolvers::CatalogSettings,
 ) -> anyhow::Result<(Arc<FileImageStore>, Arc<RedbChunkTables>)> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let images = FileImageStore::open(
@@ -34,6 +34,6 @@ pub fn open(
         &data_dir.join("scan-uploads"),
         public_url,
     )?;
-    let tables = RedbChunkTables::open(&data_dir.join("pawql.redb"), labels)?;
+    let tables = RedbChunkTables::open(&data_dir.join("pawql.redb"), settings.labels.clone(), settings.shards)?;
     Ok((Arc::new(images), Arc::new(tables)))
 }

@@ -1,7 +1,7 @@
-//! Decoded chunk info and chunk rows, kept in memory between picks.
+//! Decoded chunk info and slots, kept in memory between picks.
 //!
-//! A random pick reads a label's chunk info and one chunk's rows; on the embedded store that
-//! is a redb read plus a JSON decode per row, most of a pick's cost. The store is opened by
+//! A random pick reads a label's chunk info and a few slots; on the embedded store that is
+//! a redb read plus a JSON decode each, most of a pick's cost. The store is opened by
 //! one process only (redb locks the file), and every write to it goes through
 //! [`super::chunk_tables::RedbChunkTables`], so the cache can be exact rather than "fresh
 //! enough": a write *invalidates* its label after it commits, and a reader only stores what it
@@ -16,12 +16,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use resolvers::domain::chunks::ChunkInfo;
+use resolvers::domain::chunks::{LabelChunks, Slot};
 use resolvers::domain::image::ImageRecord;
 
-/// Rows kept across all labels before the chunk entries are dropped and refilled (about
-/// 200 bytes a row: some 40 MB).
-const MAX_CACHED_ROWS: usize = 200_000;
+/// Slots kept across all labels before they are dropped and refilled (about 300 bytes a
+/// slot: some 60 MB).
+const MAX_CACHED_SLOTS: usize = 200_000;
 
 #[derive(Default)]
 pub struct ReadCache {
@@ -31,14 +31,14 @@ pub struct ReadCache {
 #[derive(Default)]
 struct Inner {
     labels: HashMap<String, LabelEntry>,
-    cached_rows: usize,
+    cached_slots: usize,
 }
 
 #[derive(Default)]
 struct LabelEntry {
     generation: u64,
-    info: Option<Arc<Option<ChunkInfo>>>,
-    chunks: HashMap<u32, Arc<Vec<ImageRecord>>>,
+    info: Option<Arc<Option<LabelChunks>>>,
+    slots: HashMap<Slot, Option<ImageRecord>>,
 }
 
 /// What a reader noted before it read: pass it back to store what it read.
@@ -52,12 +52,12 @@ impl ReadCache {
         Ticket(inner.labels.get(label).map_or(0, |e| e.generation))
     }
 
-    pub fn info(&self, label: &str) -> Option<Arc<Option<ChunkInfo>>> {
+    pub fn info(&self, label: &str) -> Option<Arc<Option<LabelChunks>>> {
         let inner = self.inner.lock().expect("cache lock");
         inner.labels.get(label).and_then(|e| e.info.clone())
     }
 
-    pub fn store_info(&self, label: &str, ticket: Ticket, info: Arc<Option<ChunkInfo>>) {
+    pub fn store_info(&self, label: &str, ticket: Ticket, info: Arc<Option<LabelChunks>>) {
         let mut inner = self.inner.lock().expect("cache lock");
         let entry = inner.labels.entry(label.to_owned()).or_default();
         if entry.generation == ticket.0 {
@@ -65,27 +65,35 @@ impl ReadCache {
         }
     }
 
-    pub fn chunk(&self, label: &str, chunk: u32) -> Option<Arc<Vec<ImageRecord>>> {
+    /// The cached images of `slots`, in order; `None` for the first slot not cached (the
+    /// caller then reads them all).
+    pub fn slots(&self, label: &str, slots: &[Slot]) -> Option<Vec<Option<ImageRecord>>> {
         let inner = self.inner.lock().expect("cache lock");
-        inner.labels.get(label).and_then(|e| e.chunks.get(&chunk).cloned())
+        let entry = inner.labels.get(label)?;
+        slots.iter().map(|slot| entry.slots.get(slot).cloned()).collect()
     }
 
-    pub fn store_chunk(&self, label: &str, chunk: u32, ticket: Ticket, rows: Arc<Vec<ImageRecord>>) {
+    pub fn store_slots(
+        &self,
+        label: &str,
+        ticket: Ticket,
+        found: impl IntoIterator<Item = (Slot, Option<ImageRecord>)>,
+    ) {
         let mut inner = self.inner.lock().expect("cache lock");
-        if inner.cached_rows + rows.len() > MAX_CACHED_ROWS {
+        if inner.cached_slots > MAX_CACHED_SLOTS {
             for entry in inner.labels.values_mut() {
-                entry.chunks.clear();
+                entry.slots.clear();
             }
-            inner.cached_rows = 0;
+            inner.cached_slots = 0;
         }
-        let added = rows.len();
         let entry = inner.labels.entry(label.to_owned()).or_default();
-        if entry.generation == ticket.0 {
-            if let Some(replaced) = entry.chunks.insert(chunk, rows) {
-                inner.cached_rows -= replaced.len();
-            }
-            inner.cached_rows += added;
+        if entry.generation != ticket.0 {
+            return;
         }
+        let before = entry.slots.len();
+        entry.slots.extend(found);
+        let added = entry.slots.len() - before;
+        inner.cached_slots += added;
     }
 
     /// After a write to `label` committed (or may have): forget what was read of it.
@@ -94,8 +102,9 @@ impl ReadCache {
         let entry = inner.labels.entry(label.to_owned()).or_default();
         entry.generation += 1;
         entry.info = None;
-        let dropped: usize = entry.chunks.drain().map(|(_, rows)| rows.len()).sum();
-        inner.cached_rows -= dropped;
+        let dropped = entry.slots.len();
+        entry.slots.clear();
+        inner.cached_slots -= dropped;
     }
 }
 
@@ -114,10 +123,15 @@ mod tests {
         let ticket = cache.ticket("cat");
         cache.store_info("cat", ticket, Arc::new(None));
         assert!(cache.info("cat").is_some());
-        cache.store_chunk("cat", 0, ticket, Arc::new(Vec::new()));
-        assert!(cache.chunk("cat", 0).is_some());
+        let slot = Slot {
+            shard: 0,
+            chunk: 57,
+            index: 0,
+        };
+        cache.store_slots("cat", ticket, [(slot, None)]);
+        assert_eq!(cache.slots("cat", &[slot]), Some(vec![None]));
         cache.invalidate("cat");
-        assert!(cache.info("cat").is_none() && cache.chunk("cat", 0).is_none());
+        assert!(cache.info("cat").is_none() && cache.slots("cat", &[slot]).is_none());
         assert!(cache.info("dog").is_none(), "labels are separate");
     }
 }

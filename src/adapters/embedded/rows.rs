@@ -2,6 +2,7 @@
 //! the petAPI seed, so a dump reads like the DynamoDB table.
 
 use chrono::{DateTime, Utc};
+use resolvers::domain::chunks::Slot;
 use resolvers::domain::hold::Hold;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
 use resolvers::domain::label::LabelSet;
@@ -13,7 +14,15 @@ use serde::{Deserialize, Serialize};
 struct StoredImage {
     label: String,
     s3key: String,
-    chunk_number: u32,
+    /// The write shard (absent in rows written before write shards: `0`, and re-filed when
+    /// the store is opened).
+    #[serde(default)]
+    shard: u32,
+    /// The chunk and the slot in it, while the image is in the random pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chunk_number: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slot: Option<u64>,
     /// Exact decimal, as DynamoDB would hold it.
     weight: String,
     content_type: String,
@@ -30,7 +39,9 @@ pub fn encode(record: &ImageRecord) -> Vec<u8> {
     let stored = StoredImage {
         label: record.id.label.to_string(),
         s3key: record.id.storage_key(),
-        chunk_number: record.chunk_number,
+        shard: record.shard,
+        chunk_number: record.slot.map(|slot| slot.chunk),
+        slot: record.slot.map(|slot| slot.index),
         weight: record.weight.to_decimal_string(),
         content_type: record.kind.content_type().to_owned(),
         width: record.width,
@@ -48,7 +59,15 @@ pub fn decode(bytes: &[u8], labels: &LabelSet) -> anyhow::Result<ImageRecord> {
     anyhow::ensure!(id.label.as_str() == stored.label, "row label and s3key disagree");
     Ok(ImageRecord {
         id,
-        chunk_number: stored.chunk_number,
+        shard: stored.shard,
+        slot: match (stored.chunk_number, stored.slot) {
+            (Some(chunk), Some(index)) => Some(Slot {
+                shard: stored.shard,
+                chunk,
+                index,
+            }),
+            _ => None,
+        },
         weight: Weight::from_nanos(decimal_string_to_nanos(&stored.weight)?)?,
         kind: ImageKind::from_content_type(&stored.content_type)
             .ok_or_else(|| anyhow::anyhow!("stored content type {:?}", stored.content_type))?,
