@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Inserts `images` rows under `cat` unless the store already holds them.
 async fn seed(data_dir: &Path, images: u32, settings: &CatalogSettings) -> anyhow::Result<()> {
-    let (_, tables) = embedded::open(data_dir, "http://seed", &settings)?;
+    let (_, tables) = embedded::open(data_dir, "http://seed", settings)?;
     let cat = settings.labels.parse("cat")?;
     let have = tables.chunk_info(&cat).await?.map_or(0, |info| info.image_count());
     if u64::from(images) <= have {

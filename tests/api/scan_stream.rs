@@ -160,7 +160,7 @@ pub(crate) fn stream_scanner_with(
 ) -> Scanner {
     let (resources, clients) = self::resources(app);
     // As deployed: IAM enforced (the scan function shares the API's role).
-    let backend = aws::open_resources(&crate::iam::enforcing(&clients), resources, &settings);
+    let backend = aws::open_resources(&crate::iam::enforcing(&clients), resources, settings);
     pawql::app::stream_scanner(backend, settings, detector)
 }
 
