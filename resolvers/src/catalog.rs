@@ -28,12 +28,12 @@ use crate::ports::{ChunkTables, ImageStore, Staged};
 /// writer had just changed, and the first pause between them (doubling, capped at 16×).
 const REDRAW_ROUNDS: u32 = 6;
 const REDRAW_PAUSE: Duration = Duration::from_millis(25);
-/// Slots read at once for each open draw: a slot is kept with probability ≥ 2/3, so two
-/// settle a draw in one read with probability ≥ 8/9 (1 when a chunk's weights are equal).
+/// Slots read at once for each open draw: a slot is kept with probability above 1/2, so two
+/// settle a draw in one read with probability above 3/4 (1 when a chunk's weights are equal).
 const SLOTS_PER_DRAW: usize = 2;
-/// Reads of slots within one read of the chunk info: each is kept with probability ≥ 2/3, so
-/// after this many rounds an open draw is left with probability < 10⁻¹⁵.
-const SLOT_ROUNDS: u32 = 16;
+/// Reads of slots within one read of the chunk info: a round leaves a draw open with
+/// probability below 1/4, so after this many an open draw is left with probability < 10⁻¹⁵.
+const SLOT_ROUNDS: u32 = 25;
 
 /// Default and maximum of `randomImages(count)`.
 pub const DEFAULT_RANDOM_COUNT: usize = 10;

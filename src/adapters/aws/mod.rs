@@ -12,6 +12,7 @@
 //! everything at an emulator.
 
 mod batch_get;
+pub mod capacity;
 pub mod contention;
 mod dynamo_chunk_tables;
 mod dynamo_scan_store;
