@@ -26,6 +26,10 @@ pub struct CatalogArgs {
     /// uploads a second; every pick reads them all). On AWS, lowering it needs `pawql migrate`.
     #[arg(long, env = "PAWQL_WRITE_SHARDS", default_value_t = DEFAULT_WRITE_SHARDS)]
     pub write_shards: u32,
+    /// Opt-in bounded staleness: picks may use a label's chunk info read up to this many
+    /// milliseconds ago (per process), so they read only their slots. 0: exact, always read.
+    #[arg(long, env = "PAWQL_CHUNK_INFO_MAX_AGE_MS", default_value_t = 0)]
+    pub chunk_info_max_age_ms: u64,
     /// The label check: `cat` uploads enter the random pool only once a scan confirms a cat
     /// (others are kept, held out, with the reason). Needs the label `cat` and a detector.
     #[arg(long, env = "PAWQL_VERIFY_CATS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]

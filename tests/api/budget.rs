@@ -402,3 +402,43 @@ async fn the_sweep_and_a_redirected_random_cost_their_budget() {
     assert_eq!(response["statusCode"], 302);
     assert_eq!(log.take(), ["dynamodb.BatchGetItem", "dynamodb.BatchGetItem"]);
 }
+
+/// The opt-in bounded staleness (`PAWQL_CHUNK_INFO_MAX_AGE_MS`): a pick within the age reads
+/// only its slots; a write through the same server makes the next pick read the chunk info
+/// again; and a deleted image is never handed out, however old the chunk info.
+#[tokio::test]
+async fn recent_chunk_info_saves_the_shard_reads_and_never_serves_a_deleted_image() {
+    let log = RequestLog::default();
+    let settings = resolvers::CatalogSettings {
+        chunk_info_max_age: std::time::Duration::from_secs(600),
+        ..Default::default()
+    };
+    let app = spawn_aws_app_with_clients(logged_clients(&log).await, settings).await;
+    let kept = app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
+    let gone = app.upload("dog", "images/dog_farm_german_shepherd.webp", 0.5).await;
+    app.random_image("dog", "id").await;
+    log.take();
+    app.random_image("dog", "id").await;
+    assert_eq!(log.take(), ["dynamodb.BatchGetItem"], "slots only: the chunk info is recent");
+
+    // Deleted behind this server's back (another Lambda instance): the recent chunk info
+    // still counts it, the slots do not.
+    let gone_id = resolvers::domain::image::ImageId::parse(
+        gone["id"].as_str().unwrap(),
+        &resolvers::domain::label::LabelSet::default_pets(),
+    )
+    .unwrap();
+    app.tables.remove_image(&gone_id).await.unwrap();
+    let drawn = app
+        .data("{ randomImages(label: \"dog\", count: 50) { id } }", json!({}))
+        .await;
+    let drawn = drawn["randomImages"].as_array().unwrap();
+    assert_eq!(drawn.len(), 50);
+    assert!(drawn.iter().all(|image| image["id"] == kept["id"]), "{drawn:?}");
+
+    // A write through this server: the next pick reads the chunk info again.
+    app.set_weight(kept["id"].as_str().unwrap(), 0.25).await;
+    log.take();
+    app.random_image("dog", "id").await;
+    assert_eq!(log.take(), ["dynamodb.BatchGetItem", "dynamodb.BatchGetItem"]);
+}
