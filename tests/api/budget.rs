@@ -419,7 +419,11 @@ async fn recent_chunk_info_saves_the_shard_reads_and_never_serves_a_deleted_imag
     app.random_image("dog", "id").await;
     log.take();
     app.random_image("dog", "id").await;
-    assert_eq!(log.take(), ["dynamodb.BatchGetItem"], "slots only: the chunk info is recent");
+    assert_eq!(
+        log.take(),
+        ["dynamodb.BatchGetItem"],
+        "slots only: the chunk info is recent"
+    );
 
     // Deleted behind this server's back (another Lambda instance): the recent chunk info
     // still counts it, the slots do not.

@@ -488,9 +488,15 @@ impl ChunkTables for DynamoChunkTables {
         Ok(changed.and_then(|(_, new)| new))
     }
 
+    /// Every row as stored; a row of the layout before write shards reads as not yet filed
+    /// (shard 0, no slot), so maintenance sees the label whole while it awaits `pawql migrate`.
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {
         super::migrate::query_rows(&self.client, &self.image_chunks_table, label.as_str(), |item| {
-            items::image_record(item, &self.labels)
+            if item.contains_key("shard") {
+                items::image_record(item, &self.labels)
+            } else {
+                items::image_record(&super::migrate::without_place(item), &self.labels)
+            }
         })
         .await
     }

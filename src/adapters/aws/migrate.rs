@@ -149,7 +149,7 @@ async fn migrate_label(
 /// A row as the old layout wrote it: without the place this layout gives it (`shard`,
 /// `chunkNumber`, `slot`), so it reads as an image not yet filed. (A run cut off half-way left
 /// some rows with a place already; it is recomputed all the same.)
-fn without_place(item: &Item) -> Item {
+pub(super) fn without_place(item: &Item) -> Item {
     let mut item = item.clone();
     item.remove("chunkNumber");
     item.remove("slot");

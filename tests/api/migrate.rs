@@ -1,0 +1,387 @@
+//! `pawql migrate` on moto: a stage written in the layout before write shards (one chunk-info
+//! item per label listing its chunks, rows carrying their chunk number) is converted while the
+//! API answers `MIGRATION_PENDING` for it; a run cut off before its switch leaves the label
+//! waiting and the next run finishes it; a converted stage is left alone; and what the stage
+//! held (images, weights, holds, scans) is all there afterwards, with the chunk invariant.
+
+use std::process::{Command, Stdio};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use pawql::adapters::aws::{self, AwsClients, Resources};
+use resolvers::domain::chunks::WriteShards;
+use resolvers::domain::hold::Hold;
+use resolvers::domain::image::{ImageId, ImageRecord};
+use resolvers::domain::label::{Label, LabelSet};
+use resolvers::CatalogSettings;
+use serde_json::json;
+
+use crate::canned::{CannedAnswers, CONFLICT};
+use crate::helpers::{error_codes, spawn_aws_app_with_clients, TestApp};
+use crate::moto::MotoServer;
+use crate::scan_stream::resources;
+
+type Item = std::collections::HashMap<String, AttributeValue>;
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// Rewrites a label as the code before write shards left it: chunks of 4 in upload order, one
+/// chunk-info item under the bare label with every chunk's volume and weight sum, rows with
+/// their `chunkNumber` and no place; the shard and slot items gone.
+async fn write_old_layout(clients: &AwsClients, resources: &Resources, label: &Label, rows: &[ImageRecord]) {
+    let dynamo = &clients.dynamodb;
+    let mut volumes: Vec<u64> = Vec::new();
+    let mut sums: Vec<u64> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let chunk = i / 4;
+        if chunk == volumes.len() {
+            volumes.push(0);
+            sums.push(0);
+        }
+        volumes[chunk] += 1;
+        sums[chunk] += row.pooled_nanos();
+        let mut item: Item = dynamo
+            .get_item()
+            .table_name(&resources.image_chunks_table)
+            .key("label", AttributeValue::S(label.to_string()))
+            .key("s3key", AttributeValue::S(row.id.storage_key()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        item.remove("shard");
+        item.remove("slot");
+        item.insert("chunkNumber".to_owned(), n(chunk));
+        dynamo
+            .put_item()
+            .table_name(&resources.image_chunks_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+    // Everything of the new layout under this label: its shard items and slots.
+    let mut start = None;
+    loop {
+        let page = dynamo
+            .scan()
+            .table_name(&resources.chunk_info_table)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            let key = item["label"].as_s().unwrap();
+            if key.starts_with(&format!("{label}#")) {
+                dynamo
+                    .delete_item()
+                    .table_name(&resources.chunk_info_table)
+                    .key("label", AttributeValue::S(key.clone()))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => break,
+        }
+    }
+    let list = |values: &[u64]| AttributeValue::L(values.iter().map(n).collect());
+    let chunks = volumes.len();
+    let active: Vec<u64> = (0..chunks as u64).filter(|&c| volumes[c as usize] < 4).collect();
+    dynamo
+        .put_item()
+        .table_name(&resources.chunk_info_table)
+        .item("label", AttributeValue::S(label.to_string()))
+        .item("chunkNumber", n(chunks))
+        .item("chunkMax", n(5))
+        .item("chunkThreshold", n(4))
+        .item("activeChunks", list(&active))
+        .item("chunkVolume", list(&volumes))
+        .item("chunkWeightSum", list(&sums))
+        .item("revision", n(rows.len()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// What the stage's images are, label by label: (id, weight, hold), sorted.
+async fn catalogue(app: &TestApp) -> Vec<(String, u64, Option<Hold>)> {
+    let mut out = Vec::new();
+    for label in app.catalog.settings().labels.iter() {
+        for row in app.tables.all_images(label).await.unwrap() {
+            out.push((row.id.to_string(), row.weight.nanos(), row.hold));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[tokio::test]
+async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
+    let plain = MotoServer::shared().await.clients().await;
+    let settings = CatalogSettings::default();
+    let app = spawn_aws_app_with_clients(crate::iam::enforcing(&plain), settings.clone()).await;
+    let labels = LabelSet::default_pets();
+    let (cat, dog) = (labels.parse("cat").unwrap(), labels.parse("dog").unwrap());
+
+    // Two labels (more than one old chunk each), varied weights, a held cat, a finished scan.
+    let mut ids = Vec::new();
+    for n in 0..9u32 {
+        let (status, body) = app
+            .upload_raw(
+                if n < 6 { "cat" } else { "dog" },
+                Some(0.1 + f64::from(n) / 10.0),
+                "p.png",
+                "image/png",
+                crate::random::png_number(n).to_vec(),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["data"]["upload"]["id"].as_str().unwrap().to_owned());
+    }
+    let held = ImageId::parse(&ids[2], &labels).unwrap();
+    app.tables.set_hold(&held, Some(Hold::AwaitingScan)).await.unwrap();
+    let scan = crate::scan::request_scan_of(&app, &ids[7], false, false).await;
+    let scan_id = scan["id"].as_str().unwrap().to_owned();
+    crate::scan::wait_for_final(&app, &scan_id, false).await;
+    let stage_before = catalogue(&app).await;
+    let totals_before = app.labels().await;
+
+    let (resources, _) = resources(&app);
+    for label in [&cat, &dog] {
+        let mut rows = app.tables.all_images(label).await.unwrap();
+        rows.sort_by_key(|row| row.created_at);
+        write_old_layout(&plain, &resources, label, &rows).await;
+    }
+
+    // Deployed, not yet migrated: picks, uploads and weight changes wait, and leave nothing.
+    let (status, body) = app.graphql("{ randomImage(label: \"cat\") { id } }", json!({})).await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (200, vec!["MIGRATION_PENDING".to_owned()]),
+        "{body}"
+    );
+    // (`residue` would ask `labels`, which waits too.)
+    let residue = (app.stored_files().await, catalogue(&app).await);
+    let (status, body) = app
+        .upload_raw(
+            "dog",
+            None,
+            "p.png",
+            "image/png",
+            crate::random::png_number(99).to_vec(),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{status} {body}");
+    let (_, body) = app.set_weight(&ids[0], 0.9).await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
+    assert_eq!(
+        (app.stored_files().await, catalogue(&app).await),
+        residue,
+        "a waiting label's refused writes left nothing"
+    );
+    let (_, body) = app.graphql("{ labels { label imageCount } }", json!({})).await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
+    let rest = app
+        .client
+        .get(format!("{}/random?label=dog", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 503, "petAPI's /random says: try again");
+
+    // A run cut off at its switch (after the slots and rows went in): still waiting.
+    let trouble = CannedAnswers::default();
+    trouble.arm("TransactWriteItems", 1, CONFLICT);
+    let troubled = aws_sdk_dynamodb::Client::from_conf(
+        plain
+            .dynamodb
+            .config()
+            .to_builder()
+            .interceptor(trouble.clone())
+            .build(),
+    );
+    let shards = WriteShards::default();
+    let err = aws::migrate::migrate(&troubled, &resources, &labels, shards)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("run pawql migrate again"), "{err:#}");
+    assert_eq!(trouble.injected("TransactWriteItems"), 1);
+    let (_, body) = app.graphql("{ randomImage(label: \"cat\") { id } }", json!({})).await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
+
+    // The next run finishes it, through the command users run.
+    let moto = MotoServer::shared().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_pawql"))
+        .arg("migrate")
+        .envs([
+            ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+            ("PAWQL_STAGE", app_stage(&resources).as_str()),
+        ])
+        .env_remove("PAWQL_BUCKET")
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("cat: 6 images filed in 3 write shards"), "{said}");
+    assert!(said.contains("dog: 3 images filed in 3 write shards"), "{said}");
+
+    // Everything is there, as it was, and served.
+    app.assert_chunk_invariant().await;
+    assert_eq!(catalogue(&app).await, stage_before);
+    assert_eq!(app.labels().await, totals_before);
+    let drawn = app
+        .data("{ randomImages(label: \"cat\", count: 100) { id } }", json!({}))
+        .await;
+    let drawn = drawn["randomImages"].as_array().unwrap();
+    assert_eq!(drawn.len(), 100);
+    assert!(
+        drawn.iter().all(|image| image["id"] != ids[2].as_str()),
+        "the held cat stays out"
+    );
+    let result = app
+        .data(
+            "query($id: ID!) { scanResult(id: $id) { status } }",
+            json!({ "id": scan_id }),
+        )
+        .await;
+    assert_eq!(result["scanResult"]["status"], "SUCCEEDED");
+    let (_, body) = app.set_weight(&ids[0], 0.9).await;
+    assert_eq!(body["data"]["setWeight"]["weight"], 0.9, "{body}");
+    app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
+    app.assert_chunk_invariant().await;
+
+    // Once converted, a stage is left alone.
+    let again = aws::migrate::migrate(&plain.dynamodb, &resources, &labels, shards)
+        .await
+        .unwrap();
+    assert!(again.iter().all(|label| label.images.is_none()), "{again:?}");
+    app.assert_chunk_invariant().await;
+}
+
+/// The stage a test app's resources belong to: `pawql-{stage}-chunkInfoTable`.
+fn app_stage(resources: &Resources) -> String {
+    resources
+        .chunk_info_table
+        .strip_prefix("pawql-")
+        .and_then(|rest| rest.strip_suffix("-chunkInfoTable"))
+        .unwrap()
+        .to_owned()
+}
+
+/// The embedded store converts itself when opened: a data directory written before write
+/// shards (chunk info under the bare label, `LabelChunkIndex`, rows with their chunk number)
+/// is served afterwards with everything it held, and opening it again changes nothing.
+#[tokio::test]
+async fn an_embedded_store_of_the_old_layout_is_converted_when_opened() {
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+    const CHUNK_INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("chunkInfoTable");
+    const CHUNK_SLOTS: TableDefinition<&str, &str> = TableDefinition::new("chunkSlots");
+    const IMAGE_CHUNKS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("imageChunksTable");
+    const INDEX: TableDefinition<(&str, u32, &str), ()> = TableDefinition::new("LabelChunkIndex");
+
+    let dir = tempfile::tempdir().unwrap();
+    let app = crate::helpers::spawn_app_in(dir.path(), CatalogSettings::default()).await;
+    let mut ids = Vec::new();
+    for n in 0..7u32 {
+        let record = app
+            .catalog
+            .upload("cat", Some(0.05 + f64::from(n) / 8.0), crate::random::png_number(n))
+            .await
+            .unwrap();
+        ids.push(record.id);
+    }
+    app.tables
+        .set_hold(&ids[3], Some(Hold::NotACat { confidence: 0.01 }))
+        .await
+        .unwrap();
+    let before = catalogue(&app).await;
+    let totals = app.labels().await;
+    app.stop().await;
+
+    // Rewrite the file as the code before write shards left it.
+    {
+        let db = redb::Database::create(dir.path().join("pawql.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        let rows: Vec<(String, serde_json::Value)> = {
+            let table = txn.open_table(IMAGE_CHUNKS).unwrap();
+            let mut rows: Vec<(String, serde_json::Value)> = table
+                .iter()
+                .unwrap()
+                .map(|entry| {
+                    let (key, value) = entry.unwrap();
+                    (key.value().1.to_owned(), serde_json::from_slice(value.value()).unwrap())
+                })
+                .collect();
+            rows.sort_by(|a, b| a.1["createdAt"].as_str().cmp(&b.1["createdAt"].as_str()));
+            rows
+        };
+        let (mut volumes, mut sums) = (Vec::<u64>::new(), Vec::<u64>::new());
+        for (i, (s3key, mut row)) in rows.into_iter().enumerate() {
+            let chunk = (i / 4) as u32;
+            if chunk as usize == volumes.len() {
+                volumes.push(0);
+                sums.push(0);
+            }
+            let object = row.as_object_mut().unwrap();
+            let pooled = if object.contains_key("heldReason") {
+                0
+            } else {
+                resolvers::domain::weight::decimal_string_to_nanos(object["weight"].as_str().unwrap()).unwrap()
+            };
+            volumes[chunk as usize] += 1;
+            sums[chunk as usize] += pooled;
+            object.remove("shard");
+            object.remove("slot");
+            object.insert("chunkNumber".to_owned(), json!(chunk));
+            txn.open_table(IMAGE_CHUNKS)
+                .unwrap()
+                .insert(("cat", s3key.as_str()), serde_json::to_vec(&row).unwrap().as_slice())
+                .unwrap();
+            txn.open_table(INDEX)
+                .unwrap()
+                .insert(("cat", chunk, s3key.as_str()), ())
+                .unwrap();
+        }
+        txn.delete_table(CHUNK_SLOTS).unwrap();
+        let mut infos = txn.open_table(CHUNK_INFO).unwrap();
+        let shard_keys: Vec<String> = infos.iter().unwrap().map(|e| e.unwrap().0.value().to_owned()).collect();
+        for key in shard_keys {
+            infos.remove(key.as_str()).unwrap();
+        }
+        let old = json!({
+            "label": "cat", "chunkNumber": volumes.len(), "chunkMax": 5, "chunkThreshold": 4,
+            "activeChunks": [volumes.len() - 1], "chunkVolume": volumes, "chunkWeightSum": sums,
+        });
+        infos
+            .insert("cat", serde_json::to_vec(&old).unwrap().as_slice())
+            .unwrap();
+        drop(infos);
+        txn.commit().unwrap();
+    }
+
+    for _ in 0..2 {
+        let app = crate::helpers::spawn_app_in(dir.path(), CatalogSettings::default()).await;
+        app.assert_chunk_invariant().await;
+        assert_eq!(catalogue(&app).await, before);
+        assert_eq!(app.labels().await, totals);
+        let drawn = app.catalog.random_images("cat", 100).await.unwrap();
+        assert!(drawn.iter().all(|image| image.id != ids[3]), "the held cat stays out");
+        app.stop().await;
+    }
+    let db = redb::Database::create(dir.path().join("pawql.redb")).unwrap();
+    let txn = db.begin_read().unwrap();
+    assert!(txn.open_table(INDEX).is_err(), "the old index is gone");
+    assert!(
+        txn.open_table(CHUNK_INFO).unwrap().get("cat").unwrap().is_none(),
+        "and the old chunk info"
+    );
+}
