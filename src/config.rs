@@ -147,12 +147,15 @@ pub struct ServeArgs {
     pub cat_threshold: f64,
     #[command(flatten)]
     pub access: AccessArgs,
-    /// Requests a second per client IP address (0: no limit).
+    /// Requests a second per remote client IP address (0: no limit).
     #[arg(long, env = "PAWQL_RATE_LIMIT", default_value_t = 20.0)]
     pub rate_limit: f64,
     /// Burst of requests a client may make above the rate.
     #[arg(long, env = "PAWQL_RATE_BURST", default_value_t = 40)]
     pub rate_burst: u32,
+    /// Limit clients on this machine (loopback) too; by default only remote clients are.
+    #[arg(long, env = "PAWQL_RATE_LIMIT_LOOPBACK", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub rate_limit_loopback: bool,
     #[command(flatten)]
     pub catalog: CatalogArgs,
 }

@@ -123,6 +123,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         pawql::server::RateLimit {
             rate: args.rate_limit,
             burst: args.rate_burst,
+            limit_loopback: args.rate_limit_loopback,
         },
     );
     tracing::info!(%bound, backend = ?args.backend, "pawql serving: GraphiQL at {public_url}/graphql");

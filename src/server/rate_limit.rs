@@ -2,6 +2,10 @@
 //! (`rate` requests a second, bursts up to `burst`), answering `429` with a GraphQL-shaped
 //! `RATE_LIMITED` error and `Retry-After`. On AWS the HTTP API's stage throttling does this
 //! job (serverless.yml), so the Lambda router has no such layer.
+//!
+//! Clients on the loopback interface are not limited unless asked (`limit_loopback`): they are
+//! the person at the machine and their scripts, whose bulk work (a thousand uploads, a loop of
+//! queries) must simply succeed. Everyone else — what a non-loopback bind exposes — is limited.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +27,8 @@ use super::responses::HttpError;
 pub struct RateLimit {
     pub rate: f64,
     pub burst: u32,
+    /// Limit loopback clients too (off by default: see the module's header).
+    pub limit_loopback: bool,
 }
 
 /// Buckets idle this long are forgotten, so the map stays as small as the set of active clients.
@@ -82,6 +88,9 @@ async fn limit_requests(State(limiter): State<Limiter>, request: Request, next: 
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+    if client.is_loopback() && !limiter.limit.limit_loopback {
+        return next.run(request).await;
+    }
     match limiter.take(client, Instant::now()) {
         Ok(()) => next.run(request).await,
         Err(wait) => {
@@ -106,7 +115,11 @@ mod tests {
     #[test]
     fn a_bucket_allows_its_burst_then_its_rate_per_client() {
         let limiter = Limiter {
-            limit: RateLimit { rate: 2.0, burst: 3 },
+            limit: RateLimit {
+                rate: 2.0,
+                burst: 3,
+                limit_loopback: false,
+            },
             buckets: Arc::default(),
         };
         let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));

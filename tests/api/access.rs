@@ -398,7 +398,15 @@ async fn the_local_server_limits_each_client_and_says_when_to_retry() {
     let address = format!("http://{}", listener.local_addr().unwrap());
     let router =
         pawql::app::embedded_router(dir.path(), &address, Default::default(), 0.2, ServerOptions::default()).unwrap();
-    let router = pawql::server::with_rate_limit(router, RateLimit { rate: 0.2, burst: 3 });
+    let router = pawql::server::with_rate_limit(
+        router,
+        RateLimit {
+            rate: 0.2,
+            burst: 3,
+            // The test's client is on loopback, which is not limited by default.
+            limit_loopback: true,
+        },
+    );
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -466,4 +474,75 @@ async fn outbound_aws_calls_give_up_instead_of_hanging() {
     assert_eq!(defaults.connect_timeout(), Some(Duration::from_secs(3)));
     assert_eq!(defaults.operation_attempt_timeout(), Some(Duration::from_secs(10)));
     assert_eq!(defaults.operation_timeout(), Some(Duration::from_secs(25)));
+}
+
+/// Defaults that let people work: `pawql serve` as the README's first command starts it (every
+/// setting at its default), and a plain script on the same machine with no retry logic: 1,000
+/// uploads, then 10,000 queries. Every request succeeds; a remote client would still be
+/// limited (`a_bucket_allows_its_burst_then_its_rate_per_client`, and the flood above).
+#[tokio::test]
+async fn bulk_work_from_this_machine_succeeds_at_default_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = crate::deployment::Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_pawql"))
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(dir.path())
+            .env_remove("PAWQL_RATE_LIMIT")
+            .env_remove("PAWQL_RATE_BURST")
+            .env_remove("PAWQL_RATE_LIMIT_LOOPBACK")
+            .env_remove("PAWQL_API_KEYS")
+            .env_remove("PAWQL_ADMIN_KEYS")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let address = format!("http://127.0.0.1:{port}");
+    let client = crate::helpers::http_client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while client.get(format!("{address}/healthz")).send().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "pawql serve did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mut refused = Vec::new();
+    for n in 0..1_000u32 {
+        let form = reqwest::multipart::Form::new().text("label", "cat").part(
+            "img",
+            reqwest::multipart::Part::bytes(crate::random::png_number(n).to_vec()).file_name("p.png"),
+        );
+        let response = client
+            .post(format!("{address}/upload"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        if response.status() != 200 {
+            refused.push((n, response.status(), response.text().await.unwrap()));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "{} of 1,000 uploads refused: {:?}",
+        refused.len(),
+        refused.first()
+    );
+    for n in 0..10_000u32 {
+        let response = client
+            .post(format!("{address}/graphql"))
+            .json(&serde_json::json!({ "query": "{ randomImage(label: \"cat\") { id } }" }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(
+            status == 200 && body.get("errors").is_none() && body["data"]["randomImage"]["id"].is_string(),
+            "query {n}: {status} {body}"
+        );
+    }
 }

@@ -221,7 +221,7 @@ fn serverless_yml_declares_what_provision_creates() {
 }
 
 /// Kills the child on drop, so a failed assertion does not leave a server running.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
