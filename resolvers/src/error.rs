@@ -36,6 +36,9 @@ pub enum ApiError {
     /// This client sent more requests than the server takes from one client; retry later.
     #[error("rate limited: {0}")]
     RateLimited(String),
+    /// Waited as long as the operation waits (a subscription whose scans did not finish).
+    #[error("timed out: {0}")]
+    TimedOut(String),
     /// The label is being converted to a new storage layout (`pawql migrate`); retry shortly.
     #[error("{0}")]
     MigrationPending(String),
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::ResponseTooLarge(_) => "RESPONSE_TOO_LARGE",
             ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::MigrationPending(_) => "MIGRATION_PENDING",
+            ApiError::TimedOut(_) => "TIMED_OUT",
             ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

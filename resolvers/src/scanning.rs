@@ -219,6 +219,28 @@ impl Scanner {
         Ok(self.scans.get(id.as_str()).await?)
     }
 
+    /// `scanResults(ids)` and `scansUpdated(ids)`: the scans of many ids in one store read (one
+    /// batched read per 100 on DynamoDB), in the order asked; `None` where there is none.
+    /// At most `max` ids; a malformed one is the client's error.
+    pub async fn scans_by_id(&self, ids: &[impl AsRef<str>], max: usize) -> ApiResult<Vec<Option<ScanRecord>>> {
+        if ids.len() > max {
+            return Err(ApiError::BadUserInput(format!(
+                "at most {max} scan ids at once, got {}",
+                ids.len()
+            )));
+        }
+        let parsed = ids
+            .iter()
+            .map(|id| {
+                Sha256Hex::parse(id.as_ref()).ok_or_else(|| {
+                    ApiError::BadUserInput(format!("{:?} is not a scan id (64 hex digits)", id.as_ref()))
+                })
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
+        let found = self.scans_of(&parsed.iter().collect::<Vec<_>>()).await?;
+        Ok(parsed.iter().map(|id| found.get(id.as_str()).cloned()).collect())
+    }
+
     /// The latest scan of an image's bytes (`Image.scan` of a lone image).
     pub async fn scan_of(&self, sha256: &Sha256Hex) -> ApiResult<Option<ScanRecord>> {
         Ok(self.scans.get(sha256.as_str()).await?)

@@ -3,6 +3,7 @@
 //! preloads and the TypeScript client is generated from), so a schema change that breaks a
 //! client breaks this build. The CLI and the HTTP tests talk to pawql through it.
 
+pub mod events;
 pub mod operations;
 
 use std::time::Duration;

@@ -41,5 +41,7 @@ operation!(ScanFile, "playground/scan_file.graphql");
 operation!(ScanResult, "playground/scan_result.graphql");
 operation!(ScanOfImage, "playground/scan_of_image.graphql");
 operation!(ScanUpdated, "playground/scan_updated.graphql");
+operation!(ScanResults, "playground/scan_results.graphql");
+operation!(ScansUpdated, "playground/scans_updated.graphql");
 operation!(RequestUpload, "playground/request_upload.graphql");
 operation!(CompleteUpload, "playground/complete_upload.graphql");

@@ -174,10 +174,14 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
 /// limit errors (bad syntax, unknown fields, too deep or too complex) do not. They are all the
 /// client's doing, so they get `BAD_USER_INPUT`: every error a client sees has a code.
 fn code_uncoded_errors(response: &mut async_graphql::BatchResponse) {
-    let responses = match response {
-        async_graphql::BatchResponse::Single(one) => std::slice::from_mut(one),
-        async_graphql::BatchResponse::Batch(many) => many.as_mut_slice(),
-    };
+    match response {
+        async_graphql::BatchResponse::Single(one) => code_errors(std::slice::from_mut(one)),
+        async_graphql::BatchResponse::Batch(many) => code_errors(many.as_mut_slice()),
+    }
+}
+
+/// [`code_uncoded_errors`] over responses (one, or each of a stream's).
+pub(super) fn code_errors(responses: &mut [async_graphql::Response]) {
     for error in responses.iter_mut().flat_map(|r| r.errors.iter_mut()) {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {

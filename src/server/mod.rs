@@ -2,7 +2,8 @@
 //! hands the same router to `lambda_http` (only `main` differs).
 //!
 //! Routes: `POST /graphql` (JSON and multipart), `GET /graphql` (GraphiQL), `/graphql/ws`
-//! (subscriptions over WebSocket, graphql-transport-ws),
+//! (subscriptions over WebSocket, graphql-transport-ws), `POST /graphql/stream` (any operation,
+//! subscriptions included, over Server-Sent Events: the graphql-sse protocol),
 //! `GET /healthz`, `GET /images/{id}` (image bytes for `Image.url` on the embedded backend),
 //! `PUT /uploads/{ticket}` (presigned uploads, embedded backend only), and petAPI's REST
 //! routes `POST /upload` and `GET /random?label=`.
@@ -16,6 +17,7 @@ pub mod playground;
 mod rate_limit;
 mod responses;
 mod rest;
+mod stream;
 mod uploads;
 mod viewer;
 mod websocket;
@@ -122,6 +124,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route("/", get(viewer::page))
         .route("/graphql", get(graphql::get).post(graphql::execute))
         .route("/graphql/ws", get(websocket::subscribe))
+        .route("/graphql/stream", post(stream::execute))
         .route("/healthz", get(healthz))
         .route("/images/{id}", get(images::bytes))
         .route(

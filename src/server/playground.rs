@@ -34,6 +34,14 @@ pub const OPERATIONS: &[(&str, &str)] = &[
         "scan_result.graphql",
         include_str!("../../playground/scan_result.graphql"),
     ),
+    (
+        "scan_results.graphql",
+        include_str!("../../playground/scan_results.graphql"),
+    ),
+    (
+        "scans_updated.graphql",
+        include_str!("../../playground/scans_updated.graphql"),
+    ),
     ("scan_file.graphql", include_str!("../../playground/scan_file.graphql")),
     (
         "request_upload.graphql",

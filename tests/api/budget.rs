@@ -341,6 +341,24 @@ async fn a_scan_costs_its_budget_on_the_lambda_path() {
     let read: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
     assert_eq!(read["ProjectionExpression"], "#record", "{read}");
     assert_eq!(read["ConsistentRead"], true);
+
+    // A batch's results (`scanResults`, what `pawql results` asks 100 at a time, and what each
+    // poll of `scansUpdated` reads): one BatchGetItem, record only.
+    let unknown = "e".repeat(64);
+    let q = "query($ids: [ID!]!) { scanResults(ids: $ids) { status } }";
+    let data = app.data(q, json!({ "ids": [id, unknown, id] })).await;
+    assert_eq!(data["scanResults"][0]["status"], "SUCCEEDED");
+    assert_eq!(data["scanResults"][1], serde_json::Value::Null);
+    let bodies = log.bodies();
+    assert_eq!(log.take(), ["dynamodb.BatchGetItem"]);
+    let read: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    let asked = &read["RequestItems"].as_object().unwrap().values().next().unwrap();
+    assert_eq!(
+        asked["Keys"].as_array().unwrap().len(),
+        2,
+        "each scan asked once: {read}"
+    );
+    assert_eq!(asked["ProjectionExpression"], "#a0", "{read}");
 }
 
 /// The rows "the sweep" and "`GET /random` of an image too large for a Lambda response".

@@ -32,5 +32,6 @@ mod rest;
 mod scan;
 mod scan_stream;
 mod schema;
+mod stream;
 mod upload;
 mod viewer;

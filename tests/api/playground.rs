@@ -41,6 +41,7 @@ async fn graphiql_page_carries_the_operations(backend: Backend) {
 on_both_backends!(graphiql_page_carries_the_operations);
 
 async fn every_playground_operation_executes_through_the_typed_client(backend: Backend) {
+    use futures_util::StreamExt;
     use pawql::client::operations::*;
     use pawql::client::{Attachment, GraphQLQuery};
 
@@ -129,6 +130,31 @@ async fn every_playground_operation_executes_through_the_typed_client(backend: B
         .unwrap();
     assert_eq!(result.scan_result.unwrap().is_cat, Some(true));
     ran.push(scan_result::OPERATION_NAME);
+    let unknown = "0".repeat(64);
+    let many = client
+        .run::<ScanResults>(scan_results::Variables {
+            scan_ids: vec![unknown.clone(), scan.id.clone()],
+        })
+        .await
+        .unwrap()
+        .scan_results;
+    assert_eq!(many.len(), 2);
+    assert!(many[0].is_none(), "in the order asked, null where there is none");
+    assert_eq!(many[1].as_ref().unwrap().is_cat, Some(true));
+    ran.push(scan_results::OPERATION_NAME);
+    // The set subscription over Server-Sent Events, through the typed client: a final scan is
+    // sent once, and the stream completes.
+    let updates: Vec<_> = client
+        .subscribe::<ScansUpdated>(scans_updated::Variables {
+            scan_ids: vec![scan.id.clone()],
+        })
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0].as_ref().unwrap().scans_updated.is_cat, Some(true));
+    ran.push(scans_updated::OPERATION_NAME);
     let of_image = client
         .run::<ScanOfImage>(scan_of_image::Variables { id: id.clone() })
         .await

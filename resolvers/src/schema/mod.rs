@@ -15,8 +15,8 @@ use crate::ports::{ChunkTables, ImageStore};
 use crate::scanning::Scanner;
 
 pub use mutation::Mutation;
-pub use query::Query;
-pub use subscription::Subscription;
+pub use query::{Query, MAX_SCAN_RESULTS};
+pub use subscription::{Subscription, MAX_WATCHED_SCANS};
 
 /// The schema type served by the Lambda, the local server and the tests.
 pub type PawqlSchema = Schema<Query, Mutation, Subscription>;

@@ -8,6 +8,8 @@ mod scan_result;
 
 use async_graphql::MergedObject;
 
+pub use scan_result::MAX_SCAN_RESULTS;
+
 /// The root query type.
 #[derive(MergedObject, Default)]
 pub struct Query(
