@@ -3,17 +3,24 @@
 // preflight OPTIONS requests (the HTTP API has no OPTIONS routes, and without this a preflight
 // gets API Gateway's 404 before the function is ever called) and adds the CORS headers.
 // With none: no CORS configuration, so only same-origin pages can call the API.
-module.exports = async ({ resolveVariable }) => {
+// The stage's origins, for this file and for stream-cors.js.
+async function origins(resolveVariable) {
   const list = String((await resolveVariable("param:corsOrigins")) || "");
-  const origins = list
+  return list
     .split(",")
     .map((origin) => origin.trim())
     .filter(Boolean);
-  if (origins.length === 0) return false;
+}
+
+module.exports = async ({ resolveVariable }) => {
+  const allowed = await origins(resolveVariable);
+  if (allowed.length === 0) return false;
   return {
-    allowedOrigins: origins,
+    allowedOrigins: allowed,
     allowedHeaders: ["content-type", "x-api-key", "accept"],
     allowedMethods: ["GET", "POST", "OPTIONS"],
     maxAge: 3600,
   };
 };
+
+module.exports.origins = origins;

@@ -5,6 +5,9 @@ not check: usage `check-template.py TEMPLATE [CORS_ORIGIN ...]`.
 - CORS: with no origins given, the HTTP API has no CORS configuration; with origins, API
   Gateway answers preflights (CorsConfiguration with exactly those origins, OPTIONS among the
   methods, x-api-key and content-type among the headers).
+- Subscriptions: the stream function answers through a Function URL in RESPONSE_STREAM mode
+  (buffered, events would arrive all at once at the end), with the handler `stream`, a timeout
+  above a subscription's 14 minutes, reserved concurrency, and the same CORS origins.
 - Alarms: every alarm notifies a topic, the ones the README promises exist, and no topic is
   encrypted with the aws/sns key (CloudWatch cannot publish to it).
 """
@@ -46,6 +49,28 @@ else:
                 if needed not in headers:
                     failures.append(f"{needed} not an allowed header")
 
+urls = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Url"]
+stream = resources.get("StreamLambdaFunction", {}).get("Properties", {})
+if len(urls) != 1:
+    failures.append(f"expected one Function URL (the stream function's), found {len(urls)}")
+else:
+    url = urls[0]["Properties"]
+    if url.get("InvokeMode") != "RESPONSE_STREAM":
+        failures.append(f"the stream URL's InvokeMode is {url.get('InvokeMode')}, not RESPONSE_STREAM")
+    if "StreamLambdaFunction" not in json.dumps(url.get("TargetFunctionArn")):
+        failures.append("the Function URL does not target the stream function")
+    url_cors = url.get("Cors")
+    if origins and sorted((url_cors or {}).get("AllowOrigins", [])) != sorted(origins):
+        failures.append(f"the stream URL's AllowOrigins {url_cors} != {origins}")
+    if not origins and url_cors:
+        failures.append(f"the stream URL has CORS without corsOrigins: {url_cors}")
+if stream.get("Environment", {}).get("Variables", {}).get("PAWQL_HANDLER") != "stream":
+    failures.append("the stream function does not run PAWQL_HANDLER=stream")
+if int(stream.get("Timeout", 0)) <= 14 * 60:
+    failures.append(f"the stream function's timeout {stream.get('Timeout')} s does not outlast a subscription (14 min)")
+if "ReservedConcurrentExecutions" not in stream:
+    failures.append("the stream function has no reserved concurrency: nothing caps open streams")
+
 alarms = {name: r for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
 for name, alarm in alarms.items():
     actions = alarm["Properties"].get("AlarmActions", [])
@@ -63,4 +88,4 @@ for wanted in EXPECTED_ALARMS:
 if failures:
     print("template check failed:\n  " + "\n  ".join(failures))
     sys.exit(1)
-print(f"template checks: clean ({'CORS for ' + ', '.join(origins) if origins else 'no CORS'}, {len(alarms)} alarms)")
+print(f"template checks: clean ({'CORS for ' + ', '.join(origins) if origins else 'no CORS'}, streaming URL, {len(alarms)} alarms)")

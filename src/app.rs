@@ -201,11 +201,12 @@ pub async fn aws_router(
     ))
 }
 
-/// The router of the Lambda API function: the AWS backend, Rekognition scans worked on by the
-/// stream handler, and writes closed while the stage has no key at all. A Lambda behind API
+/// The router of the Lambda functions that serve requests (`api`, buffered; `stream`, whose
+/// responses stream, so subscriptions reach clients as events): the AWS backend, Rekognition
+/// scans worked on by the scan handler, and writes closed while the stage has no key at all. A Lambda behind API
 /// Gateway is on the internet: an operator who has not set keys yet gets a stage that refuses
 /// writes with a message naming the parameter, not one that anybody can fill or empty.
-pub async fn lambda_api_router(
+pub async fn lambda_router(
     clients: &AwsClients,
     stage: &str,
     settings: CatalogSettings,
@@ -220,7 +221,19 @@ pub async fn lambda_api_router(
     options.access = options.access.closed_without_keys(&parameter);
     options.response_limit = Some(crate::lambda::PAYLOAD_LIMIT);
     let scanning = AwsScanning::StreamHandler { min_confidence };
-    let router = aws_router(clients, stage, settings, scanning, options).await?;
+    aws_router(clients, stage, settings, scanning, options).await
+}
+
+/// The router of the API function (buffered responses): [`lambda_router`], every response
+/// held to the Lambda's 6 MB payload.
+pub async fn lambda_api_router(
+    clients: &AwsClients,
+    stage: &str,
+    settings: CatalogSettings,
+    min_confidence: f64,
+    options: ServerOptions,
+) -> anyhow::Result<Router> {
+    let router = lambda_router(clients, stage, settings, min_confidence, options).await?;
     Ok(crate::lambda::cap_responses(router, crate::lambda::PAYLOAD_LIMIT))
 }
 

@@ -167,6 +167,9 @@ pub enum Handler {
     Api,
     /// The scan handler (DynamoDB stream events of the scan table).
     ScanStream,
+    /// The same router as `api`, its responses streamed (a Function URL in `RESPONSE_STREAM`
+    /// mode): where `POST /graphql/stream` serves subscriptions over Server-Sent Events.
+    Stream,
 }
 
 /// `pawql lambda`: the Lambda runtime loop (the default when `AWS_LAMBDA_RUNTIME_API` is set).

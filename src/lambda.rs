@@ -1,4 +1,6 @@
-//! The Lambda entry: the same axum router, driven by `lambda_http` instead of a socket.
+//! The Lambda entry: the same axum router, driven by `lambda_http` instead of a socket, with
+//! buffered responses ([`run`], the API function behind the HTTP API) or streamed ones
+//! ([`run_streaming`], the stream function's URL, for Server-Sent Events).
 //!
 //! `lambda_http` turns API Gateway HTTP API (payload v2) and Function URL events into
 //! `http::Request`s: a body with `isBase64Encoded` (how API Gateway delivers binary bodies,
@@ -28,6 +30,16 @@ pub async fn run(router: Router) -> anyhow::Result<()> {
     lambda_http::run(router)
         .await
         .map_err(|e| anyhow::anyhow!("Lambda runtime: {e}"))
+}
+
+/// Serves Lambda invocations with streamed responses (a Function URL in `RESPONSE_STREAM`
+/// mode): each body chunk reaches the client as the router writes it, so a subscription's
+/// events arrive as they happen. Streamed responses may pass 6 MB (Lambda allows 20 MB);
+/// the router still plans within 6 MB, as on the buffered function.
+pub async fn run_streaming(router: Router) -> anyhow::Result<()> {
+    lambda_http::run_with_streaming_response(router)
+        .await
+        .map_err(|e| anyhow::anyhow!("Lambda runtime (streaming): {e}"))
 }
 
 /// Lambda's limit on a synchronous invocation's request and response payloads (6 MB).

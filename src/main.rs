@@ -8,7 +8,7 @@
 //!   pawql server;
 //! - `pawql lambda`: the Lambda runtime loop. On Lambda the binary is `bootstrap` and gets no
 //!   arguments; `AWS_LAMBDA_RUNTIME_API` in the environment then selects this mode, and
-//!   `PAWQL_HANDLER` (`api` or `scan-stream`) which of the two functions this is.
+//!   `PAWQL_HANDLER` (`api`, `stream` or `scan-stream`) which of the three functions this is.
 
 use clap::{Parser, Subcommand};
 use pawql::adapters::aws::{self, AwsClients};
@@ -185,6 +185,17 @@ async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
             )
             .await?;
             pawql::lambda::run(router).await
+        }
+        Handler::Stream => {
+            let router = pawql::app::lambda_router(
+                &clients,
+                &args.stage.stage,
+                settings,
+                min_confidence,
+                args.access.options(),
+            )
+            .await?;
+            pawql::lambda::run_streaming(router).await
         }
         Handler::ScanStream => {
             let scanner =

@@ -22,6 +22,7 @@ mod hostile;
 mod iam;
 mod label_check;
 mod lambda;
+mod lambda_stream;
 mod migrate;
 mod moto;
 mod persistence;

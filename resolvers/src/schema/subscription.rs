@@ -25,7 +25,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const SET_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// A subscription gives up (with a `TIMED_OUT` error as its last event) after this long
 /// without every watched scan final.
-const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
+/// Under the stream function's 15-minute limit, so the last event always goes out.
+const MAX_WAIT: Duration = Duration::from_secs(14 * 60);
 /// Most scans one `scansUpdated` follows (a batch file of `pawql scan`).
 pub const MAX_WATCHED_SCANS: usize = 1_000;
 
