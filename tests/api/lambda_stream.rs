@@ -89,7 +89,7 @@ async fn the_stream_function_streams_a_scan_from_pending_to_its_end() {
     assert_eq!(scan["status"], "PENDING");
 
     let (event_tx, event_rx) = mpsc::channel(4);
-    let (chunk_tx, mut chunk_rx) = mpsc::unbounded_channel();
+    let (chunk_tx, chunk_rx) = mpsc::unbounded_channel();
     let api = RuntimeApi {
         events: Arc::new(tokio::sync::Mutex::new(event_rx)),
         chunks: chunk_tx,
