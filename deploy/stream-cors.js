@@ -1,15 +1,19 @@
-// CORS of the stream function's URL, from the same `corsOrigins` parameter as the HTTP API's
-// (deploy/cors.js). Lambda answers a Function URL's preflights itself; its list of methods takes
-// no OPTIONS. With no origins: none, so only same-origin pages can open a stream.
+// CORS of the stream function's URL. Browsers reach it from another origin: the viewer, served
+// by the HTTP API, opens its subscriptions there, so the HTTP API's own origin is always allowed
+// (a CloudFormation expression, resolved at deploy), plus the stage's `corsOrigins` (as for the
+// HTTP API, deploy/cors.js). Lambda answers a Function URL's preflights itself; its list of
+// methods takes no OPTIONS.
 const { origins } = require("./cors.js");
 
 module.exports = async ({ resolveVariable }) => {
-  const allowed = await origins(resolveVariable);
-  if (allowed.length === 0) return false;
+  const httpApiOrigin = {
+    "Fn::Join": ["", ["https://", { Ref: "HttpApi" }, ".execute-api.", { Ref: "AWS::Region" }, ".", { Ref: "AWS::URLSuffix" }]],
+  };
+  // CloudFormation's own shape (AWS::Lambda::Url Cors), merged by resources.extensions.
   return {
-    allowedOrigins: allowed,
-    allowedHeaders: ["content-type", "x-api-key", "accept"],
-    allowedMethods: ["POST"],
-    maxAge: 3600,
+    AllowOrigins: [httpApiOrigin, ...(await origins(resolveVariable))],
+    AllowHeaders: ["content-type", "x-api-key", "accept"],
+    AllowMethods: ["POST"],
+    MaxAge: 3600,
   };
 };

@@ -59,11 +59,15 @@ else:
         failures.append(f"the stream URL's InvokeMode is {url.get('InvokeMode')}, not RESPONSE_STREAM")
     if "StreamLambdaFunction" not in json.dumps(url.get("TargetFunctionArn")):
         failures.append("the Function URL does not target the stream function")
-    url_cors = url.get("Cors")
-    if origins and sorted((url_cors or {}).get("AllowOrigins", [])) != sorted(origins):
-        failures.append(f"the stream URL's AllowOrigins {url_cors} != {origins}")
-    if not origins and url_cors:
-        failures.append(f"the stream URL has CORS without corsOrigins: {url_cors}")
+    # The HTTP API's own origin (the viewer opens its streams there), then corsOrigins.
+    allowed = (url.get("Cors") or {}).get("AllowOrigins", [])
+    if not allowed or "HttpApi" not in json.dumps(allowed[0]):
+        failures.append(f"the stream URL does not allow the HTTP API's origin: {allowed}")
+    elif sorted(allowed[1:]) != sorted(origins):
+        failures.append(f"the stream URL's other origins {allowed[1:]} != {origins}")
+api_env = resources.get("ApiLambdaFunction", {}).get("Properties", {}).get("Environment", {}).get("Variables", {})
+if "StreamLambdaFunctionUrl" not in json.dumps(api_env.get("PAWQL_STREAM_URL")):
+    failures.append("the API function is not told the stream URL (PAWQL_STREAM_URL)")
 if stream.get("Environment", {}).get("Variables", {}).get("PAWQL_HANDLER") != "stream":
     failures.append("the stream function does not run PAWQL_HANDLER=stream")
 if int(stream.get("Timeout", 0)) <= 14 * 60:

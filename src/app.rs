@@ -78,6 +78,8 @@ fn router_with_access(
     let catalog = deps.catalog.clone();
     let mut state = AppState::new(build_schema(deps), catalog, staging, access);
     state.response_limit = options.response_limit;
+    // Resolved against it as a base: it must end in `/` (a Function URL does).
+    state.stream_url = options.stream_url.map(|url| format!("{}/", url.trim_end_matches('/')));
     router(state, &options.cors_origins)
 }
 

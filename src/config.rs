@@ -78,6 +78,11 @@ pub struct AccessArgs {
     /// Origins browsers may call from, comma-separated (`*`: any). None: same origin only.
     #[arg(long, env = "PAWQL_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Where clients open `/graphql/stream` (subscriptions over Server-Sent Events) when it is
+    /// not this server: on AWS the stream function's URL (serverless.yml sets it). The viewer
+    /// is told it.
+    #[arg(long, env = "PAWQL_STREAM_URL")]
+    pub stream_url: Option<String>,
 }
 
 /// Keys are never printed: `Debug` shows how many there are.
@@ -89,6 +94,7 @@ impl std::fmt::Debug for AccessArgs {
             .field("public_reads", &self.public_reads)
             .field("introspection", &self.introspection)
             .field("cors_origins", &self.cors_origins)
+            .field("stream_url", &self.stream_url)
             .finish()
     }
 }
@@ -104,6 +110,7 @@ impl AccessArgs {
                 .map(|o| o.trim().to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            stream_url: self.stream_url.clone().filter(|url| !url.trim().is_empty()),
             ..crate::server::ServerOptions::default()
         }
     }

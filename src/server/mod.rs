@@ -51,6 +51,9 @@ pub struct AppState {
     documents: Arc<documents::DocumentCache>,
     /// The most one response may carry, where the door has a limit (the Lambda: 6 MB).
     pub response_limit: Option<usize>,
+    /// Where clients open `/graphql/stream` when it is not this server (on AWS, the stream
+    /// function's URL, ending in `/`); `None`: here.
+    pub stream_url: Option<String>,
 }
 
 impl AppState {
@@ -67,6 +70,7 @@ impl AppState {
             access: Arc::new(access),
             documents: Arc::default(),
             response_limit: None,
+            stream_url: None,
         }
     }
 
@@ -96,6 +100,8 @@ pub struct ServerOptions {
     pub key_refresh: std::time::Duration,
     /// The most one response may carry (the Lambda's payload limit); `None`: no limit.
     pub response_limit: Option<usize>,
+    /// Where clients open `/graphql/stream` when it is elsewhere (`PAWQL_STREAM_URL`).
+    pub stream_url: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -107,6 +113,7 @@ impl Default for ServerOptions {
             cors_origins: Vec::new(),
             key_refresh: DEFAULT_KEY_REFRESH,
             response_limit: None,
+            stream_url: None,
         }
     }
 }

@@ -9,23 +9,23 @@ use serde_json::Value;
 
 use crate::helpers::{fixtures_dir, spawn_open_app, Backend};
 
-async fn the_viewer_uploads_scans_and_shows_a_cat_in_a_real_browser(backend: Backend) {
-    // The page as a first-time user opens it: no key typed in, on a server with none.
-    let app = spawn_open_app(backend).await;
+/// Runs the browser side against `address` (opening `/{query}`); what it saw, and the
+/// screenshot it left.
+async fn in_chromium(address: &str, name: &str, query: &str) -> (Value, std::path::PathBuf) {
     let root = env!("CARGO_MANIFEST_DIR");
     let artifacts = std::path::Path::new(root).join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join(format!("viewer-{backend:?}.png").to_lowercase());
+    let screenshot = artifacts.join(format!("viewer-{name}.png"));
     let _ = std::fs::remove_file(&screenshot);
     let photo = fixtures_dir().join("images/cat_chelsea.png");
-    let base = app.address.clone();
-    let shot = screenshot.clone();
+    let (base, shot, query) = (address.to_owned(), screenshot.clone(), query.to_owned());
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg("tests/browser/viewer.mjs")
             .arg(base)
             .arg(photo)
             .arg(shot)
+            .arg(query)
             .current_dir(root)
             .output()
             .expect("running node")
@@ -35,7 +35,14 @@ async fn the_viewer_uploads_scans_and_shows_a_cat_in_a_real_browser(backend: Bac
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    let seen: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let seen = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    (seen, screenshot)
+}
+
+async fn the_viewer_uploads_scans_and_shows_a_cat_in_a_real_browser(backend: Backend) {
+    // The page as a first-time user opens it: no key typed in, on a server with none.
+    let app = spawn_open_app(backend).await;
+    let (seen, screenshot) = in_chromium(&app.address, &format!("{backend:?}").to_lowercase(), "").await;
 
     assert_eq!(seen["labels"], serde_json::json!(["cat", "dog"]), "{seen}");
     assert!(
@@ -58,3 +65,53 @@ async fn the_viewer_uploads_scans_and_shows_a_cat_in_a_real_browser(backend: Bac
 }
 
 on_both_backends!(the_viewer_uploads_scans_and_shows_a_cat_in_a_real_browser);
+
+/// Where WebSockets are missing (the deployed API), the page follows the scan over
+/// Server-Sent Events instead (`?transport=events` makes it start there, as it ends up on AWS).
+#[tokio::test]
+async fn the_viewer_follows_a_scan_over_server_sent_events() {
+    let app = spawn_open_app(Backend::Embedded).await;
+    let (seen, _) = in_chromium(&app.address, "events", "?transport=events").await;
+    assert!(seen["verdict"].as_str().unwrap().contains("A cat!"), "{seen}");
+    assert_eq!(seen["verdictVia"], "events", "{seen}");
+    assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
+}
+
+/// On AWS the page is told where streams open (the stream function's URL, `PAWQL_STREAM_URL`),
+/// escaped, with the `/` its links resolve against.
+#[tokio::test]
+async fn the_viewer_is_told_the_stream_url() {
+    let options = pawql::server::ServerOptions {
+        stream_url: Some("https://abc123.lambda-url.eu-west-1.on.aws".into()),
+        ..pawql::server::ServerOptions::default()
+    };
+    let app = crate::helpers::spawn_app_with_options(Backend::Embedded, options).await;
+    let page = app
+        .client
+        .get(format!("{}/", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<meta name="pawql-stream-url" content="https://abc123.lambda-url.eu-west-1.on.aws/">"#),
+        "{}",
+        &page[..600]
+    );
+    let plain = spawn_open_app(Backend::Embedded).await;
+    let page = plain
+        .client
+        .get(format!("{}/", plain.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<meta name="pawql-stream-url" content="">"#),
+        "here, by default"
+    );
+}

@@ -1,11 +1,11 @@
 // The pet viewer in a real browser (Debian's chromium, driven by playwright-core), on a
 // phone-sized screen: load, upload a photo, see it, scan it, see the verdict arrive, draw a
 // random pet. Run by tests/api/viewer.rs against a server it started:
-//   node tests/browser/viewer.mjs <base-url> <photo> <screenshot.png>
+//   node tests/browser/viewer.mjs <base-url> <photo> <screenshot.png> [page query, e.g. ?transport=events]
 // Prints one JSON line with what it saw; exits non-zero with the reason otherwise.
 import { chromium } from "playwright-core";
 
-const [base, photo, screenshot] = process.argv.slice(2);
+const [base, photo, screenshot, query = ""] = process.argv.slice(2);
 if (!base || !photo || !screenshot) {
   console.error("usage: node viewer.mjs <base-url> <photo> <screenshot.png>");
   process.exit(2);
@@ -22,7 +22,7 @@ try {
   page.on("pageerror", (e) => pageErrors.push(String(e)));
   page.setDefaultTimeout(30_000);
 
-  await page.goto(base + "/");
+  await page.goto(base + "/" + query);
   await page.waitForFunction(() => document.getElementById("label").options.length > 0);
   seen.labels = await page.$$eval("#label option", (os) => os.map((o) => o.value));
   seen.emptyNote = await page.textContent("#random-note");
