@@ -28,11 +28,19 @@ pub struct Remote {
     /// API key (header x-api-key); needed for uploads and scans when the server has keys.
     #[arg(long, env = "PAWQL_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Where subscriptions stream from, when not `<endpoint>/stream`: on AWS the stream
+    /// function's URL (`serverless deploy` prints it), e.g. https://….lambda-url….on.aws
+    #[arg(long, env = "PAWQL_STREAM_URL")]
+    pub stream_url: Option<String>,
 }
 
 impl Remote {
     pub fn client(&self) -> anyhow::Result<PawqlClient> {
-        PawqlClient::new(self.endpoint.clone(), self.api_key.clone())
+        let client = PawqlClient::new(self.endpoint.clone(), self.api_key.clone())?;
+        Ok(match &self.stream_url {
+            Some(url) => client.with_stream_url(url),
+            None => client,
+        })
     }
 }
 

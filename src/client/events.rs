@@ -50,7 +50,10 @@ impl PawqlClient {
         &self,
         variables: Q::Variables,
     ) -> Result<impl Stream<Item = Result<Q::ResponseData, ClientError>>, ClientError> {
-        let url = format!("{}/stream", self.endpoint);
+        let url = self
+            .stream_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("{}/stream", self.endpoint));
         let unreachable = |source| ClientError::Unreachable {
             endpoint: url.clone(),
             source,
@@ -148,5 +151,16 @@ mod tests {
             ]
         );
         assert_eq!(buffer, "event: ne", "an unfinished event waits for the rest");
+    }
+
+    #[test]
+    fn subscriptions_go_to_the_stream_url_when_one_is_given() {
+        let client = PawqlClient::new("https://api.example/graphql", None).unwrap();
+        assert_eq!(client.stream_endpoint, None, "<endpoint>/stream by default");
+        let client = client.with_stream_url("https://abc.lambda-url.eu-west-1.on.aws/");
+        assert_eq!(
+            client.stream_endpoint.as_deref(),
+            Some("https://abc.lambda-url.eu-west-1.on.aws/graphql/stream")
+        );
     }
 }

@@ -89,6 +89,8 @@ pub struct PawqlClient {
     http: reqwest::Client,
     endpoint: String,
     api_key: Option<String>,
+    /// Where `subscribe` posts: `<endpoint>/stream` unless set (on AWS, the stream URL).
+    stream_endpoint: Option<String>,
 }
 
 impl PawqlClient {
@@ -103,7 +105,15 @@ impl PawqlClient {
             http,
             endpoint: endpoint.into(),
             api_key,
+            stream_endpoint: None,
         })
+    }
+
+    /// Subscriptions stream from `base` (a server's base URL, as the stream function's URL
+    /// is) instead of this endpoint's own `/stream`.
+    pub fn with_stream_url(mut self, base: &str) -> PawqlClient {
+        self.stream_endpoint = Some(format!("{}/graphql/stream", base.trim_end_matches('/')));
+        self
     }
 
     pub fn endpoint(&self) -> &str {
