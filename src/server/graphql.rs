@@ -32,7 +32,7 @@ const MAX_FILES_PER_REQUEST: usize = 10;
 /// `GET /graphql`: GraphiQL without a query string; a query with one.
 pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let Some(raw) = raw.filter(|q| !q.is_empty()) else {
-        return super::graphiql::page().await.into_response();
+        return super::graphiql::page(&state).into_response();
     };
     let caller = match state.access.current().await.caller(&headers) {
         Ok(caller) => caller,

@@ -132,6 +132,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route("/graphql", get(graphql::get).post(graphql::execute))
         .route("/graphql/ws", get(websocket::subscribe))
         .route("/graphql/stream", post(stream::execute))
+        .route("/graphql/assets/{version}/{file}", get(graphiql::asset))
         .route("/healthz", get(healthz))
         .route("/images/{id}", get(images::bytes))
         .route(

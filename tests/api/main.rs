@@ -18,6 +18,7 @@ mod deployment;
 mod detector;
 mod fault_injection;
 mod faults;
+mod graphiql;
 mod hostile;
 mod iam;
 mod label_check;

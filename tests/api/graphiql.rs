@@ -1,0 +1,62 @@
+//! GraphiQL (`GET /graphql`) in headless Chromium with every non-loopback request blocked
+//! (`tests/browser/graphiql.mjs`): the page loads from the server's own assets, shows every
+//! playground tab, runs a query, streams a subscription to its end (over Server-Sent Events)
+//! and uploads a file through its upload bar.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::helpers::{fixtures_dir, spawn_open_app, Backend};
+
+#[tokio::test]
+async fn graphiql_works_offline_in_a_real_browser() {
+    let app = spawn_open_app(Backend::Embedded).await;
+    let image = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
+    let scan = crate::scan::request_scan_of(&app, image["id"].as_str().unwrap(), false, false).await;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let artifacts = std::path::Path::new(root).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("graphiql.png");
+    let args = [
+        app.address.clone(),
+        fixtures_dir().join("images/dog_kde_golden.png").display().to_string(),
+        scan["id"].as_str().unwrap().to_owned(),
+        screenshot.display().to_string(),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("tests/browser/graphiql.mjs")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .expect("running node")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let seen: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+
+    assert_eq!(seen["offsite"], serde_json::json!([]), "nothing left loopback: {seen}");
+    assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
+    let tabs: Vec<&str> = seen["tabs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for (_, text) in pawql::server::playground::OPERATIONS {
+        let header = text.lines().find(|l| !l.starts_with('#')).unwrap();
+        let name = header.split(['(', ' ', '{']).nth(1).unwrap();
+        assert!(tabs.iter().any(|t| t.contains(name)), "tab {name} missing: {tabs:?}");
+    }
+    assert_eq!(seen["query"]["data"]["labels"][0]["label"], "cat", "{seen}");
+    assert_eq!(
+        seen["subscription"]["data"]["scanUpdated"]["status"], "SUCCEEDED",
+        "{seen}"
+    );
+    assert_eq!(seen["upload"]["data"]["upload"]["label"], "cat", "{seen}");
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
+}

@@ -1,0 +1,13 @@
+import { chromium } from "playwright-core";
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless","--no-sandbox"] });
+const page = await browser.newPage();
+page.on("console", (m) => console.log("console:", m.text()));
+page.on("pageerror", (e) => console.log("pageerror:", String(e)));
+await page.goto(process.argv[2] + "/graphql");
+await page.waitForSelector(".graphiql-container .CodeMirror");
+await page.click(`.graphiql-tab:has-text("Labels") .graphiql-tab-button`);
+await page.waitForTimeout(300);
+await page.click(".graphiql-execute-button");
+await page.waitForTimeout(1500);
+console.log(await page.evaluate(() => document.querySelector(".result-window .CodeMirror").CodeMirror.getValue().slice(0, 300)));
+await browser.close();
