@@ -35,5 +35,6 @@ mod scan;
 mod scan_stream;
 mod schema;
 mod stream;
+mod ts_clients;
 mod upload;
 mod viewer;

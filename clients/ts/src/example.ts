@@ -16,12 +16,14 @@ export async function uploadAndScan(endpoint: string, photo: Blob, apiKey?: stri
   try {
     const { upload } = await client.UploadImage({ image: photo, label: "cat", weight: 0.7 });
     const { requestScan } = await client.RequestScan({ id: upload.id });
-    let status: ScanStatus = requestScan.status;
-    for (let tries = 0; tries < 60 && (status === "PENDING" || status === "RUNNING"); tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Where subscriptions are out of reach, ask every second until the scan is final (it may
+    // be already: the same bytes are scanned once).
+    for (let tries = 0; tries < 60; tries++) {
       const { scanResult } = await client.ScanResult({ scanId: requestScan.id });
-      status = scanResult?.status ?? status;
-      if (scanResult?.status === "SUCCEEDED") return scanResult.isCat ?? null;
+      const status: ScanStatus | undefined = scanResult?.status;
+      if (status === "SUCCEEDED") return scanResult?.isCat ?? null;
+      if (status === "FAILED") return null;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
     }
     return null;
   } catch (error) {
