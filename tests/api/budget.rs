@@ -464,3 +464,53 @@ async fn recent_chunk_info_saves_the_shard_reads_and_never_serves_a_deleted_imag
     app.random_image("dog", "id").await;
     assert_eq!(log.take(), ["dynamodb.BatchGetItem", "dynamodb.BatchGetItem"]);
 }
+
+/// `pawql results` over a batch of 250 files (an ice-cat-wrangler log: the hash is the scan
+/// id): 3 requests to the server and one `BatchGetItem` each, not 250 of either.
+#[tokio::test]
+async fn pawql_results_reads_a_batch_a_hundred_scans_a_request() {
+    let log = RequestLog::default();
+    // As the API function runs: no in-process worker looking for scans at start-up.
+    let (app, _) = spawn_aws_api_with_clients(logged_clients(&log).await).await;
+    let entries: Vec<serde_json::Value> = (0..250u32)
+        .map(|i| {
+            json!({
+                "file_image_hash": format!("{i:064x}"),
+                "batch_id": "b1",
+                "original_file_name": format!("f{i}.jpg"),
+                "upload_time": "2026-11-30-02",
+                "epoch_timestamp": 1_795_000_000,
+            })
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let batch = dir.path().join("batch.json");
+    std::fs::write(&batch, serde_json::to_vec(&entries).unwrap()).unwrap();
+    log.take();
+    let endpoint = format!("{}/graphql", app.address);
+    let key = app.key.clone().unwrap_or_default();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pawql"))
+            .args([
+                "results",
+                batch.to_str().unwrap(),
+                "--json",
+                "--endpoint",
+                &endpoint,
+                "--api-key",
+                &key,
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let results: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(results.as_array().unwrap().len(), 250);
+    assert!(
+        results.as_array().unwrap().iter().all(|r| r["status"] == "UNKNOWN"),
+        "none of them exist"
+    );
+    assert_eq!(log.take(), ["dynamodb.BatchGetItem"; 3], "100 + 100 + 50 scans");
+}
