@@ -79,6 +79,8 @@ async fn seed(data_dir: &Path, images: u32, settings: &CatalogSettings) -> anyho
             },
             created_at: chrono::Utc::now(),
             hold: None,
+            variants: Vec::new(),
+            placeholder: None,
         };
         tables.insert_image(image, shards).await?;
         if n % 10_000 == 0 {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
@@ -15,11 +16,13 @@ use tracing::{instrument, warn};
 
 use crate::domain::chunks::{chunk_of, LabelChunks, Slot, WriteShards};
 use crate::domain::hold::Hold;
+use crate::domain::image::ImageKind;
 use crate::domain::image::{ImageId, ImageRecord, NewImage};
 use crate::domain::label::{Label, LabelSet};
 use crate::domain::sampling::{pick_chunk, ChunkDraw};
 use crate::domain::ticket::UploadTicket;
-use crate::domain::validation::{validate_image_off_runtime, UploadLimits};
+use crate::domain::validation::{prepare_upload_off_runtime, UploadLimits};
+use crate::domain::variants::{ImageSize, Renditions};
 use crate::domain::weight::Weight;
 use crate::error::{ApiError, ApiResult};
 use crate::label_check::LabelCheck;
@@ -133,16 +136,17 @@ impl Catalog {
     pub async fn upload(&self, label: &str, weight: Option<f64>, bytes: Bytes) -> ApiResult<ImageRecord> {
         let label = self.settings.labels.parse(label)?;
         let weight = weight.map(Weight::from_f64).transpose()?.unwrap_or(Weight::DEFAULT);
-        let facts = validate_image_off_runtime(&bytes, self.settings.limits).await?;
+        let (facts, renditions) = prepare_upload_off_runtime(&bytes, self.settings.limits).await?;
 
         let checked = self.settings.label_check.as_ref() == Some(&label);
         let id = ImageId::new(label, facts.sha256.clone());
         if let Some(existing) = self.tables.get_image(&id).await? {
             return self.after_upload(existing, checked).await;
         }
-        if let Err(err) = self.images.put(&id, facts.kind, bytes).await {
+        if let Err(err) = self.store_with_variants(&id, facts.kind, bytes, &renditions).await {
             // A put that failed may still have stored the object (the answer was lost, or a
-            // timeout hit after the store acted): nothing points at it, so it goes.
+            // timeout hit after the store acted): nothing points at it, so it goes, variants
+            // and all.
             self.remove_orphan_object(&id).await;
             return Err(ApiError::Internal(err.context("storing the uploaded image")));
         }
@@ -152,6 +156,8 @@ impl Catalog {
             facts,
             created_at: Utc::now(),
             hold: checked.then_some(Hold::AwaitingScan),
+            variants: renditions.variants.iter().map(|v| v.facts.clone()).collect(),
+            placeholder: renditions.placeholder,
         };
         let inserted = self.tables.insert_image(new, self.settings.shards).await;
         self.forget_recent(&id.label);
@@ -167,6 +173,24 @@ impl Catalog {
                 Err(ApiError::from(err.context("recording the uploaded image")))
             }
         }
+    }
+
+    /// The original, then each variant: all stored before the row points at them.
+    async fn store_with_variants(
+        &self,
+        id: &ImageId,
+        kind: crate::domain::image::ImageKind,
+        bytes: Bytes,
+        renditions: &Renditions,
+    ) -> anyhow::Result<()> {
+        self.images.put(id, kind, bytes).await?;
+        for variant in &renditions.variants {
+            self.images
+                .put_variant(id, &variant.facts, variant.bytes.clone())
+                .await
+                .with_context(|| format!("storing the {} variant", variant.facts.size.as_str()))?;
+        }
+        Ok(())
     }
 
     /// Under the label check, an image still awaiting its scan gets it requested (again, on a
@@ -459,9 +483,23 @@ impl Catalog {
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("image {id} has a row but no object")))
     }
 
-    /// Where a client can fetch the bytes.
-    pub async fn image_url(&self, image: &ImageRecord) -> ApiResult<String> {
-        Ok(self.images.url(image).await?)
+    /// Where a client can fetch the bytes at `size`: its variant's URL, or the original's
+    /// where that size is not stored (never an error for asking a size).
+    pub async fn image_url(&self, image: &ImageRecord, size: ImageSize) -> ApiResult<String> {
+        let variant = image.variants.iter().find(|v| v.size == size);
+        Ok(self.images.url(image, variant).await?)
+    }
+
+    /// The bytes at `size` and their type: the variant's, or the original's where that size
+    /// is not stored (what `/images/{id}?size=` and `/random?size=` serve).
+    pub async fn sized_bytes(&self, image: &ImageRecord, size: ImageSize) -> ApiResult<(Bytes, ImageKind)> {
+        if let Some(variant) = image.variants.iter().find(|v| v.size == size) {
+            if let Some(bytes) = self.images.get_variant(&image.id, size).await? {
+                return Ok((bytes, variant.kind));
+            }
+            warn!(id = %image.id, size = size.as_str(), "a variant the row names is missing; serving the original");
+        }
+        Ok((self.image_bytes(&image.id).await?, image.kind))
     }
 }
 

@@ -16,6 +16,7 @@ use crate::domain::image::{ImageId, ImageKind, ImageRecord, NewImage, Sha256Hex}
 use crate::domain::label::Label;
 use crate::domain::scan::{ScanRecord, ScanRequested};
 use crate::domain::ticket::UploadTicket;
+use crate::domain::variants::{ImageSize, VariantFacts};
 use crate::domain::weight::Weight;
 
 /// Where image bytes live (S3, or files in the data directory).
@@ -26,10 +27,16 @@ pub trait ImageStore: Send + Sync {
     async fn put(&self, id: &ImageId, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()>;
     /// The bytes of an image, or `None` when the object is missing.
     async fn get(&self, id: &ImageId) -> anyhow::Result<Option<Bytes>>;
-    /// Removes the bytes; removing a missing object is not an error.
+    /// Removes the bytes and every sized variant; removing what is missing is not an error.
     async fn delete(&self, id: &ImageId) -> anyhow::Result<()>;
-    /// A URL a client can GET the bytes from. Must not read the object.
-    async fn url(&self, image: &ImageRecord) -> anyhow::Result<String>;
+    /// Stores a sized variant of an image beside it (`domain/variants.rs`).
+    async fn put_variant(&self, id: &ImageId, variant: &VariantFacts, bytes: Bytes) -> anyhow::Result<()>;
+    /// A variant's bytes, or `None` when it is not stored.
+    async fn get_variant(&self, id: &ImageId, size: ImageSize) -> anyhow::Result<Option<Bytes>>;
+    /// A URL a client can GET the bytes from: of `variant`, or of the original when `None`.
+    /// Must not read the object. The same for the same bytes and size where the store can
+    /// make it so (the local server, a CDN); a presigned URL carries its signing time.
+    async fn url(&self, image: &ImageRecord, variant: Option<&VariantFacts>) -> anyhow::Result<String>;
 
     /// A URL the client PUTs a file to (the presigned-upload flow), valid for `ttl`.
     /// The URL takes exactly `byte_size` bytes (S3 signs the length: any other body is refused).

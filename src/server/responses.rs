@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use resolvers::domain::image::ImageRecord;
+use resolvers::domain::image::{ImageKind, ImageRecord};
 use resolvers::ApiError;
 
 /// `{"errors":[{"message","extensions":{"code"}}]}` with an HTTP status.
@@ -64,11 +64,12 @@ impl IntoResponse for HttpError {
     }
 }
 
-/// An image's bytes with the type they have; `cache_control` says how long clients may keep them.
-pub fn image_response(image: &ImageRecord, bytes: Bytes, cache_control: &'static str) -> Response {
+/// An image's bytes (`kind`: of the original, or of the variant served) with the type they
+/// have; `cache_control` says how long clients may keep them.
+pub fn image_response(image: &ImageRecord, kind: ImageKind, bytes: Bytes, cache_control: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, image.kind.content_type().to_owned()),
+            (header::CONTENT_TYPE, kind.content_type().to_owned()),
             (header::CACHE_CONTROL, cache_control.to_owned()),
             (header::ETAG, format!("\"{}\"", image.id.sha256.as_str())),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),

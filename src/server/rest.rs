@@ -6,6 +6,7 @@ use axum::extract::{Multipart, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use resolvers::domain::variants::ImageSize;
 use resolvers::ApiError;
 use serde::Deserialize;
 
@@ -30,7 +31,7 @@ pub async fn upload(
         ),
     };
     let record = state.catalog.upload(&label, weight, img).await?;
-    let url = state.catalog.image_url(&record).await?;
+    let url = state.catalog.image_url(&record, ImageSize::Original).await?;
     Ok(axum::Json(serde_json::json!({
         "id": record.id.to_string(),
         "label": record.id.label.as_str(),
@@ -73,9 +74,21 @@ async fn read_upload_form(mut multipart: Multipart) -> Result<UploadForm, HttpEr
 #[derive(Deserialize)]
 pub struct RandomParams {
     label: Option<String>,
+    size: Option<String>,
 }
 
-/// `GET /random?label=…`: the bytes of a weighted random image; 404 when the label is empty.
+/// `?size=` as clients spell it (`thumb`, `small`, `medium` or `med`, `original`; default the
+/// original); anything else is the client's error, naming the choices.
+pub fn parse_size(size: Option<&str>) -> Result<ImageSize, HttpError> {
+    match size.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(ImageSize::Original),
+        Some(name) => ImageSize::parse(name)
+            .ok_or_else(|| bad_input(&format!("size {name:?} is not one of thumb, small, medium, original"))),
+    }
+}
+
+/// `GET /random?label=…[&size=small]`: the bytes of a weighted random image at that size;
+/// 404 when the label is empty.
 pub async fn random(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -85,6 +98,7 @@ pub async fn random(
     let label = params
         .label
         .ok_or_else(|| bad_input("the query parameter `label` is required"))?;
+    let size = parse_size(params.size.as_deref())?;
     let record = state
         .catalog
         .random_image(&label)
@@ -93,16 +107,21 @@ pub async fn random(
     // Where a response is capped (the Lambda's 6 MB, with binary bodies base64-encoded), an
     // image too large to pass is handed over by a redirect to its URL (presigned on S3):
     // every accepted image stays fetchable here, and `curl -L` follows.
+    let byte_size = record
+        .variants
+        .iter()
+        .find(|v| v.size == size)
+        .map_or(record.byte_size, |v| v.byte_size);
     let too_large = state
         .response_limit
-        .is_some_and(|limit| resolvers::schema::base64_len(record.byte_size) + REDIRECT_ROOM > limit);
+        .is_some_and(|limit| resolvers::schema::base64_len(byte_size) + REDIRECT_ROOM > limit);
     if too_large {
-        let url = state.catalog.image_url(&record).await?;
+        let url = state.catalog.image_url(&record, size).await?;
         return Ok(redirect_to(&record, &url));
     }
-    let bytes = state.catalog.image_bytes(&record.id).await?;
+    let (bytes, kind) = state.catalog.sized_bytes(&record, size).await?;
     // A fresh draw on every request: never cached.
-    Ok(image_response(&record, bytes, "no-store"))
+    Ok(image_response(&record, kind, bytes, "no-store"))
 }
 
 /// Room in a capped response for the headers and the Lambda's JSON envelope around the bytes.

@@ -47,9 +47,11 @@ async fn s3_image_store_puts_gets_presigns_and_deletes_against_moto() {
         facts: resolvers::domain::validation::validate_image(&bytes, &Default::default()).unwrap(),
         created_at: chrono::Utc::now(),
         hold: None,
+        variants: Vec::new(),
+        placeholder: None,
     }
     .into_record();
-    let url = store.url(&record).await.unwrap();
+    let url = store.url(&record, None).await.unwrap();
     assert!(url.contains("X-Amz-Signature="), "{url}");
     let fetched = crate::helpers::http_client().get(&url).send().await.unwrap();
     assert_eq!(fetched.status(), 200);

@@ -125,13 +125,15 @@ async fn each_operation_stays_within_its_aws_request_budget() {
         [
             "dynamodb.GetItem",
             "s3.PutObject",
+            "s3.PutObject",
             "dynamodb.GetItem",
             "dynamodb.GetItem",
             "dynamodb.TransactWriteItems"
         ],
-        "is it new, the object once (nothing read from S3), its shard's chunk info (none yet, so \
-         the label's item of the layout before write shards is looked for: once per shard), then \
-         row, slot and chunk info in one transaction; every service counted"
+        "is it new, the object and its one variant (451×300: only a thumbnail is smaller; nothing \
+         read from S3), its shard's chunk info (none yet, so the label's item of the layout \
+         before write shards is looked for: once per shard), then row, slot and chunk info in one \
+         transaction; every service counted"
     );
     // The next upload to a shard that exists: no look for the old layout.
     let shards = resolvers::domain::chunks::WriteShards::default();
@@ -170,6 +172,20 @@ async fn each_operation_stays_within_its_aws_request_budget() {
         ["dynamodb.BatchGetItem", "dynamodb.BatchGetItem"],
         "randomImage {{ url }} is the label's shard items, then the drawn slots (copies of the \
          rows), and no S3 request (the URL is signed locally)"
+    );
+
+    // A phone's pick: a sized URL and the placeholder come from the slot's copy of the row.
+    let picked = app
+        .random_image("cat", "url(size: SMALL) thumb: url(size: THUMB) placeholder")
+        .await;
+    assert!(
+        picked["placeholder"].is_string() && picked["thumb"].is_string(),
+        "{picked}"
+    );
+    assert_eq!(
+        log.take(),
+        ["dynamodb.BatchGetItem", "dynamodb.BatchGetItem"],
+        "randomImage {{ url(size:) placeholder }}: the same two requests, no S3"
     );
 
     app.random_image("cat", "base64").await;

@@ -15,6 +15,7 @@ use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, NewImage, Sha256
 use resolvers::domain::label::Label;
 use resolvers::domain::scan::{ScanRecord, ScanRequested};
 use resolvers::domain::ticket::UploadTicket;
+use resolvers::domain::variants::{ImageSize, VariantFacts};
 use resolvers::domain::weight::Weight;
 use resolvers::ports::{CatDetector, ChunkTables, ImageStore, Inserted, ScanInput, ScanStore, Staged};
 
@@ -112,8 +113,16 @@ impl ImageStore for FaultyStore {
     async fn delete(&self, id: &ImageId) -> anyhow::Result<()> {
         self.faults.around("store.delete", self.inner.delete(id)).await
     }
-    async fn url(&self, image: &ImageRecord) -> anyhow::Result<String> {
-        self.inner.url(image).await
+    async fn put_variant(&self, id: &ImageId, variant: &VariantFacts, bytes: Bytes) -> anyhow::Result<()> {
+        self.faults
+            .around("store.put_variant", self.inner.put_variant(id, variant, bytes))
+            .await
+    }
+    async fn get_variant(&self, id: &ImageId, size: ImageSize) -> anyhow::Result<Option<Bytes>> {
+        self.inner.get_variant(id, size).await
+    }
+    async fn url(&self, image: &ImageRecord, variant: Option<&VariantFacts>) -> anyhow::Result<String> {
+        self.inner.url(image, variant).await
     }
     async fn presign_upload(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
         self.inner.presign_upload(ticket, byte_size, ttl).await

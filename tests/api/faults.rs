@@ -202,17 +202,41 @@ async fn a_fault_at_any_step_of_upload_delete_or_set_weight_leaves_nothing_half_
         assert!(retried["data"]["upload"]["id"].is_string(), "{step}: retry {retried}");
     }
 
+    // A sized variant's put fails, before or after it stored (a photo large enough to have
+    // one): the original and every variant go, and the retry stores them all.
+    let golden = crate::helpers::fixture("images/dog_kde_golden.png");
+    for fault in [Fault::Error, Fault::AfterCommit] {
+        let before = app.residue().await;
+        let hits_before = faults.injected("store.put_variant");
+        faults.arm("store.put_variant", 1, fault);
+        let (_, body) = app
+            .upload_raw("cat", Some(0.5), "g.png", "image/png", golden.clone())
+            .await;
+        assert_internal_error_without_detail(&body, "store.put_variant");
+        assert_eq!(faults.injected("store.put_variant"), hits_before + 1, "really hit");
+        assert_eq!(
+            app.residue().await,
+            before,
+            "store.put_variant: nothing left, variants included"
+        );
+        app.assert_chunk_invariant().await;
+    }
+    let (status, retried) = app.upload_raw("cat", Some(0.5), "g.png", "image/png", golden).await;
+    assert_eq!(status, 200, "{retried}");
+    assert!(app.stored_variants().await > 0, "the retry stored the variant");
+    app.assert_chunk_invariant().await;
+
     // Upload, failing after the write committed (the answer lost on the way back): the
     // client is told to retry; what was written is whole (the object kept because its row
     // exists, or removed because no row points at it), and the retry returns the image.
     for (n, step, kept) in [(30, "store.put", false), (31, "tables.insert_image", true)] {
-        let (files, staged, rows, _) = app.residue().await;
+        let (files, _variants, staged, rows, _) = app.residue().await;
         let hits_before = faults.injected(step);
         faults.arm(step, 1, Fault::AfterCommit);
         let (_, body) = upload_png(&app, n).await;
         assert_internal_error_without_detail(&body, step);
         assert_eq!(faults.injected(step), hits_before + 1, "{step} was really hit");
-        let (files_after, staged_after, rows_after, _) = app.residue().await;
+        let (files_after, _variants_after, staged_after, rows_after, _) = app.residue().await;
         let added = usize::from(kept);
         assert_eq!(
             (files_after, staged_after, rows_after),
@@ -222,7 +246,7 @@ async fn a_fault_at_any_step_of_upload_delete_or_set_weight_leaves_nothing_half_
         app.assert_chunk_invariant().await;
         let (_, retried) = upload_png(&app, n).await;
         assert!(retried["data"]["upload"]["id"].is_string(), "{step}: retry {retried}");
-        assert_eq!(app.residue().await.2, rows + 1, "{step}: the retry adds the image once");
+        assert_eq!(app.residue().await.3, rows + 1, "{step}: the retry adds the image once");
     }
 
     // setWeight: refused whole, weight unchanged; the retry really sets it.
@@ -257,11 +281,11 @@ async fn a_fault_at_any_step_of_upload_delete_or_set_weight_leaves_nothing_half_
     assert_internal_error_without_detail(&body, "store.delete");
     // The bytes outlive the row until the client retries, as the error told it to.
     assert!(!app.delete_image(&doomed_id).await, "the row was already gone");
-    let (files, staged, rows, _) = app.residue().await;
+    let (files, variants, staged, rows, _) = app.residue().await;
     assert_eq!(
-        (files, staged, rows),
-        (before.0 - 1, before.1, before.2 - 1),
-        "no orphan object after the retry"
+        (files, variants, staged, rows),
+        (before.0 - 1, before.1, before.2, before.3 - 1),
+        "no orphan object (or variant: a 2×2 PNG has none) after the retry"
     );
     app.assert_chunk_invariant().await;
 
@@ -275,11 +299,11 @@ async fn a_fault_at_any_step_of_upload_delete_or_set_weight_leaves_nothing_half_
     assert_internal_error_without_detail(&body, "tables.remove_image after commit");
     assert_eq!(faults.injected("tables.remove_image"), 2, "really hit");
     assert!(!app.delete_image(&doomed_id).await, "the row was already gone");
-    let (files, staged, rows, _) = app.residue().await;
+    let (files, variants, staged, rows, _) = app.residue().await;
     assert_eq!(
-        (files, staged, rows),
-        (before.0 - 1, before.1, before.2 - 1),
-        "no orphan object after the retry"
+        (files, variants, staged, rows),
+        (before.0 - 1, before.1, before.2, before.3 - 1),
+        "no orphan object (or variant: a 2×2 PNG has none) after the retry"
     );
     app.assert_chunk_invariant().await;
 }

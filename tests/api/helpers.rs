@@ -17,6 +17,7 @@ use pawql::server::{Access, ServerOptions};
 use resolvers::domain::chunks::Slot;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::UploadTicket;
+use resolvers::domain::variants::{ImageSize, VariantFacts};
 use resolvers::ports::{CatDetector, ChunkTables, ImageStore, Staged};
 use resolvers::{Catalog, CatalogSettings};
 use serde_json::{json, Value};
@@ -71,8 +72,15 @@ impl ImageStore for CountingStore {
     async fn delete(&self, id: &ImageId) -> anyhow::Result<()> {
         self.inner.delete(id).await
     }
-    async fn url(&self, image: &ImageRecord) -> anyhow::Result<String> {
-        self.inner.url(image).await
+    async fn put_variant(&self, id: &ImageId, variant: &VariantFacts, bytes: Bytes) -> anyhow::Result<()> {
+        self.inner.put_variant(id, variant, bytes).await
+    }
+    async fn get_variant(&self, id: &ImageId, size: ImageSize) -> anyhow::Result<Option<Bytes>> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_variant(id, size).await
+    }
+    async fn url(&self, image: &ImageRecord, variant: Option<&VariantFacts>) -> anyhow::Result<String> {
+        self.inner.url(image, variant).await
     }
     async fn presign_upload(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
         self.inner.presign_upload(ticket, byte_size, ttl).await
@@ -643,11 +651,21 @@ impl TestApp {
     }
 
     /// Stored image objects (files in the data directory, or S3 objects outside `staging/`).
+    /// Original image files or objects (not staged uploads, not sized variants).
     pub async fn stored_files(&self) -> usize {
         self.objects()
             .await
             .iter()
-            .filter(|key| !key.starts_with("staging"))
+            .filter(|key| !key.starts_with("staging") && !key.starts_with("variants/"))
+            .count()
+    }
+
+    /// Sized variants stored (`variants/…`).
+    pub async fn stored_variants(&self) -> usize {
+        self.objects()
+            .await
+            .iter()
+            .filter(|key| key.starts_with("variants/"))
             .count()
     }
 
@@ -698,15 +716,16 @@ impl TestApp {
         }
     }
 
-    /// Everything a refused request must not change: files, staged files, rows, counts and
-    /// weight sums.
-    pub async fn residue(&self) -> (usize, usize, usize, Value) {
+    /// Everything a refused request must not change: files, their variants, staged files,
+    /// rows, counts and weight sums.
+    pub async fn residue(&self) -> (usize, usize, usize, usize, Value) {
         let mut rows = 0;
         for label in self.catalog.settings().labels.iter() {
             rows += self.tables.all_images(label).await.unwrap().len();
         }
         (
             self.stored_files().await,
+            self.stored_variants().await,
             self.staged_files().await,
             rows,
             self.labels().await,
@@ -801,6 +820,27 @@ impl TestApp {
             self.stored_files().await,
             total_rows,
             "image files vs rows (orphans or missing bytes)"
+        );
+        let mut named = 0;
+        for label in self.catalog.settings().labels.iter() {
+            for row in self.tables.all_images(label).await.unwrap() {
+                for variant in &row.variants {
+                    let bytes = self.store.inner.get_variant(&row.id, variant.size).await.unwrap();
+                    assert_eq!(
+                        bytes.map(|b| b.len() as u64),
+                        Some(variant.byte_size),
+                        "{}: the {} variant the row names",
+                        row.id,
+                        variant.size.as_str()
+                    );
+                    named += 1;
+                }
+            }
+        }
+        assert_eq!(
+            self.stored_variants().await,
+            named,
+            "variant files vs the variants rows name"
         );
     }
 }

@@ -25,7 +25,7 @@ const REFUSED: &[(&str, &str)] = &[
 ];
 
 /// Accepted files, the type their bytes have, and their displayed (EXIF-oriented) size.
-const ACCEPTED: &[(&str, &str, u32, u32)] = &[
+pub(crate) const ACCEPTED: &[(&str, &str, u32, u32)] = &[
     ("png_named.jpg", "image/png", 451, 300),
     ("jpeg_as_png_ctype.jpg", "image/jpeg", 451, 300),
     ("cat.webp", "image/webp", 451, 300),
@@ -456,7 +456,7 @@ async fn mangled_multipart_requests_never_break_the_server(backend: Backend) {
         refused > CASES / 2,
         "most mangled requests are refused ({accepted} accepted)"
     );
-    let (files, _, rows, _) = app.residue().await;
+    let (files, _, _, rows, _) = app.residue().await;
     assert_eq!(
         files, rows,
         "every stored object has its row, and no row lacks its object"

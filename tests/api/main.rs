@@ -37,4 +37,5 @@ mod schema;
 mod stream;
 mod ts_clients;
 mod upload;
+mod variants;
 mod viewer;

@@ -414,6 +414,8 @@ mod tests {
             byte_size: 1,
             created_at: "2026-11-30T00:00:00Z".parse().unwrap(),
             hold: None,
+            variants: Vec::new(),
+            placeholder: None,
         }
     }
 

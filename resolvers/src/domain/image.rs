@@ -64,6 +64,12 @@ impl ImageId {
         format!("{}/{}", self.sha256.as_str(), self.label)
     }
 
+    /// Where a sized variant of the image is stored: `variants/<sha256>/<label>/<size>`
+    /// (content-addressed like the original, under one prefix a CDN may read).
+    pub fn variant_key(&self, size: crate::domain::variants::ImageSize) -> String {
+        format!("variants/{}/{}/{}", self.sha256.as_str(), self.label, size.as_str())
+    }
+
     /// Inverse of [`ImageId::storage_key`], for rows read back from a table.
     pub fn from_storage_key(key: &str, labels: &LabelSet) -> anyhow::Result<ImageId> {
         let (hash, label) = key
@@ -138,6 +144,11 @@ pub struct ImageRecord {
     /// Why the image is held out of the random pool (a cat awaiting, or failing, its scan
     /// under the label check); `None`: it is in the pool.
     pub hold: Option<crate::domain::hold::Hold>,
+    /// Its stored sized variants, smallest first (`variants.rs`); a size not here is served
+    /// by the original.
+    pub variants: Vec<crate::domain::variants::VariantFacts>,
+    /// Its BlurHash; `None` for an image stored before variants (until `pawql variants`).
+    pub placeholder: Option<String>,
 }
 
 impl ImageRecord {
@@ -160,6 +171,8 @@ pub struct NewImage {
     pub facts: ImageFacts,
     pub created_at: DateTime<Utc>,
     pub hold: Option<crate::domain::hold::Hold>,
+    pub variants: Vec<crate::domain::variants::VariantFacts>,
+    pub placeholder: Option<String>,
 }
 
 impl NewImage {
@@ -176,6 +189,8 @@ impl NewImage {
             byte_size: self.facts.byte_size,
             created_at: self.created_at,
             hold: self.hold,
+            variants: self.variants,
+            placeholder: self.placeholder,
         }
     }
 }

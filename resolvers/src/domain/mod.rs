@@ -11,4 +11,5 @@ pub mod scan;
 pub mod stats;
 pub mod ticket;
 pub mod validation;
+pub mod variants;
 pub mod weight;

@@ -117,6 +117,8 @@ mod tests {
                 byte_size: 1,
                 created_at: "2026-11-30T00:00:00Z".parse().unwrap(),
                 hold: None,
+                variants: Vec::new(),
+                placeholder: None,
             };
             let plan = refile(infos[shard].clone(), None, Some(record), None).unwrap();
             for write in &plan.writes {

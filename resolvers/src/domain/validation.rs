@@ -38,6 +38,12 @@ impl Default for UploadLimits {
 /// Checks that `bytes` are one whole, decodable JPEG, PNG or WebP within the limits,
 /// and returns what the bytes say about themselves. CPU-bound: call it off the async runtime.
 pub fn validate_image(bytes: &[u8], limits: &UploadLimits) -> ApiResult<ImageFacts> {
+    Ok(decode_image(bytes, limits)?.0)
+}
+
+/// [`validate_image`], and the image itself as displayed (EXIF orientation applied): what
+/// the sized variants are made from (`variants.rs`), without decoding the bytes twice.
+pub fn decode_image(bytes: &[u8], limits: &UploadLimits) -> ApiResult<(ImageFacts, image::DynamicImage)> {
     if bytes.is_empty() {
         return Err(ApiError::InvalidImage("the upload is empty".into()));
     }
@@ -62,28 +68,34 @@ pub fn validate_image(bytes: &[u8], limits: &UploadLimits) -> ApiResult<ImageFac
     check_pixels(width, height, limits)?;
     let orientation = decoder.orientation().map_err(|e| image_error(kind, e))?;
 
-    match kind {
-        ImageKind::Jpeg => {
-            drop(decoder);
-            decode_jpeg_strictly(bytes, width, height)?;
-        }
-        ImageKind::Png | ImageKind::WebP => {
-            image::DynamicImage::from_decoder(decoder).map_err(|e| image_error(kind, e))?;
-        }
-    }
+    let mut decoded =
+        match kind {
+            ImageKind::Jpeg => {
+                drop(decoder);
+                let rgb = decode_jpeg_strictly(bytes, width, height)?;
+                image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(width, height, rgb).ok_or_else(|| {
+                    ApiError::InvalidImage("JPEG decodes to fewer pixels than its header says".into())
+                })?)
+            }
+            ImageKind::Png | ImageKind::WebP => {
+                image::DynamicImage::from_decoder(decoder).map_err(|e| image_error(kind, e))?
+            }
+        };
+    decoded.apply_orientation(orientation);
 
     let (width, height) = if swaps_axes(orientation) {
         (height, width)
     } else {
         (width, height)
     };
-    Ok(ImageFacts {
+    let facts = ImageFacts {
         kind,
         width,
         height,
         byte_size: bytes.len() as u64,
         sha256: Sha256Hex::of(bytes),
-    })
+    };
+    Ok((facts, decoded))
 }
 
 /// Names the format by its magic bytes. Other image formats are "unsupported"; anything
@@ -132,18 +144,19 @@ fn decoder_limits(limits: &UploadLimits) -> Limits {
     decoder_limits
 }
 
-/// zune-jpeg in strict mode refuses data that ends before the image does.
-fn decode_jpeg_strictly(bytes: &[u8], width: u32, height: u32) -> ApiResult<()> {
+/// zune-jpeg in strict mode refuses data that ends before the image does. The pixels, as RGB.
+fn decode_jpeg_strictly(bytes: &[u8], width: u32, height: u32) -> ApiResult<Vec<u8>> {
     use zune_core::bytestream::ZCursor;
+    use zune_core::colorspace::ColorSpace;
     use zune_core::options::DecoderOptions;
     let options = DecoderOptions::default()
         .set_strict_mode(true)
         .set_max_width(width as usize)
-        .set_max_height(height as usize);
+        .set_max_height(height as usize)
+        .jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
     decoder
         .decode()
-        .map(drop)
         .map_err(|e| ApiError::InvalidImage(format!("JPEG does not decode cleanly: {e:?}")))
 }
 
@@ -157,6 +170,22 @@ fn image_error(kind: ImageKind, err: image::ImageError) -> ApiError {
 fn swaps_axes(orientation: image::metadata::Orientation) -> bool {
     use image::metadata::Orientation::*;
     matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
+}
+
+/// [`decode_image`] and the image's variants and placeholder (`variants.rs`), on a blocking
+/// thread: what an upload into the catalogue needs, with the bytes decoded once.
+pub async fn prepare_upload_off_runtime(
+    bytes: &bytes::Bytes,
+    limits: UploadLimits,
+) -> ApiResult<(ImageFacts, crate::domain::variants::Renditions)> {
+    let checked = bytes.clone();
+    tokio::task::spawn_blocking(move || {
+        let (facts, image) = decode_image(&checked, &limits)?;
+        let renditions = crate::domain::variants::renditions(&image, &facts).map_err(ApiError::Internal)?;
+        Ok((facts, renditions))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("validation task failed: {e}")))?
 }
 
 /// [`validate_image`] on a blocking thread: decoding is CPU work that must not stall the

@@ -89,6 +89,8 @@ fn photo(images: u64, shard: u32) -> ImageRecord {
         byte_size: 5_242_880,
         created_at: "2026-11-30T12:34:56.789Z".parse().expect("a time"),
         hold: None,
+        variants: Vec::new(),
+        placeholder: None,
     }
 }
 

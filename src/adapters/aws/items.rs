@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use resolvers::domain::chunks::{shard_key, ShardInfo, Slot};
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
 use resolvers::domain::label::LabelSet;
+use resolvers::domain::variants::{ImageSize, VariantFacts};
 use resolvers::domain::weight::{decimal_string_to_nanos, Weight};
 use resolvers::ports::MigrationPending;
 
@@ -113,7 +114,49 @@ fn image_attributes(record: &ImageRecord) -> Item {
     if let Some(reason) = &record.hold {
         item.insert(HELD_REASON.to_owned(), s(reason.to_string()));
     }
+    if !record.variants.is_empty() {
+        let variants = record
+            .variants
+            .iter()
+            .map(|v| {
+                AttributeValue::M(Item::from([
+                    ("size".to_owned(), s(v.size.as_str())),
+                    ("contentType".to_owned(), s(v.kind.content_type())),
+                    ("width".to_owned(), n(v.width)),
+                    ("height".to_owned(), n(v.height)),
+                    ("byteSize".to_owned(), n(v.byte_size)),
+                ]))
+            })
+            .collect();
+        item.insert("variants".to_owned(), AttributeValue::L(variants));
+    }
+    if let Some(placeholder) = &record.placeholder {
+        item.insert("placeholder".to_owned(), s(placeholder));
+    }
     item
+}
+
+/// The variants an image row lists (none in rows written before variants).
+fn variants_of(item: &Item) -> anyhow::Result<Vec<VariantFacts>> {
+    let Some(list) = item.get("variants") else {
+        return Ok(Vec::new());
+    };
+    let list = list.as_l().map_err(|_| anyhow::anyhow!("variants is not a list"))?;
+    list.iter()
+        .map(|value| {
+            let variant = value.as_m().map_err(|_| anyhow::anyhow!("a variant is not a map"))?;
+            let size = get_s(variant, "size")?;
+            let content_type = get_s(variant, "contentType")?;
+            Ok(VariantFacts {
+                size: ImageSize::parse(size).with_context(|| format!("variant size {size:?}"))?,
+                kind: ImageKind::from_content_type(content_type)
+                    .with_context(|| format!("variant content type {content_type:?}"))?,
+                width: get_n(variant, "width")?,
+                height: get_n(variant, "height")?,
+                byte_size: get_n(variant, "byteSize")?,
+            })
+        })
+        .collect()
 }
 
 /// An image's row in `imageChunksTable`.
@@ -183,6 +226,11 @@ fn image_of(item: &Item, labels: &LabelSet) -> anyhow::Result<ImageRecord> {
             .get(HELD_REASON)
             .map(|_| get_s(item, HELD_REASON).map(Hold::parse))
             .transpose()?,
+        variants: variants_of(item)?,
+        placeholder: item
+            .get("placeholder")
+            .map(|_| get_s(item, "placeholder").map(str::to_owned))
+            .transpose()?,
     })
 }
 
@@ -251,6 +299,8 @@ mod tests {
             byte_size: 12345,
             created_at: "2026-11-24T10:00:00.123Z".parse().unwrap(),
             hold: None,
+            variants: Vec::new(),
+            placeholder: None,
         };
         let plan = refile(ShardInfo::empty("cat", 2), None, Some(record), None).unwrap();
         let record = plan.record.clone().unwrap();
@@ -287,6 +337,8 @@ mod tests {
             byte_size: 1,
             created_at: "2026-11-24T10:00:00Z".parse().unwrap(),
             hold: None,
+            variants: Vec::new(),
+            placeholder: None,
         };
         let mut legacy = image_item(&record);
         legacy.remove("shard");

@@ -301,6 +301,8 @@ mod tests {
             byte_size,
             created_at: chrono::Utc::now(),
             hold: None,
+            variants: Vec::new(),
+            placeholder: None,
         };
         assert!(detector.reads_from_storage(&image(ImageKind::Jpeg, 512, 512, 48_000)));
         assert!(detector.reads_from_storage(&image(ImageKind::Png, MAX_SIDE, MIN_SIDE, MAX_S3_OBJECT_BYTES as u64)));

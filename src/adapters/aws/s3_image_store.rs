@@ -1,6 +1,7 @@
-//! Image bytes in S3 under `<sha256>/<label>` (a high-cardinality prefix), with the content
-//! type set on the object and the key repeated as metadata. `url` is a presigned GET signed
-//! locally: no request to S3 unless the bytes themselves are asked for.
+//! Image bytes in S3 under `<sha256>/<label>` (a high-cardinality prefix), their sized variants
+//! under `variants/<sha256>/<label>/<size>`, with the content type set on each object and the
+//! key repeated as metadata. `url` is the CDN's URL where the stage has one (serverless.yml's
+//! CloudFront distribution), else a presigned GET signed locally: no request to S3 either way.
 //!
 //! Presigned uploads are PUT by the client straight to `staging/<label>/<token>`; the bucket's
 //! lifecycle rule (serverless.yml) expires what is never completed.
@@ -15,6 +16,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::UploadTicket;
+use resolvers::domain::variants::{ImageSize, VariantFacts};
 use resolvers::ports::{ImageStore, Staged};
 
 /// Where bytes uploaded only to be scanned live (expired by lifecycle rule, like scans).
@@ -33,6 +35,8 @@ pub struct S3ImageStore {
     client: aws_sdk_s3::Client,
     bucket: String,
     url_ttl: Duration,
+    /// The CDN in front of the bucket (`https://d123.cloudfront.net`), when there is one.
+    cdn_url: Option<String>,
 }
 
 impl S3ImageStore {
@@ -41,7 +45,16 @@ impl S3ImageStore {
             client,
             bucket: bucket.into(),
             url_ttl,
+            cdn_url: None,
         }
+    }
+
+    /// Image URLs on `cdn` (`https://…`, no trailing slash needed) instead of presigned ones.
+    pub fn with_cdn(mut self, cdn: Option<String>) -> S3ImageStore {
+        self.cdn_url = cdn
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .filter(|url| !url.is_empty());
+        self
     }
 
     async fn put_object(&self, key: &str, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
@@ -103,16 +116,38 @@ impl ImageStore for S3ImageStore {
     }
 
     async fn delete(&self, id: &ImageId) -> anyhow::Result<()> {
-        self.delete_object(&id.storage_key()).await
+        self.delete_object(&id.storage_key()).await?;
+        for size in ImageSize::VARIANTS {
+            self.delete_object(&id.variant_key(size)).await?;
+        }
+        Ok(())
     }
 
-    async fn url(&self, image: &ImageRecord) -> anyhow::Result<String> {
+    async fn put_variant(&self, id: &ImageId, variant: &VariantFacts, bytes: Bytes) -> anyhow::Result<()> {
+        self.put_object(&id.variant_key(variant.size), variant.kind, bytes)
+            .await
+    }
+
+    async fn get_variant(&self, id: &ImageId, size: ImageSize) -> anyhow::Result<Option<Bytes>> {
+        self.get_bytes(&id.variant_key(size)).await
+    }
+
+    /// With a CDN in front of the bucket, `https://<cdn>/<key>`: the same URL for the same bytes
+    /// and size, which phones and the CDN cache. Without one, a presigned GET (signed locally).
+    async fn url(&self, image: &ImageRecord, variant: Option<&VariantFacts>) -> anyhow::Result<String> {
+        let key = match variant {
+            Some(variant) => image.id.variant_key(variant.size),
+            None => image.id.storage_key(),
+        };
+        if let Some(cdn) = &self.cdn_url {
+            return Ok(format!("{cdn}/{key}"));
+        }
         let presigning = PresigningConfig::expires_in(self.url_ttl).context("presigning config")?;
         let request = self
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(image.id.storage_key())
+            .key(key)
             .presigned(presigning)
             .await
             .context("presigning an S3 GET")?;

@@ -1,4 +1,5 @@
-//! Image bytes as files: `<data-dir>/images/<first two hex digits>/<sha256>-<label>`.
+//! Image bytes as files: `<data-dir>/images/<first two hex digits>/<sha256>-<label>`, and
+//! their sized variants under `<data-dir>/images/variants/`.
 //!
 //! Writes go to a temporary file that is synced and then renamed into place, so a crash
 //! never leaves a half-written image under a real name. The content type lives in the
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::{UploadTicket, STAGING_PREFIX};
+use resolvers::domain::variants::{ImageSize, VariantFacts};
 use resolvers::ports::{ImageStore, Staged, UploadStaging};
 
 /// Image files under one directory, served by the local server at `<public_url>/images/<id>`.
@@ -54,6 +56,15 @@ impl FileImageStore {
         let hash = id.sha256.as_str();
         self.root.join(&hash[..2]).join(format!("{hash}-{}", id.label))
     }
+
+    /// The file of a sized variant: `<root>/variants/<first two hex digits>/<sha256>-<label>-<size>`.
+    fn variant_path(&self, id: &ImageId, size: ImageSize) -> PathBuf {
+        let hash = id.sha256.as_str();
+        self.root
+            .join("variants")
+            .join(&hash[..2])
+            .join(format!("{hash}-{}-{}", id.label, size.as_str()))
+    }
 }
 
 #[async_trait]
@@ -75,11 +86,27 @@ impl ImageStore for FileImageStore {
     }
 
     async fn delete(&self, id: &ImageId) -> anyhow::Result<()> {
-        remove_optional(&self.path_of(id)).await
+        remove_optional(&self.path_of(id)).await?;
+        for size in ImageSize::VARIANTS {
+            remove_optional(&self.variant_path(id, size)).await?;
+        }
+        Ok(())
     }
 
-    async fn url(&self, image: &ImageRecord) -> anyhow::Result<String> {
-        Ok(format!("{}/images/{}", self.public_url, image.id))
+    async fn put_variant(&self, id: &ImageId, variant: &VariantFacts, bytes: Bytes) -> anyhow::Result<()> {
+        write_file(self.variant_path(id, variant.size), bytes).await
+    }
+
+    async fn get_variant(&self, id: &ImageId, size: ImageSize) -> anyhow::Result<Option<Bytes>> {
+        read_optional(&self.variant_path(id, size)).await
+    }
+
+    /// `/images/<id>`, and `?size=<size>` for a variant: the same URL for the same bytes and size.
+    async fn url(&self, image: &ImageRecord, variant: Option<&VariantFacts>) -> anyhow::Result<String> {
+        Ok(match variant {
+            Some(variant) => format!("{}/images/{}?size={}", self.public_url, image.id, variant.size.as_str()),
+            None => format!("{}/images/{}", self.public_url, image.id),
+        })
     }
 
     /// The local server's upload route. It does not expire: the local server is a

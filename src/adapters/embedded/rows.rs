@@ -6,6 +6,7 @@ use resolvers::domain::chunks::Slot;
 use resolvers::domain::hold::Hold;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord};
 use resolvers::domain::label::LabelSet;
+use resolvers::domain::variants::{ImageSize, VariantFacts};
 use resolvers::domain::weight::{decimal_string_to_nanos, Weight};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,21 @@ struct StoredImage {
     /// Absent while the image is in the random pool (as on DynamoDB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     held_reason: Option<String>,
+    /// The stored sized variants (absent in rows written before them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    variants: Vec<StoredVariant>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    placeholder: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredVariant {
+    size: String,
+    content_type: String,
+    width: u32,
+    height: u32,
+    byte_size: u64,
 }
 
 pub fn encode(record: &ImageRecord) -> Vec<u8> {
@@ -49,6 +65,18 @@ pub fn encode(record: &ImageRecord) -> Vec<u8> {
         byte_size: record.byte_size,
         created_at: record.created_at,
         held_reason: record.hold.as_ref().map(ToString::to_string),
+        variants: record
+            .variants
+            .iter()
+            .map(|v| StoredVariant {
+                size: v.size.as_str().to_owned(),
+                content_type: v.kind.content_type().to_owned(),
+                width: v.width,
+                height: v.height,
+                byte_size: v.byte_size,
+            })
+            .collect(),
+        placeholder: record.placeholder.clone(),
     };
     serde_json::to_vec(&stored).expect("an image row always serialises")
 }
@@ -76,5 +104,21 @@ pub fn decode(bytes: &[u8], labels: &LabelSet) -> anyhow::Result<ImageRecord> {
         byte_size: stored.byte_size,
         created_at: stored.created_at,
         hold: stored.held_reason.as_deref().map(Hold::parse),
+        variants: stored
+            .variants
+            .iter()
+            .map(|v| {
+                Ok(VariantFacts {
+                    size: ImageSize::parse(&v.size)
+                        .ok_or_else(|| anyhow::anyhow!("stored variant size {:?}", v.size))?,
+                    kind: ImageKind::from_content_type(&v.content_type)
+                        .ok_or_else(|| anyhow::anyhow!("stored variant type {:?}", v.content_type))?,
+                    width: v.width,
+                    height: v.height,
+                    byte_size: v.byte_size,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+        placeholder: stored.placeholder,
     })
 }

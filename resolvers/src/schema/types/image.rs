@@ -103,9 +103,39 @@ impl Image {
         self.record.created_at
     }
 
-    /// Where to GET the bytes: a presigned S3 URL on AWS, the local server otherwise.
-    async fn url(&self, ctx: &Context<'_>) -> Result<String> {
-        ctx.data_unchecked::<Catalog>().image_url(&self.record).await.extend()
+    /// Where to GET the bytes at `size` (default the original): the local server's URL, or on
+    /// AWS the CDN's (the same for the same bytes and size, so phones and the CDN cache it)
+    /// or a presigned S3 URL. A size not stored (the original already fits it) gives the
+    /// original's URL; asking a size is never an error.
+    async fn url(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "super::ImageSize::Original")] size: super::ImageSize,
+    ) -> Result<String> {
+        ctx.data_unchecked::<Catalog>()
+            .image_url(&self.record, size.into())
+            .await
+            .extend()
+    }
+
+    /// Every size, smallest first, ending with the original: its dimensions, type, bytes
+    /// and URL (a size the original already fits is the original).
+    async fn variants(&self) -> Vec<super::ImageVariant> {
+        crate::domain::variants::ImageSize::VARIANTS
+            .into_iter()
+            .chain([crate::domain::variants::ImageSize::Original])
+            .map(|size| super::ImageVariant {
+                record: self.record.clone(),
+                facts: self.record.variants.iter().find(|v| v.size == size).cloned(),
+                size,
+            })
+            .collect()
+    }
+
+    /// A BlurHash of the image (~30 characters) to show, blurred, before its bytes arrive;
+    /// null for an image stored before placeholders were made (`pawql variants` fills it in).
+    async fn placeholder(&self) -> Option<&str> {
+        self.record.placeholder.as_deref()
     }
 
     /// The bytes, base64-encoded (for petAPI-style clients). Reads storage; prefer `url`.

@@ -1,0 +1,144 @@
+//! Pictures for phones: sized variants (`THUMB`, `SMALL`, `MEDIUM`), the BlurHash placeholder,
+//! `url(size:)`, and the REST routes' `?size=`, on both backends. Every fixture photo and every
+//! hostile-but-valid file is checked: each variant decodes, has the dimensions its row says,
+//! fits its size, keeps the aspect ratio and is smaller than the original.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{error_codes, fixture, manifest, spawn_app, Backend, TestApp};
+
+const FIELDS: &str =
+    "id width height byteSize contentType url small: url(size: SMALL) medium: url(size: MEDIUM) placeholder variants { size width height contentType byteSize url }";
+
+async fn image(app: &TestApp, id: &str) -> Value {
+    let q = format!("query($id: ID!) {{ image(id: $id) {{ {FIELDS} }} }}");
+    app.data(&q, json!({ "id": id })).await["image"].clone()
+}
+
+/// GETs a URL the API handed out: (content type, bytes).
+async fn fetch(app: &TestApp, url: &str) -> (String, Vec<u8>) {
+    let response = app.client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    (content_type, response.bytes().await.unwrap().to_vec())
+}
+
+/// Every variant of `image` as served: decodes, matches its facts, fits, keeps the ratio.
+async fn assert_sane_variants(app: &TestApp, image: &Value, what: &str) {
+    let (width, height) = (image["width"].as_f64().unwrap(), image["height"].as_f64().unwrap());
+    let variants = image["variants"].as_array().unwrap();
+    let sizes: Vec<&str> = variants.iter().map(|v| v["size"].as_str().unwrap()).collect();
+    assert_eq!(sizes, ["THUMB", "SMALL", "MEDIUM", "ORIGINAL"], "{what}");
+    assert_eq!(variants[3]["url"], image["url"], "{what}: ORIGINAL is the original");
+    for variant in &variants[..3] {
+        let bound = match variant["size"].as_str().unwrap() {
+            "THUMB" => 256.0,
+            "SMALL" => 640.0,
+            _ => 1280.0,
+        };
+        let (vw, vh) = (variant["width"].as_f64().unwrap(), variant["height"].as_f64().unwrap());
+        if variant["url"] == image["url"] {
+            // Not stored: the original fits this size (or would not shrink in bytes).
+            assert_eq!(
+                (vw, vh),
+                (width, height),
+                "{what}: a size served by the original says so"
+            );
+            continue;
+        }
+        assert!(
+            vw.max(vh) <= bound && vw.max(vh) < width.max(height),
+            "{what}: {variant}"
+        );
+        assert!(
+            (vw / vh - width / height).abs() <= 2.0 / vw.min(vh),
+            "{what}: aspect ratio kept: {variant}"
+        );
+        let (content_type, bytes) = fetch(app, variant["url"].as_str().unwrap()).await;
+        assert_eq!(content_type, variant["contentType"], "{what}");
+        assert_eq!(bytes.len() as u64, variant["byteSize"].as_u64().unwrap(), "{what}");
+        assert!(
+            bytes.len() < image["byteSize"].as_u64().unwrap() as usize,
+            "{what}: smaller than the original"
+        );
+        let decoded = image::load_from_memory(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!((decoded.width() as f64, decoded.height() as f64), (vw, vh), "{what}");
+    }
+    let placeholder = image["placeholder"].as_str().unwrap();
+    assert!(
+        (20..40).contains(&placeholder.len()) && placeholder.is_ascii(),
+        "{what}: {placeholder}"
+    );
+}
+
+async fn every_photo_and_hostile_file_gets_sane_variants_and_a_placeholder(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut files: Vec<String> = manifest("images/MANIFEST.tsv")
+        .iter()
+        .map(|row| format!("images/{}", row["file"]))
+        .collect();
+    files.extend(
+        crate::hostile::ACCEPTED
+            .iter()
+            .map(|(file, ..)| format!("bad-inputs/{file}")),
+    );
+    for file in &files {
+        let (status, body) = app
+            .upload_raw("cat", Some(0.5), "f", "application/octet-stream", fixture(file))
+            .await;
+        assert_eq!(status, 200, "{file}: {body}");
+        let shown = image(&app, body["data"]["upload"]["id"].as_str().unwrap()).await;
+        assert_sane_variants(&app, &shown, file).await;
+    }
+    app.assert_chunk_invariant().await;
+}
+
+on_both_backends!(every_photo_and_hostile_file_gets_sane_variants_and_a_placeholder);
+
+async fn a_phone_gets_the_size_it_asks_for_and_nothing_outlives_the_image(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // 1024×768: a thumbnail and a small variant; MEDIUM (1280) is the original itself.
+    let uploaded = app.upload("dog", "images/dog_farm_german_shepherd.webp", 0.5).await;
+    let id = uploaded["id"].as_str().unwrap();
+    let shown = image(&app, id).await;
+    assert_ne!(shown["small"], shown["url"], "SMALL is a variant");
+    assert_eq!(shown["medium"], shown["url"], "MEDIUM is served by the original");
+    let (content_type, bytes) = fetch(&app, shown["small"].as_str().unwrap()).await;
+    assert_eq!(content_type, "image/jpeg");
+    let small = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((small.width(), small.height()), (640, 480));
+    assert_eq!(app.stored_variants().await, 2);
+    if backend == Backend::Embedded {
+        // The same URL for the same bytes and size: phones cache it.
+        assert_eq!(image(&app, id).await["small"], shown["small"]);
+    }
+
+    // petAPI's /random takes a size; a size it does not know is the client's error.
+    let random = |size: &str| {
+        app.client
+            .get(format!("{}/random?label=dog&size={size}", app.address))
+            .send()
+    };
+    let response = random("thumb").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+    let thumb = image::load_from_memory(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (256, 192));
+    let response = random("medium").await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "image/webp",
+        "the original serves MEDIUM"
+    );
+    let refused = random("huge").await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+
+    // Deleting the image deletes its variants.
+    assert!(app.delete_image(id).await);
+    assert_eq!(app.stored_variants().await, 0);
+    app.assert_chunk_invariant().await;
+}
+
+on_both_backends!(a_phone_gets_the_size_it_asks_for_and_nothing_outlives_the_image);
