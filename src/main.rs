@@ -4,6 +4,7 @@
 //! - `pawql provision`: creates a stage's bucket, tables and SSM parameters on the configured
 //!   AWS endpoint (for emulators and sandboxes; production is deployed by serverless.yml);
 //! - `pawql migrate`: converts a stage written before write shards (see README, Deployment);
+//! - `pawql variants`: gives images stored before sized variants their variants;
 //! - `pawql upload | random | scan | results`: the client commands (src/cli), against any
 //!   pawql server;
 //! - `pawql lambda`: the Lambda runtime loop. On Lambda the binary is `bootstrap` and gets no
@@ -14,6 +15,19 @@ use clap::{Parser, Subcommand};
 use pawql::adapters::aws::{self, AwsClients};
 use pawql::app::AwsScanning;
 use pawql::config::{Backend, CatalogArgs, Handler, LambdaArgs, ServeArgs, StageArgs};
+
+/// `pawql variants`: where the catalogue is (as `pawql serve` takes it).
+#[derive(clap::Args)]
+struct VariantsArgs {
+    #[arg(long, env = "PAWQL_BACKEND", value_enum, default_value_t = Backend::Embedded)]
+    backend: Backend,
+    #[command(flatten)]
+    stage: StageArgs,
+    #[arg(long, env = "PAWQL_DATA_DIR", default_value = "data")]
+    data_dir: std::path::PathBuf,
+    #[command(flatten)]
+    catalog: CatalogArgs,
+}
 
 /// `pawql migrate`: the stage, and the labels and write shards it is served with.
 #[derive(clap::Args)]
@@ -43,6 +57,8 @@ enum Command {
     Provision(StageArgs),
     /// Convert a stage's labels to write shards and slots (after deploying this version).
     Migrate(MigrateArgs),
+    /// Give images stored before sized variants their variants and placeholder (idempotent).
+    Variants(VariantsArgs),
     /// Run as an AWS Lambda function: the API (HTTP API / Function URL events) or the scan
     /// handler (DynamoDB stream events).
     Lambda(LambdaArgs),
@@ -79,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Provision(args) => provision(args).await,
         Command::Migrate(args) => migrate(args).await,
+        Command::Variants(args) => variants(args).await,
         Command::Lambda(args) => lambda(args).await,
         #[cfg(feature = "cli")]
         Command::Upload(args) => pawql::cli::upload(args).await,
@@ -167,6 +184,37 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
             None => println!("{}: already in write shards (or empty), nothing to do", label.label),
         }
     }
+    Ok(())
+}
+
+async fn variants(args: VariantsArgs) -> anyhow::Result<()> {
+    let settings = args.catalog.settings()?;
+    let catalog = match args.backend {
+        Backend::Embedded => {
+            let (images, tables) = pawql::adapters::embedded::open(&args.data_dir, "http://127.0.0.1", &settings)?;
+            resolvers::Catalog::new(images, tables, settings.clone())
+        }
+        Backend::Aws => {
+            let clients = AwsClients::from_env().await;
+            let backend = aws::open(&clients, &args.stage.stage, &settings).await?;
+            resolvers::Catalog::new(backend.images, backend.tables, settings.clone())
+        }
+    };
+    let mut failed = 0;
+    for label in settings.labels.iter() {
+        let report = catalog.backfill_renditions(label).await?;
+        println!(
+            "{label}: variants made for {}, {} already had them, {} failed",
+            report.made,
+            report.already_done,
+            report.failed.len()
+        );
+        failed += report.failed.len();
+    }
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} images got no variants (see the log); run again to retry them"
+    );
     Ok(())
 }
 

@@ -207,6 +207,14 @@ pub trait ChunkTables: Send + Sync {
         id: &ImageId,
         hold: Option<crate::domain::hold::Hold>,
     ) -> anyhow::Result<Option<ImageRecord>>;
+    /// Records an image's sized variants and placeholder (made after it was stored: `pawql
+    /// variants`), on its row and its slot's copy; `None` if it does not exist.
+    async fn set_renditions(
+        &self,
+        id: &ImageId,
+        variants: Vec<crate::domain::variants::VariantFacts>,
+        placeholder: Option<String>,
+    ) -> anyhow::Result<Option<ImageRecord>>;
     /// Every image row of a label. For invariant checks and maintenance, never a request path.
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>>;
 }

@@ -162,6 +162,14 @@ impl ChunkTables for StaleInfo {
     ) -> anyhow::Result<Option<ImageRecord>> {
         self.inner.set_hold(id, hold).await
     }
+    async fn set_renditions(
+        &self,
+        id: &ImageId,
+        variants: Vec<resolvers::domain::variants::VariantFacts>,
+        placeholder: Option<String>,
+    ) -> anyhow::Result<Option<ImageRecord>> {
+        self.inner.set_renditions(id, variants, placeholder).await
+    }
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {
         self.inner.all_images(label).await
     }

@@ -142,3 +142,103 @@ async fn a_phone_gets_the_size_it_asks_for_and_nothing_outlives_the_image(backen
 }
 
 on_both_backends!(a_phone_gets_the_size_it_asks_for_and_nothing_outlives_the_image);
+
+/// Makes `app`'s images look as images stored before variants do: no variants or placeholder
+/// on the rows, no variant files.
+async fn forget_renditions(app: &TestApp) {
+    for label in app.catalog.settings().labels.iter() {
+        for row in app.tables.all_images(label).await.unwrap() {
+            app.tables.set_renditions(&row.id, Vec::new(), None).await.unwrap();
+        }
+    }
+    match &app.storage {
+        crate::helpers::Storage::Embedded { data_dir } => {
+            std::fs::remove_dir_all(data_dir.join("images/variants")).unwrap();
+        }
+        crate::helpers::Storage::Aws { clients, resources } => {
+            let listed = clients
+                .s3
+                .list_objects_v2()
+                .bucket(&resources.bucket)
+                .prefix("variants/")
+                .send()
+                .await
+                .unwrap();
+            for object in listed.contents() {
+                clients
+                    .s3
+                    .delete_object()
+                    .bucket(&resources.bucket)
+                    .key(object.key().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    assert_eq!(app.stored_variants().await, 0);
+}
+
+async fn images_stored_before_variants_get_them_from_the_backfill_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for file in [
+        "images/cat_chelsea.png",
+        "images/dog_kde_golden.png",
+        "images/dog_farm_german_shepherd.webp",
+    ] {
+        ids.push(app.upload("cat", file, 0.5).await["id"].as_str().unwrap().to_owned());
+    }
+    forget_renditions(&app).await;
+    let old = image(&app, &ids[2]).await;
+    assert_eq!(
+        old["small"], old["url"],
+        "no variant yet: the original serves every size"
+    );
+    assert_eq!(old["placeholder"], Value::Null);
+
+    let cat = app.catalog.settings().labels.parse("cat").unwrap();
+    let report = app.catalog.backfill_renditions(&cat).await.unwrap();
+    assert_eq!((report.made, report.already_done, report.failed.len()), (3, 0, 0));
+    for id in &ids {
+        assert_sane_variants(&app, &image(&app, id).await, id).await;
+    }
+    assert_ne!(image(&app, &ids[2]).await["small"], old["url"]);
+    app.assert_chunk_invariant().await;
+    let again = app.catalog.backfill_renditions(&cat).await.unwrap();
+    assert_eq!((again.made, again.already_done), (0, 3), "idempotent");
+}
+
+on_both_backends!(images_stored_before_variants_get_them_from_the_backfill_once);
+
+/// `pawql variants` itself, on a data directory (the server stopped: redb has one user).
+#[tokio::test]
+async fn the_variants_command_backfills_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = crate::helpers::spawn_app_in(dir.path(), Default::default()).await;
+    let id = app.upload("dog", "images/dog_kde_golden.png", 0.5).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    forget_renditions(&app).await;
+    app.stop().await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pawql"))
+        .args(["variants", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("PAWQL_BACKEND")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("dog: variants made for 1, 0 already had them, 0 failed"),
+        "{said}"
+    );
+    let app = crate::helpers::spawn_app_in(dir.path(), Default::default()).await;
+    assert_sane_variants(&app, &image(&app, &id).await, &id).await;
+    app.assert_chunk_invariant().await;
+}

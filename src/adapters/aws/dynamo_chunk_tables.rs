@@ -488,6 +488,24 @@ impl ChunkTables for DynamoChunkTables {
         Ok(changed.and_then(|(_, new)| new))
     }
 
+    async fn set_renditions(
+        &self,
+        id: &ImageId,
+        variants: Vec<resolvers::domain::variants::VariantFacts>,
+        placeholder: Option<String>,
+    ) -> anyhow::Result<Option<ImageRecord>> {
+        let changed = self
+            .change(id, |old| {
+                Some(ImageRecord {
+                    variants: variants.clone(),
+                    placeholder: placeholder.clone(),
+                    ..old.clone()
+                })
+            })
+            .await?;
+        Ok(changed.and_then(|(_, new)| new))
+    }
+
     /// Every row as stored; a row of the layout before write shards reads as not yet filed
     /// (shard 0, no slot), so maintenance sees the label whole while it awaits `pawql migrate`.
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {

@@ -21,6 +21,7 @@ use resolvers::domain::chunks::{
 };
 use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
 use resolvers::domain::label::{Label, LabelSet};
+use resolvers::domain::variants::VariantFacts;
 use resolvers::domain::weight::Weight;
 use resolvers::ports::{ChunkTables, Inserted};
 
@@ -364,6 +365,24 @@ impl ChunkTables for RedbChunkTables {
     ) -> anyhow::Result<Option<ImageRecord>> {
         let changed = self
             .change(id, move |old| Some(ImageRecord { hold, ..old.clone() }))
+            .await?;
+        Ok(changed.and_then(|(_, new)| new))
+    }
+
+    async fn set_renditions(
+        &self,
+        id: &ImageId,
+        variants: Vec<VariantFacts>,
+        placeholder: Option<String>,
+    ) -> anyhow::Result<Option<ImageRecord>> {
+        let changed = self
+            .change(id, move |old| {
+                Some(ImageRecord {
+                    variants,
+                    placeholder,
+                    ..old.clone()
+                })
+            })
             .await?;
         Ok(changed.and_then(|(_, new)| new))
     }
