@@ -8,6 +8,10 @@ not check: usage `check-template.py TEMPLATE [CORS_ORIGIN ...]`.
 - Subscriptions: the stream function answers through a Function URL in RESPONSE_STREAM mode
   (buffered, events would arrive all at once at the end), with the handler `stream`, a timeout
   above a subscription's 14 minutes, reserved concurrency, and the same CORS origins.
+- Images through CloudFront: the distribution (under the HasCdn condition) is HTTPS only and
+  GET/HEAD only, reads the bucket through an origin access control, the bucket policy lets it
+  read objects but not staged uploads, scan-only uploads or scan debug data, and the functions
+  are given its URL (PAWQL_CDN_URL).
 - Alarms: every alarm notifies a topic, the ones the README promises exist, and no topic is
   encrypted with the aws/sns key (CloudWatch cannot publish to it).
 """
@@ -75,6 +79,26 @@ if int(stream.get("Timeout", 0)) <= 14 * 60:
 if "ReservedConcurrentExecutions" not in stream:
     failures.append("the stream function has no reserved concurrency: nothing caps open streams")
 
+cdn = resources.get("ImageCdn")
+if cdn is None or cdn.get("Condition") != "HasCdn":
+    failures.append("no CloudFront distribution ImageCdn under the HasCdn condition")
+else:
+    config = cdn["Properties"]["DistributionConfig"]
+    behaviour = config["DefaultCacheBehavior"]
+    if behaviour.get("ViewerProtocolPolicy") != "https-only":
+        failures.append(f"the CDN is not HTTPS only: {behaviour.get('ViewerProtocolPolicy')}")
+    if sorted(behaviour.get("AllowedMethods", [])) != ["GET", "HEAD"]:
+        failures.append(f"the CDN allows {behaviour.get('AllowedMethods')}")
+    if "ImageCdnAccess" not in json.dumps(config["Origins"]):
+        failures.append("the CDN does not read through the origin access control")
+policy = json.dumps(resources.get("ImageBucketTlsOnly", {}))
+for needed in ("CdnReadsImages", "CdnReadsNothingElse", "/staging/*", "/scan-uploads/*", "/scan-debug/*", "cloudfront.amazonaws.com"):
+    if needed not in policy:
+        failures.append(f"the bucket policy lacks {needed}")
+functions_env = json.dumps(resources.get("ApiLambdaFunction", {}).get("Properties", {}).get("Environment", {}))
+if "PAWQL_CDN_URL" not in functions_env or "ImageCdn" not in functions_env:
+    failures.append("the API is not given the CDN's URL (PAWQL_CDN_URL)")
+
 alarms = {name: r for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
 for name, alarm in alarms.items():
     actions = alarm["Properties"].get("AlarmActions", [])
@@ -92,4 +116,4 @@ for wanted in EXPECTED_ALARMS:
 if failures:
     print("template check failed:\n  " + "\n  ".join(failures))
     sys.exit(1)
-print(f"template checks: clean ({'CORS for ' + ', '.join(origins) if origins else 'no CORS'}, streaming URL, {len(alarms)} alarms)")
+print(f"template checks: clean ({'CORS for ' + ', '.join(origins) if origins else 'no CORS'}, streaming URL, CDN, {len(alarms)} alarms)")

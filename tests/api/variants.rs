@@ -242,3 +242,61 @@ async fn the_variants_command_backfills_a_data_directory() {
     assert_sane_variants(&app, &image(&app, &id).await, &id).await;
     app.assert_chunk_invariant().await;
 }
+
+/// With the stage's CDN (`PAWQL_CDN_URL`, serverless.yml's CloudFront distribution), image
+/// URLs are on it: the same for the same bytes and size, so phones and the CDN cache them,
+/// and the objects say they never change.
+#[tokio::test]
+async fn on_aws_with_a_cdn_image_urls_are_stable_cdn_urls() {
+    let clients = crate::moto::MotoServer::shared().await.clients().await;
+    let stage = crate::moto::unique_stage();
+    pawql::adapters::aws::provision(&clients, &stage).await.unwrap();
+    let mut resources = pawql::adapters::aws::Resources::for_stage(&stage);
+    resources.cdn_url = Some("https://d111111abcdef8.cloudfront.net/".into());
+    let settings = resolvers::CatalogSettings::default();
+    let backend = pawql::adapters::aws::open_resources(&crate::iam::enforcing(&clients), resources.clone(), &settings);
+    let catalog = resolvers::Catalog::new(backend.images, backend.tables, settings);
+    let record = catalog
+        .upload("dog", Some(0.5), fixture("images/dog_farm_german_shepherd.webp").into())
+        .await
+        .unwrap();
+    use resolvers::domain::variants::ImageSize;
+    let original = catalog.image_url(&record, ImageSize::Original).await.unwrap();
+    let small = catalog.image_url(&record, ImageSize::Small).await.unwrap();
+    assert_eq!(
+        original,
+        format!("https://d111111abcdef8.cloudfront.net/{}", record.id.storage_key())
+    );
+    assert_eq!(
+        small,
+        format!(
+            "https://d111111abcdef8.cloudfront.net/{}",
+            record.id.variant_key(ImageSize::Small)
+        )
+    );
+    assert_eq!(
+        catalog.image_url(&record, ImageSize::Small).await.unwrap(),
+        small,
+        "stable"
+    );
+    assert_eq!(
+        catalog.image_url(&record, ImageSize::Medium).await.unwrap(),
+        original,
+        "not stored: the original"
+    );
+    for key in [record.id.storage_key(), record.id.variant_key(ImageSize::Small)] {
+        let head = clients
+            .s3
+            .head_object()
+            .bucket(&resources.bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.cache_control(),
+            Some("public, max-age=31536000, immutable"),
+            "{key}"
+        );
+    }
+}

@@ -196,11 +196,10 @@ pub async fn open(clients: &AwsClients, stage: &str, settings: &CatalogSettings)
 /// Builds the adapters over known resource names.
 pub fn open_resources(clients: &AwsClients, resources: Resources, settings: &CatalogSettings) -> AwsBackend {
     AwsBackend {
-        images: Arc::new(S3ImageStore::new(
-            clients.s3.clone(),
-            &resources.bucket,
-            DEFAULT_URL_TTL,
-        )),
+        images: Arc::new(
+            S3ImageStore::new(clients.s3.clone(), &resources.bucket, DEFAULT_URL_TTL)
+                .with_cdn(resources.cdn_url.clone()),
+        ),
         tables: Arc::new(DynamoChunkTables::new(
             clients.dynamodb.clone(),
             &resources.chunk_info_table,

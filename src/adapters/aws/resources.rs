@@ -160,7 +160,13 @@ pub struct Resources {
     pub chunk_info_table: String,
     pub image_chunks_table: String,
     pub scan_table: String,
+    /// The CDN in front of the bucket (`PAWQL_CDN_URL`, set by serverless.yml): image URLs
+    /// are on it. `None`: presigned S3 URLs.
+    pub cdn_url: Option<String>,
 }
+
+/// The environment variable naming the CDN in front of the bucket (optional).
+pub const CDN_URL_ENV_VAR: &str = "PAWQL_CDN_URL";
 
 impl Resources {
     /// The names `pawql provision` creates for a stage.
@@ -170,6 +176,7 @@ impl Resources {
             chunk_info_table: chunk_info_table().name(stage),
             image_chunks_table: image_chunks_table().name(stage),
             scan_table: scan_table().name(stage),
+            cdn_url: None,
         }
     }
 
@@ -209,6 +216,7 @@ impl Resources {
             chunk_info_table: pick(chunk_info.parameter, chunk_info.env_var)?,
             image_chunks_table: pick(image_chunks.parameter, image_chunks.env_var)?,
             scan_table: pick(scans.parameter, scans.env_var)?,
+            cdn_url: env(CDN_URL_ENV_VAR).filter(|v| !v.trim().is_empty()),
         })
     }
 }

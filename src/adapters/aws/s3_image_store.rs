@@ -27,6 +27,9 @@ pub fn scan_upload_key(sha256: &Sha256Hex) -> String {
     format!("{SCAN_UPLOAD_PREFIX}{}", sha256.as_str())
 }
 
+/// How long a client or the CDN may keep an object: for ever (content-addressed keys).
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
 /// How long a presigned image URL stays valid by default.
 pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -63,6 +66,9 @@ impl S3ImageStore {
             .bucket(&self.bucket)
             .key(key)
             .content_type(kind.content_type())
+            // Keys are content-addressed: what is under one never changes, so a phone or the
+            // CDN may keep it for good.
+            .cache_control(IMMUTABLE)
             .metadata("s3key", key)
             .body(ByteStream::from(bytes))
             .send()
