@@ -23,9 +23,17 @@ fn main() -> anyhow::Result<()> {
         .collect::<Result<_, _>>()?;
     files.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("png" | "jpg" | "webp")));
     files.sort();
-    let sizes = [ImageSize::Thumb, ImageSize::Small, ImageSize::Medium, ImageSize::Original];
+    let sizes = [
+        ImageSize::Thumb,
+        ImageSize::Small,
+        ImageSize::Medium,
+        ImageSize::Original,
+    ];
     let mut downloaded: Vec<Vec<f64>> = vec![Vec::new(); sizes.len()];
-    println!("{:<34} {:>10} {:>12} {:>14}", "photo", "bytes", "validate ms", "+variants ms");
+    println!(
+        "{:<34} {:>10} {:>12} {:>14}",
+        "photo", "bytes", "validate ms", "+variants ms"
+    );
     for file in &files {
         let bytes = std::fs::read(file)?;
         let time = |f: &dyn Fn()| {

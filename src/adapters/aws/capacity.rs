@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use resolvers::domain::chunks::{chunk_of, class_ceiling, refile, ShardInfo, Slot, WriteShards};
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::label::LabelSet;
+use resolvers::domain::variants::{ImageSize, VariantFacts};
 use resolvers::domain::weight::Weight;
 
 use super::items::{self, n, s, Item};
@@ -69,11 +70,18 @@ pub struct Costs {
     pub upload_wcu: f64,
 }
 
-/// A realistic image row: a phone photo, a timestamp with milliseconds, a slot index as large
-/// as `images` makes it.
+/// A realistic image row: a phone photo with its three variants and placeholder, a timestamp
+/// with milliseconds, a slot index as large as `images` makes it.
 fn photo(images: u64, shard: u32) -> ImageRecord {
     let cat = LabelSet::default_pets().parse("cat").expect("cat");
     let weight = Weight::from_f64(0.123_456_789).expect("a weight");
+    let variant = |size, width, height, byte_size| VariantFacts {
+        size,
+        kind: ImageKind::Jpeg,
+        width,
+        height,
+        byte_size,
+    };
     ImageRecord {
         id: ImageId::new(cat, Sha256Hex::of(&images.to_be_bytes())),
         shard,
@@ -89,8 +97,12 @@ fn photo(images: u64, shard: u32) -> ImageRecord {
         byte_size: 5_242_880,
         created_at: "2026-11-30T12:34:56.789Z".parse().expect("a time"),
         hold: None,
-        variants: Vec::new(),
-        placeholder: None,
+        variants: vec![
+            variant(ImageSize::Thumb, 256, 192, 18_411),
+            variant(ImageSize::Small, 640, 480, 71_902),
+            variant(ImageSize::Medium, 1280, 960, 243_187),
+        ],
+        placeholder: Some("LEHV6nWB2yk8pyo0adR*.7kCMdnj".into()),
     }
 }
 
@@ -155,7 +167,13 @@ pub fn before(images: u64) -> Costs {
         ),
         ("revision".to_owned(), n(images)),
     ]);
-    let mut row = items::image_item(&photo(images, 0));
+    // The rows of the time: no variants, no placeholder.
+    let old_photo = ImageRecord {
+        variants: Vec::new(),
+        placeholder: None,
+        ..photo(images, 0)
+    };
+    let mut row = items::image_item(&old_photo);
     row.remove("shard");
     row.remove("slot");
     row.insert("chunkNumber".to_owned(), n(chunks - 1));
