@@ -109,8 +109,12 @@ async fn a_phone_gets_the_size_it_asks_for_and_nothing_outlives_the_image(backen
     assert_eq!((small.width(), small.height()), (640, 480));
     assert_eq!(app.stored_variants().await, 2);
     if backend == Backend::Embedded {
-        // The same URL for the same bytes and size: phones cache it.
+        // The same URL for the same bytes and size, and it says so: phones keep it.
         assert_eq!(image(&app, id).await["small"], shown["small"]);
+        for url in [&shown["small"], &shown["url"]] {
+            let response = app.client.get(url.as_str().unwrap()).send().await.unwrap();
+            assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable", "{url}");
+        }
     }
 
     // petAPI's /random takes a size; a size it does not know is the client's error.
