@@ -21,19 +21,6 @@ fn keyed(public_reads: bool) -> ServerOptions {
     }
 }
 
-/// POSTs a GraphQL request with `key` (if any); returns (status, body).
-async fn graphql_as(app: &TestApp, key: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
-    let mut request = app
-        .client
-        .post(format!("{}/graphql", app.address))
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(key) = key {
-        request = request.header("x-api-key", key);
-    }
-    let response = request.send().await.unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 /// A GraphQL multipart upload of a fixture with `key`; returns (status, body).
 async fn upload_as(app: &TestApp, key: Option<&str>, label: &str, file: &str) -> (u16, Value) {
     let operations = json!({
@@ -93,10 +80,12 @@ async fn writes_need_an_api_key_and_leave_nothing_without_one(backend: Backend) 
             json!({}),
         ),
     ] {
-        let (_, body) = graphql_as(&app, None, mutation, variables).await;
+        let (_, body) = app.graphql_as(None, mutation, variables).await;
         assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{mutation}: {body}");
     }
-    let (status, read) = graphql_as(&app, None, "{ randomImage(label: \"cat\") { id } }", json!({})).await;
+    let (status, read) = app
+        .graphql_as(None, "{ randomImage(label: \"cat\") { id } }", json!({}))
+        .await;
     assert_eq!((status, read.get("errors")), (200, None), "{read}");
     assert!(
         app.tables
@@ -111,13 +100,9 @@ async fn writes_need_an_api_key_and_leave_nothing_without_one(backend: Backend) 
     );
 
     // A key that matches none is refused outright, even for a read.
-    let (status, wrong) = graphql_as(
-        &app,
-        Some("client-key-one-012345678"),
-        "{ labels { label } }",
-        json!({}),
-    )
-    .await;
+    let (status, wrong) = app
+        .graphql_as(Some("client-key-one-012345678"), "{ labels { label } }", json!({}))
+        .await;
     assert_eq!((status, error_codes(&wrong)), (401, vec!["UNAUTHENTICATED".to_owned()]));
 
     // petAPI's REST upload is a write too; its random read is public.
@@ -236,19 +221,19 @@ async fn debug_data_needs_an_admin_key_not_just_an_api_key() {
     let app = spawn_app_with_options(Backend::Embedded, keyed(true)).await;
     let (_, up) = upload_as(&app, Some(KEY_1), "cat", "images/cat_chelsea.png").await;
     let id = up["data"]["upload"]["id"].as_str().unwrap();
-    let (_, scan) = graphql_as(
-        &app,
-        Some(KEY_1),
-        "mutation($id: ID!) { requestScan(imageId: $id, debug: true) { id } }",
-        json!({ "id": id }),
-    )
-    .await;
+    let (_, scan) = app
+        .graphql_as(
+            Some(KEY_1),
+            "mutation($id: ID!) { requestScan(imageId: $id, debug: true) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
     let scan_id = scan["data"]["requestScan"]["id"].as_str().unwrap().to_owned();
     // Polled with this server's admin key (the tests' usual one is not configured here).
     let q = "query($id: ID!) { scanResult(id: $id) { status debug } }";
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, body) = graphql_as(&app, Some(ADMIN), q, json!({ "id": scan_id })).await;
+        let (_, body) = app.graphql_as(Some(ADMIN), q, json!({ "id": scan_id })).await;
         if body["data"]["scanResult"]["status"] == "SUCCEEDED" {
             assert!(body["data"]["scanResult"]["debug"]["log"].is_array(), "{body}");
             break;
@@ -256,18 +241,18 @@ async fn debug_data_needs_an_admin_key_not_just_an_api_key() {
         assert!(std::time::Instant::now() < deadline, "{body}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (_, as_client) = graphql_as(&app, Some(KEY_1), q, json!({ "id": scan_id })).await;
+    let (_, as_client) = app.graphql_as(Some(KEY_1), q, json!({ "id": scan_id })).await;
     assert_eq!(error_codes(&as_client), ["FORBIDDEN"], "{as_client}");
-    let (_, anonymous) = graphql_as(&app, None, q, json!({ "id": scan_id })).await;
+    let (_, anonymous) = app.graphql_as(None, q, json!({ "id": scan_id })).await;
     assert_eq!(error_codes(&anonymous), ["FORBIDDEN"]);
 }
 
 #[tokio::test]
 async fn private_reads_need_a_key_everywhere_but_the_page_and_health() {
     let app = spawn_app_with_options(Backend::Embedded, keyed(false)).await;
-    let (status, body) = graphql_as(&app, None, "{ labels { label } }", json!({})).await;
+    let (status, body) = app.graphql_as(None, "{ labels { label } }", json!({})).await;
     assert_eq!((status, error_codes(&body)), (401, vec!["UNAUTHENTICATED".to_owned()]));
-    let (status, body) = graphql_as(&app, Some(KEY_1), "{ labels { label } }", json!({})).await;
+    let (status, body) = app.graphql_as(Some(KEY_1), "{ labels { label } }", json!({})).await;
     assert_eq!((status, body.get("errors")), (200, None), "{body}");
     let random = app
         .client
@@ -325,7 +310,7 @@ async fn subscription_reply(app: &TestApp, payload: Value) -> Value {
 async fn introspection_can_be_switched_off() {
     let introspect = "{ __schema { queryType { name } } }";
     let on = spawn_app_with_options(Backend::Embedded, ServerOptions::default()).await;
-    let (_, body) = graphql_as(&on, None, introspect, json!({})).await;
+    let (_, body) = on.graphql_as(None, introspect, json!({})).await;
     assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query", "{body}");
     let off = spawn_app_with_options(
         Backend::Embedded,
@@ -335,12 +320,12 @@ async fn introspection_can_be_switched_off() {
         },
     )
     .await;
-    let (_, body) = graphql_as(&off, None, introspect, json!({})).await;
+    let (_, body) = off.graphql_as(None, introspect, json!({})).await;
     assert!(
         body.get("errors").is_some() || body["data"]["__schema"].is_null(),
         "{body}"
     );
-    let (_, normal) = graphql_as(&off, None, "{ labels { label } }", json!({})).await;
+    let (_, normal) = off.graphql_as(None, "{ labels { label } }", json!({})).await;
     assert!(normal.get("errors").is_none(), "{normal}");
 }
 

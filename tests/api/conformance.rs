@@ -2,8 +2,6 @@
 //! implementation) against a real test server on both backends. No audit may end in `error`;
 //! the counts are printed (SECURITY.md) and there are no warnings either.
 
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::helpers::{spawn_app, Backend};
@@ -19,23 +17,7 @@ async fn the_graphql_http_audit_finds_no_errors(backend: Backend) {
         "node_modules/graphql-http is missing: run `npm ci` (scripts/test does)"
     );
     let url = format!("{}/graphql", app.address);
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("scripts/graphql-http-audit.mjs")
-            .arg(url)
-            .current_dir(root)
-            .output()
-            .expect("running node")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let summary: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!(
-            "audit output: {e}\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+    let summary = crate::helpers::run_node_json("node", vec!["scripts/graphql-http-audit.mjs".to_owned(), url]).await;
     let failing: Vec<&Value> = summary["results"]
         .as_array()
         .unwrap()

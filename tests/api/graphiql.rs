@@ -3,10 +3,6 @@
 //! playground tab, runs a query, streams a subscription to its end (over Server-Sent Events)
 //! and uploads a file through its upload bar.
 
-use std::process::Command;
-
-use serde_json::Value;
-
 use crate::helpers::{fixtures_dir, spawn_open_app, Backend};
 
 #[tokio::test]
@@ -18,26 +14,14 @@ async fn graphiql_works_offline_in_a_real_browser() {
     let artifacts = std::path::Path::new(root).join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let screenshot = artifacts.join("graphiql.png");
-    let args = [
+    let args = vec![
+        "tests/browser/graphiql.mjs".to_owned(),
         app.address.clone(),
         fixtures_dir().join("images/dog_kde_golden.png").display().to_string(),
         scan["id"].as_str().unwrap().to_owned(),
         screenshot.display().to_string(),
     ];
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("tests/browser/graphiql.mjs")
-            .args(args)
-            .current_dir(root)
-            .output()
-            .expect("running node")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let seen: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let seen = crate::helpers::run_node_json("node", args).await;
 
     assert_eq!(seen["offsite"], serde_json::json!([]), "nothing left loopback: {seen}");
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");

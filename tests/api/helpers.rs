@@ -532,13 +532,20 @@ impl TestApp {
     }
 
     pub async fn graphql(&self, query: &str, variables: Value) -> (u16, Value) {
-        let response = self
+        self.graphql_as(None, query, variables).await
+    }
+
+    /// [`TestApp::graphql`] with `key` in `x-api-key` instead of the app's own (`None`: as the
+    /// app's client sends it).
+    pub async fn graphql_as(&self, key: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut request = self
             .client
             .post(format!("{}/graphql", self.address))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .unwrap();
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
     }
@@ -864,4 +871,51 @@ pub fn error_codes(body: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Runs a Node tool from the repository root (`node <script> …`, or `npx --no-install …`),
+/// off the async runtime, as the browser, client and audit tests do: the one JSON line it
+/// prints on stdout. Fails the test, with everything the tool said, unless it succeeded and
+/// printed JSON.
+pub async fn run_node_json(program: &str, args: Vec<String>) -> Value {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (program, label) = (
+        program.to_owned(),
+        format!("{program} {}", args.first().cloned().unwrap_or_default()),
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(program)
+            .args(args)
+            .current_dir(root)
+            .output()
+            .expect("running a Node tool")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{label}:\n{stdout}\n{stderr}");
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{label}: {e}\n{stdout}\n{stderr}"))
+}
+
+/// The body of a GraphQL multipart request (the multipart request spec), as a mobile client
+/// sends it: `query` whose one `Upload` variable `image` is the file part `0`.
+pub fn multipart_body(boundary: &str, query: &str, image: &[u8]) -> Vec<u8> {
+    let operations = json!({ "query": query, "variables": { "image": null } });
+    let mut body = Vec::new();
+    for (name, value) in [
+        ("operations", operations.to_string()),
+        ("map", json!({ "0": ["variables.image"] }).to_string()),
+    ] {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+        );
+    }
+    body.extend(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"c.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n")
+            .bytes(),
+    );
+    body.extend(image);
+    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+    body
 }

@@ -379,33 +379,17 @@ async fn ids_of_the_wrong_shape_and_odd_bodies_are_refused_cleanly(backend: Back
 
 on_both_backends!(ids_of_the_wrong_shape_and_odd_bodies_are_refused_cleanly);
 
-/// A valid multipart upload request, as bytes, with its boundary.
-fn multipart_upload(boundary: &str, image: &[u8]) -> Vec<u8> {
-    let operations = json!({
-        "query": "mutation($i: Upload!) { upload(label: \"cat\", image: $i) { id } }",
-        "variables": { "i": null }
-    });
-    let mut body = Vec::new();
-    body.extend(
-        format!("--{boundary}\r\ncontent-disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n").bytes(),
-    );
-    body.extend(
-        format!("--{boundary}\r\ncontent-disposition: form-data; name=\"map\"\r\n\r\n{{\"0\":[\"variables.i\"]}}\r\n")
-            .bytes(),
-    );
-    body.extend(format!("--{boundary}\r\ncontent-disposition: form-data; name=\"0\"; filename=\"c.png\"\r\ncontent-type: image/png\r\n\r\n").bytes());
-    body.extend(image);
-    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
-    body
-}
-
 async fn mangled_multipart_requests_never_break_the_server(backend: Backend) {
     // Seeded mutation fuzzing of the multipart envelope: bytes flipped, cut, repeated or
     // dropped. Every answer is a clean success or a coded refusal, never a 5xx, and what
     // was stored is consistent.
     let app = spawn_app(backend).await;
     let boundary = "pawqlfuzzboundary";
-    let valid = multipart_upload(boundary, &crate::random::png_number(7));
+    let valid = crate::helpers::multipart_body(
+        boundary,
+        "mutation($image: Upload!) { upload(label: \"cat\", image: $image) { id } }",
+        &crate::random::png_number(7),
+    );
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let url = format!("{}/graphql", app.address);
     let (mut accepted, mut refused) = (0, 0);

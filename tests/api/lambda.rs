@@ -18,28 +18,12 @@ fn event(name: &str) -> Value {
 
 const BOUNDARY: &str = "----pawqlBoundary7MA4YWxk";
 
-/// A GraphQL multipart upload body, as a mobile client sends it.
+/// A GraphQL multipart upload body, as a mobile client sends it (weight 0.25).
 fn multipart_upload(image: &[u8]) -> Vec<u8> {
-    let operations = json!({
-        "query": format!("mutation($image: Upload!) {{ upload(label: \"cat\", image: $image, weight: 0.25) {{ {IMAGE_FIELDS} }} }}"),
-        "variables": { "image": null }
-    });
-    let mut body = Vec::new();
-    for (name, value) in [
-        ("operations", operations.to_string()),
-        ("map", json!({ "0": ["variables.image"] }).to_string()),
-    ] {
-        body.extend(
-            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
-        );
-    }
-    body.extend(
-        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"cat.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n")
-            .bytes(),
+    let query = format!(
+        "mutation($image: Upload!) {{ upload(label: \"cat\", image: $image, weight: 0.25) {{ {IMAGE_FIELDS} }} }}"
     );
-    body.extend(image);
-    body.extend(format!("\r\n--{BOUNDARY}--\r\n").bytes());
-    body
+    crate::helpers::multipart_body(BOUNDARY, &query, image)
 }
 
 const MOBILE_KEY: &str = "mobile-app-key-0123456789";

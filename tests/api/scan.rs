@@ -25,20 +25,6 @@ pub(crate) async fn request_scan_of(app: &TestApp, image_id: &str, debug: bool, 
         .clone()
 }
 
-/// A GraphQL request carrying an admin key header; returns the body.
-pub(crate) async fn graphql_with_key(app: &TestApp, key: &str, query: &str, variables: Value) -> Value {
-    app.client
-        .post(format!("{}/graphql", app.address))
-        .header("x-api-key", key)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Polls `scanResult` until the scan is final.
 pub(crate) async fn wait_for_final(app: &TestApp, id: &str, with_debug: bool) -> Value {
     let fields = if with_debug {
@@ -49,7 +35,7 @@ pub(crate) async fn wait_for_final(app: &TestApp, id: &str, with_debug: bool) ->
     let q = format!("query($id: ID!) {{ scanResult(id: $id) {{ {fields} }} }}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let body = graphql_with_key(app, ADMIN_KEY, &q, json!({ "id": id })).await;
+        let (_, body) = app.graphql_as(Some(ADMIN_KEY), &q, json!({ "id": id })).await;
         let scan = body["data"]["scanResult"].clone();
         if scan["status"] == "SUCCEEDED" || scan["status"] == "FAILED" {
             return scan;
@@ -270,7 +256,7 @@ async fn debug_data_needs_the_admin_key_and_holds_only_its_own_scan(backend: Bac
         .unwrap();
     assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
     assert!(body["data"]["scanResult"].is_null() || body["data"]["scanResult"]["debug"].is_null());
-    let wrong = graphql_with_key(&app, "test-admin-key-0123456780", &q, json!({})).await;
+    let (_, wrong) = app.graphql_as(Some("test-admin-key-0123456780"), &q, json!({})).await;
     assert_eq!(
         error_codes(&wrong),
         ["UNAUTHENTICATED"],

@@ -1,8 +1,6 @@
 //! `POST /graphql/stream`: GraphQL over Server-Sent Events (graphql-sse, distinct connections),
 //! and the batch operations it carries best: `scanResults(ids)` and `scansUpdated(ids)`.
 
-use std::sync::Arc;
-
 use futures_util::StreamExt;
 use pawql::client::operations::{scans_updated, ScansUpdated};
 use serde_json::{json, Value};
@@ -163,35 +161,23 @@ async fn the_stream_endpoint_speaks_graphql_sse_and_keeps_the_access_rules() {
 /// `requestScan` to its final event while the worker finishes it.
 #[tokio::test]
 async fn the_npm_graphql_sse_client_follows_a_scan_to_its_end() {
-    let app = Arc::new(spawn_app(Backend::Embedded).await);
+    let app = spawn_app(Backend::Embedded).await;
     let image = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
     let scan = crate::scan::request_scan_of(&app, image["id"].as_str().unwrap(), false, false).await;
     let id = scan["id"].as_str().unwrap().to_owned();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let url = format!("{}/graphql/stream", app.address);
-    let key = app.key.clone().unwrap_or_default();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg("tests/node/graphql-sse.mjs")
-            .arg(url)
-            .arg("subscription($id: ID!) { scanUpdated(id: $id) { id status isCat } }")
-            .arg(json!({ "id": id }).to_string())
-            .arg(key)
-            .current_dir(root)
-            .output()
-            .expect("running node")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(lines.last(), Some(&json!({ "complete": true })), "{stdout}");
-    let last_update = &lines[lines.len() - 2]["data"]["scanUpdated"];
-    assert_eq!(last_update["status"], "SUCCEEDED", "{stdout}");
-    assert_eq!(last_update["isCat"], true, "{stdout}");
+    let seen = crate::helpers::run_node_json(
+        "node",
+        vec![
+            "tests/node/graphql-sse.mjs".to_owned(),
+            format!("{}/graphql/stream", app.address),
+            "subscription($id: ID!) { scanUpdated(id: $id) { id status isCat } }".to_owned(),
+            json!({ "id": id }).to_string(),
+            app.key.clone().unwrap_or_default(),
+        ],
+    )
+    .await;
+    assert_eq!(seen["complete"], true, "{seen}");
+    let last_update = &seen["results"].as_array().unwrap().last().unwrap()["data"]["scanUpdated"];
+    assert_eq!(last_update["status"], "SUCCEEDED", "{seen}");
+    assert_eq!(last_update["isCat"], true, "{seen}");
 }

@@ -113,7 +113,11 @@ async fn a_phone_gets_the_size_it_asks_for_and_nothing_outlives_the_image(backen
         assert_eq!(image(&app, id).await["small"], shown["small"]);
         for url in [&shown["small"], &shown["url"]] {
             let response = app.client.get(url.as_str().unwrap()).send().await.unwrap();
-            assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable", "{url}");
+            assert_eq!(
+                response.headers()["cache-control"],
+                "public, max-age=31536000, immutable",
+                "{url}"
+            );
         }
     }
 

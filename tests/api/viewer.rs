@@ -3,8 +3,6 @@
 //! `tests/browser/viewer.mjs` (playwright-core driving Debian's /usr/bin/chromium); the
 //! screenshot is kept in `target/test-artifacts/` for people to look at.
 
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::helpers::{fixtures_dir, spawn_open_app, Backend};
@@ -18,24 +16,14 @@ async fn in_chromium(address: &str, name: &str, query: &str) -> (Value, std::pat
     let screenshot = artifacts.join(format!("viewer-{name}.png"));
     let _ = std::fs::remove_file(&screenshot);
     let photo = fixtures_dir().join("images/cat_chelsea.png");
-    let (base, shot, query) = (address.to_owned(), screenshot.clone(), query.to_owned());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("tests/browser/viewer.mjs")
-            .arg(base)
-            .arg(photo)
-            .arg(shot)
-            .arg(query)
-            .current_dir(root)
-            .output()
-            .expect("running node")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let seen = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let args = vec![
+        "tests/browser/viewer.mjs".to_owned(),
+        address.to_owned(),
+        photo.display().to_string(),
+        screenshot.display().to_string(),
+        query.to_owned(),
+    ];
+    let seen = crate::helpers::run_node_json("node", args).await;
     (seen, screenshot)
 }
 

@@ -25,6 +25,8 @@ try {
   await page.goto(base + "/" + query);
   await page.waitForFunction(() => document.getElementById("label").options.length > 0);
   seen.labels = await page.$$eval("#label option", (os) => os.map((o) => o.value));
+  // The first pick is asked for once the labels are in: wait for its answer, not just the labels.
+  await page.waitForFunction(() => document.getElementById("random-note").textContent.trim() !== "");
   seen.emptyNote = await page.textContent("#random-note");
 
   await page.setInputFiles("#file", photo);

@@ -1,6 +1,7 @@
 // Follows one operation over Server-Sent Events with the npm `graphql-sse` client (a client
-// nobody here wrote), in its distinct connections mode, and prints every result it receives
-// as one JSON line, then {"complete":true} (or {"error":...}).
+// nobody here wrote), in its distinct connections mode, and prints one JSON line: every
+// result it received, and how the operation ended ({"results":[…],"complete":true}, or
+// "error" instead of "complete").
 // Usage: node tests/node/graphql-sse.mjs <url of /graphql/stream> <query> <variables JSON> [api key]
 import { createClient } from 'graphql-sse';
 
@@ -11,20 +12,22 @@ const client = createClient({
   headers: key ? { 'x-api-key': key } : {},
   retryAttempts: 0,
 });
+const seen = { results: [] };
 await new Promise((resolve) => {
   client.subscribe(
     { query, variables: JSON.parse(variables) },
     {
-      next: (result) => console.log(JSON.stringify(result)),
+      next: (result) => seen.results.push(result),
       error: (error) => {
-        console.log(JSON.stringify({ error: String(error?.message ?? error) }));
+        seen.error = String(error?.message ?? error);
         resolve();
       },
       complete: () => {
-        console.log(JSON.stringify({ complete: true }));
+        seen.complete = true;
         resolve();
       },
     },
   );
 });
 client.dispose();
+console.log(JSON.stringify(seen));
