@@ -5,6 +5,9 @@
 //!
 //!     cargo run --release --example micro
 
+#[path = "common/fixtures.rs"]
+mod fixtures;
+
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -57,12 +60,7 @@ fn main() -> anyhow::Result<()> {
 
     println!("\n{:<34} {:>10} {:>12}", "upload validation", "bytes", "median µs");
     let limits = UploadLimits::default();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    files.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("png" | "jpg" | "webp")));
-    files.sort();
+    let files = fixtures::photos()?;
     for file in files {
         let bytes = std::fs::read(&file)?;
         let ns = median_ns(9, 5, || {

@@ -5,6 +5,9 @@
 //!
 //!     cargo run --release --example variants
 
+#[path = "common/fixtures.rs"]
+mod fixtures;
+
 use std::time::Instant;
 
 use resolvers::domain::validation::{decode_image, validate_image, UploadLimits};
@@ -17,12 +20,7 @@ fn median(mut samples: Vec<f64>) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let limits = UploadLimits::default();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    files.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("png" | "jpg" | "webp")));
-    files.sort();
+    let files = fixtures::photos()?;
     let sizes = [
         ImageSize::Thumb,
         ImageSize::Small,

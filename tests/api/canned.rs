@@ -154,3 +154,8 @@ impl Intercept for CannedAnswers {
         Ok(())
     }
 }
+
+/// `client` with `answers` intercepting its requests (the same configuration otherwise).
+pub fn answering(client: &aws_sdk_dynamodb::Client, answers: &CannedAnswers) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(client.config().to_builder().interceptor(answers.clone()).build())
+}

@@ -31,14 +31,7 @@ use crate::moto::MotoServer;
 async fn troubled_clients(trouble: &CannedAnswers) -> pawql::adapters::aws::AwsClients {
     let plain = MotoServer::shared().await.clients().await;
     let clients = pawql::adapters::aws::AwsClients {
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(
-            plain
-                .dynamodb
-                .config()
-                .to_builder()
-                .interceptor(trouble.clone())
-                .build(),
-        ),
+        dynamodb: crate::canned::answering(&plain.dynamodb, trouble),
         ..plain
     };
     crate::iam::enforcing(&clients)

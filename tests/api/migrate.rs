@@ -197,14 +197,7 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
     // A run cut off at its switch (after the slots and rows went in): still waiting.
     let trouble = CannedAnswers::default();
     trouble.arm("TransactWriteItems", 1, CONFLICT);
-    let troubled = aws_sdk_dynamodb::Client::from_conf(
-        plain
-            .dynamodb
-            .config()
-            .to_builder()
-            .interceptor(trouble.clone())
-            .build(),
-    );
+    let troubled = crate::canned::answering(&plain.dynamodb, &trouble);
     let shards = WriteShards::default();
     let err = aws::migrate::migrate(&troubled, &resources, &labels, shards)
         .await

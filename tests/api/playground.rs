@@ -23,17 +23,16 @@ fn graphiql_preloads_every_file_in_the_playground_folder() {
     );
 }
 
+/// The HTML of one of `app`'s pages.
+pub(crate) async fn page(app: &crate::helpers::TestApp, path: &str) -> String {
+    let response = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap()
+}
+
 async fn graphiql_page_carries_the_operations(backend: Backend) {
     let app = spawn_app(backend).await;
-    let page = app
-        .client
-        .get(format!("{}/graphql", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page(&app, "/graphql").await;
     assert!(page.contains("GraphiQL"));
     assert!(page.contains("query RandomCat"), "playground operations are preloaded");
 }

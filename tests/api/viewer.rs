@@ -74,30 +74,14 @@ async fn the_viewer_is_told_the_stream_url() {
         ..pawql::server::ServerOptions::default()
     };
     let app = crate::helpers::spawn_app_with_options(Backend::Embedded, options).await;
-    let page = app
-        .client
-        .get(format!("{}/", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::playground::page(&app, "/").await;
     assert!(
         page.contains(r#"<meta name="pawql-stream-url" content="https://abc123.lambda-url.eu-west-1.on.aws/">"#),
         "{}",
         &page[..600]
     );
     let plain = spawn_open_app(Backend::Embedded).await;
-    let page = plain
-        .client
-        .get(format!("{}/", plain.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::playground::page(&plain, "/").await;
     assert!(
         page.contains(r#"<meta name="pawql-stream-url" content="">"#),
         "here, by default"

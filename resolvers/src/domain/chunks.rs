@@ -215,19 +215,26 @@ impl ShardInfo {
         self.chunk_weight_sum[i] += pooled * (count - 1);
     }
 
+    /// Where a chunk in use stands in the lists; a chunk not in use cannot give anything up.
+    fn position(&self, chunk: u32) -> Result<usize, ChunkError> {
+        self.chunk_numbers
+            .binary_search(&chunk)
+            .map_err(|_| self.underflow(chunk))
+    }
+
+    fn underflow(&self, chunk: u32) -> ChunkError {
+        ChunkError::Underflow {
+            shard: self.shard,
+            chunk,
+        }
+    }
+
     /// Takes a pooled image's share out of its chunk; an emptied chunk leaves the lists (and
     /// its ceiling starts afresh).
     fn pull(&mut self, chunk: u32, pooled: u64) -> Result<(), ChunkError> {
-        let underflow = ChunkError::Underflow {
-            shard: self.shard,
-            chunk,
-        };
-        let i = self
-            .chunk_numbers
-            .binary_search(&chunk)
-            .map_err(|_| underflow.clone())?;
+        let i = self.position(chunk)?;
         if self.chunk_volume[i] == 0 || self.chunk_weight_sum[i] < pooled {
-            return Err(underflow);
+            return Err(self.underflow(chunk));
         }
         self.chunk_volume[i] -= 1;
         self.chunk_weight_sum[i] -= pooled;
@@ -242,15 +249,11 @@ impl ShardInfo {
 
     /// Replaces a pooled weight in place (same chunk, same slot).
     fn reweigh(&mut self, chunk: u32, old: u64, new: u64) -> Result<(), ChunkError> {
-        let underflow = ChunkError::Underflow {
-            shard: self.shard,
-            chunk,
-        };
-        let i = self
-            .chunk_numbers
-            .binary_search(&chunk)
-            .map_err(|_| underflow.clone())?;
-        self.chunk_weight_sum[i] = self.chunk_weight_sum[i].checked_sub(old).ok_or(underflow)? + new;
+        let i = self.position(chunk)?;
+        let without = self.chunk_weight_sum[i]
+            .checked_sub(old)
+            .ok_or_else(|| self.underflow(chunk))?;
+        self.chunk_weight_sum[i] = without + new;
         self.chunk_ceiling[i] = self.chunk_ceiling[i].max(new);
         Ok(())
     }
@@ -397,26 +400,10 @@ impl LabelChunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::image::{ImageKind, Sha256Hex};
-    use crate::domain::label::LabelSet;
     use crate::domain::weight::Weight;
 
     fn record(n: u32, weight: f64) -> ImageRecord {
-        let cat = LabelSet::default_pets().parse("cat").unwrap();
-        ImageRecord {
-            id: ImageId::new(cat, Sha256Hex::of(&n.to_be_bytes())),
-            shard: 0,
-            slot: None,
-            weight: Weight::from_f64(weight).unwrap(),
-            kind: ImageKind::Png,
-            width: 1,
-            height: 1,
-            byte_size: 1,
-            created_at: "2026-11-30T00:00:00Z".parse().unwrap(),
-            hold: None,
-            variants: Vec::new(),
-            placeholder: None,
-        }
+        crate::domain::image::sample_record(n, Weight::from_f64(weight).unwrap())
     }
 
     /// Applies a plan to an in-memory shard: slot → image, row id → image.

@@ -195,6 +195,26 @@ impl NewImage {
     }
 }
 
+/// A small `cat` image numbered `n`, in the pool, not yet filed: for the domain's tests.
+#[cfg(test)]
+pub(crate) fn sample_record(n: u32, weight: Weight) -> ImageRecord {
+    let cat = LabelSet::default_pets().parse("cat").expect("cat");
+    ImageRecord {
+        id: ImageId::new(cat, Sha256Hex::of(&n.to_be_bytes())),
+        shard: 0,
+        slot: None,
+        weight,
+        kind: ImageKind::Png,
+        width: 1,
+        height: 1,
+        byte_size: 1,
+        created_at: "2026-11-30T00:00:00Z".parse().expect("a time"),
+        hold: None,
+        variants: Vec::new(),
+        placeholder: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

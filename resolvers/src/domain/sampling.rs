@@ -79,8 +79,6 @@ mod tests {
 
     use super::*;
     use crate::domain::chunks::{refile, ShardInfo, Write, WriteShards};
-    use crate::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
-    use crate::domain::label::LabelSet;
     use crate::domain::stats::{chi_square, chi_square_critical_999};
     use crate::domain::weight::Weight;
 
@@ -93,7 +91,6 @@ mod tests {
 
     /// 41 images over 3 shards: weights 0.01 to 1 in many classes, plus one very light one.
     fn skewed_catalogue() -> Catalogue {
-        let cat = LabelSet::default_pets().parse("cat").unwrap();
         let shards = WriteShards::new(3).unwrap();
         let mut infos: Vec<ShardInfo> = (0..3).map(|s| ShardInfo::empty("cat", s)).collect();
         let (mut slots, mut weights) = (HashMap::new(), Vec::new());
@@ -104,22 +101,8 @@ mod tests {
                 0.01 + 0.99 * f64::from(i % 10) / 9.0
             })
             .unwrap();
-            let id = ImageId::new(cat.clone(), Sha256Hex::of(&i.to_be_bytes()));
-            let shard = shards.shard_of(&id) as usize;
-            let record = ImageRecord {
-                id,
-                shard: 0,
-                slot: None,
-                weight,
-                kind: ImageKind::Png,
-                width: 1,
-                height: 1,
-                byte_size: 1,
-                created_at: "2026-11-30T00:00:00Z".parse().unwrap(),
-                hold: None,
-                variants: Vec::new(),
-                placeholder: None,
-            };
+            let record = crate::domain::image::sample_record(i, weight);
+            let shard = shards.shard_of(&record.id) as usize;
             let plan = refile(infos[shard].clone(), None, Some(record), None).unwrap();
             for write in &plan.writes {
                 if let Write::PutSlot(slot, _) = write {
