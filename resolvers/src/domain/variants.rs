@@ -128,9 +128,16 @@ pub fn renditions(image: &DynamicImage, original: &ImageFacts) -> anyhow::Result
     })
 }
 
-/// Whether any pixel is less than opaque.
+/// Whether any pixel is less than opaque. Read in place where the pixels are 8-bit RGBA or
+/// grey + alpha (a 50-megapixel PNG is not copied just to look); other layouts with alpha are
+/// converted first.
 fn has_transparency(image: &DynamicImage) -> bool {
-    image.color().has_alpha() && image.to_rgba8().pixels().any(|p| p.0[3] < 255)
+    match image {
+        _ if !image.color().has_alpha() => false,
+        DynamicImage::ImageRgba8(pixels) => pixels.pixels().any(|p| p.0[3] < 255),
+        DynamicImage::ImageLumaA8(pixels) => pixels.pixels().any(|p| p.0[1] < 255),
+        other => other.to_rgba8().pixels().any(|p| p.0[3] < 255),
+    }
 }
 
 /// JPEG (quality 82) for opaque images, PNG where transparency must survive.
