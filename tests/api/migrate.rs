@@ -197,7 +197,9 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
     // A run cut off at its switch (after the slots and rows went in): still waiting.
     let trouble = CannedAnswers::default();
     trouble.arm("TransactWriteItems", 1, CONFLICT);
-    let troubled = crate::canned::answering(&plain.dynamodb, &trouble);
+    // Under the stage role's IAM (serverless.yml), as the Lambda is: migrate needs no more.
+    let enforced = crate::iam::enforcing(&plain);
+    let troubled = crate::canned::answering(&enforced.dynamodb, &trouble);
     let shards = WriteShards::default();
     let err = aws::migrate::migrate(&troubled, &resources, &labels, shards)
         .await
@@ -253,7 +255,7 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
     app.assert_chunk_invariant().await;
 
     // Once converted, a stage is left alone.
-    let again = aws::migrate::migrate(&plain.dynamodb, &resources, &labels, shards)
+    let again = aws::migrate::migrate(&enforced.dynamodb, &resources, &labels, shards)
         .await
         .unwrap();
     assert!(again.iter().all(|label| label.images.is_none()), "{again:?}");

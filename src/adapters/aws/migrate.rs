@@ -5,7 +5,7 @@
 //! Per label, in three steps:
 //! 1. read the old chunk info (for its `revision`) and every row of the label;
 //! 2. file the rows, in id order, through the same plans as new uploads: their slot items and
-//!    the rows with their place go in with `BatchWriteItem` (the label is not switched yet,
+//!    the rows with their place go in with `PutItem`, 16 at a time (the label is not switched yet,
 //!    so nothing reads them);
 //! 3. one transaction writes the shard items and deletes the old chunk info, on condition that
 //!    its `revision` is what step 1 read: the switch is atomic, and a label written meanwhile
@@ -20,8 +20,9 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use aws_sdk_dynamodb::types::{Delete, Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
+use futures_util::StreamExt;
 use resolvers::domain::chunks::{refile, ShardInfo, Write, WriteShards};
 use resolvers::domain::label::{Label, LabelSet};
 
@@ -29,8 +30,8 @@ use super::contention::{self, Budget};
 use super::items::{self, n, Item};
 use super::resources::Resources;
 
-/// DynamoDB's limit of items in one `BatchWriteItem`.
-const ITEMS_PER_BATCH_WRITE: usize = 25;
+/// Item writes in flight at once while a label is filed.
+const PUTS_IN_FLIGHT: usize = 16;
 
 /// What `pawql migrate` did to one label.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +116,7 @@ async fn migrate_label(
         }
         infos[shard] = plan.info;
     }
-    batch_put(client, puts).await?;
+    put_all(client, puts).await?;
 
     let mut switch: Vec<TransactWriteItem> = Vec::with_capacity(infos.len() + 1);
     for info in &infos {
@@ -188,39 +189,37 @@ pub(super) async fn query_rows<T>(
     }
 }
 
-/// Puts items (table, item) with `BatchWriteItem`, 25 a request; items DynamoDB leaves
-/// unprocessed under load are sent again after a pause.
-async fn batch_put(client: &Client, puts: Vec<(String, Item)>) -> anyhow::Result<()> {
-    for batch in puts.chunks(ITEMS_PER_BATCH_WRITE) {
-        let mut pending: std::collections::HashMap<String, Vec<WriteRequest>> = Default::default();
-        for (table, item) in batch {
-            let put = PutRequest::builder().set_item(Some(item.clone())).build()?;
-            pending
-                .entry(table.clone())
-                .or_default()
-                .push(WriteRequest::builder().put_request(put).build());
-        }
-        let mut budget = Budget::start();
-        while !pending.is_empty() {
-            let output = client
-                .batch_write_item()
-                .set_request_items(Some(pending.clone()))
-                .send()
-                .await;
-            match output {
-                Ok(output) => pending = output.unprocessed_items.unwrap_or_default(),
-                Err(e) => {
-                    let err = contention::classify(e, "DynamoDB BatchWriteItem");
-                    if !contention::is_transient(&err) {
-                        return Err(err);
-                    }
+/// Puts items (table, item), [`PUTS_IN_FLIGHT`] at a time. `PutItem` rather than
+/// `BatchWriteItem`: it is an action the stage's role already grants (the command runs with
+/// what the Lambda may do, no more), and a throttled put is retried like any other write.
+async fn put_all(client: &Client, puts: Vec<(String, Item)>) -> anyhow::Result<()> {
+    let mut results = futures_util::stream::iter(puts)
+        .map(|(table, item)| put_one(client, table, item))
+        .buffer_unordered(PUTS_IN_FLIGHT);
+    while let Some(result) = results.next().await {
+        result?;
+    }
+    Ok(())
+}
+
+async fn put_one(client: &Client, table: String, item: Item) -> anyhow::Result<()> {
+    let mut budget = Budget::start();
+    loop {
+        let sent = client
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(item.clone()))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                let err = contention::classify(e, &format!("DynamoDB PutItem {table}"));
+                if !contention::is_transient(&err) {
+                    return Err(err);
                 }
-            }
-            pending.retain(|_, requests| !requests.is_empty());
-            if !pending.is_empty() {
-                budget.pause("BatchWriteItem: items left unprocessed").await?;
+                budget.pause(&format!("PutItem {table}")).await?;
             }
         }
     }
-    Ok(())
 }
