@@ -5,6 +5,7 @@
 //! not the client's, and surface as `INTERNAL_SERVER_ERROR`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -165,6 +166,10 @@ impl Inserted {
     }
 }
 
+/// What [`ChunkTables::update_image`] makes of a row: shared, so a store can run it inside a
+/// transaction on another thread, and again if the transaction has to be retried.
+pub type RowChange = Arc<dyn Fn(&ImageRecord) -> ImageRecord + Send + Sync>;
+
 /// A label still in the chunk layout before write shards: `pawql migrate` converts it. Until
 /// then its picks and writes answer `MIGRATION_PENDING` (retryable).
 #[derive(Debug, thiserror::Error)]
@@ -198,15 +203,31 @@ pub trait ChunkTables: Send + Sync {
     async fn insert_image(&self, image: NewImage, shards: WriteShards) -> anyhow::Result<Inserted>;
     /// Removes an image row and its share of the bookkeeping; `None` if it did not exist.
     async fn remove_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>>;
+    /// Changes an existing image's row with `change` (of the row as it is), and its share of
+    /// the bookkeeping with it (its chunk's sums, its slot or its slot's copy), atomically;
+    /// `None` if it does not exist. What every change below is made of.
+    async fn update_image(&self, id: &ImageId, change: RowChange) -> anyhow::Result<Option<ImageRecord>>;
     /// Changes an image's weight and its chunk's weight sum; `None` if it does not exist.
-    async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>>;
+    async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {
+        self.update_image(id, Arc::new(move |old| ImageRecord { weight, ..old.clone() }))
+            .await
+    }
     /// Holds an image out of the random pool (with the reason), or lets it in (`None`), and
     /// moves its weight out of or into its chunk; `None` if it does not exist.
     async fn set_hold(
         &self,
         id: &ImageId,
         hold: Option<crate::domain::hold::Hold>,
-    ) -> anyhow::Result<Option<ImageRecord>>;
+    ) -> anyhow::Result<Option<ImageRecord>> {
+        self.update_image(
+            id,
+            Arc::new(move |old| ImageRecord {
+                hold: hold.clone(),
+                ..old.clone()
+            }),
+        )
+        .await
+    }
     /// Records an image's sized variants and placeholder (made after it was stored: `pawql
     /// variants`), on its row and its slot's copy; `None` if it does not exist.
     async fn set_renditions(
@@ -214,7 +235,17 @@ pub trait ChunkTables: Send + Sync {
         id: &ImageId,
         variants: Vec<crate::domain::variants::VariantFacts>,
         placeholder: Option<String>,
-    ) -> anyhow::Result<Option<ImageRecord>>;
+    ) -> anyhow::Result<Option<ImageRecord>> {
+        self.update_image(
+            id,
+            Arc::new(move |old| ImageRecord {
+                variants: variants.clone(),
+                placeholder: placeholder.clone(),
+                ..old.clone()
+            }),
+        )
+        .await
+    }
     /// Every image row of a label. For invariant checks and maintenance, never a request path.
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>>;
 }

@@ -18,8 +18,7 @@ use rand::SeedableRng;
 use resolvers::domain::chunks::{LabelChunks, Slot, WriteShards};
 use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
 use resolvers::domain::label::Label;
-use resolvers::domain::weight::Weight;
-use resolvers::ports::{ChunkTables, Inserted};
+use resolvers::ports::{ChunkTables, Inserted, RowChange};
 use resolvers::CatalogSettings;
 use serde_json::json;
 
@@ -145,23 +144,8 @@ impl ChunkTables for StaleInfo {
     async fn remove_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
         self.inner.remove_image(id).await
     }
-    async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {
-        self.inner.set_weight(id, weight).await
-    }
-    async fn set_hold(
-        &self,
-        id: &ImageId,
-        hold: Option<resolvers::domain::hold::Hold>,
-    ) -> anyhow::Result<Option<ImageRecord>> {
-        self.inner.set_hold(id, hold).await
-    }
-    async fn set_renditions(
-        &self,
-        id: &ImageId,
-        variants: Vec<resolvers::domain::variants::VariantFacts>,
-        placeholder: Option<String>,
-    ) -> anyhow::Result<Option<ImageRecord>> {
-        self.inner.set_renditions(id, variants, placeholder).await
+    async fn update_image(&self, id: &ImageId, change: RowChange) -> anyhow::Result<Option<ImageRecord>> {
+        self.inner.update_image(id, change).await
     }
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {
         self.inner.all_images(label).await

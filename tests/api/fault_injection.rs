@@ -17,7 +17,7 @@ use resolvers::domain::scan::{ScanRecord, ScanRequested};
 use resolvers::domain::ticket::UploadTicket;
 use resolvers::domain::variants::{ImageSize, VariantFacts};
 use resolvers::domain::weight::Weight;
-use resolvers::ports::{CatDetector, ChunkTables, ImageStore, Inserted, ScanInput, ScanStore, Staged};
+use resolvers::ports::{CatDetector, ChunkTables, ImageStore, Inserted, RowChange, ScanInput, ScanStore, Staged};
 
 /// How an armed step fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,13 +181,8 @@ impl ChunkTables for FaultyTables {
             .around("tables.set_hold", self.inner.set_hold(id, hold))
             .await
     }
-    async fn set_renditions(
-        &self,
-        id: &ImageId,
-        variants: Vec<resolvers::domain::variants::VariantFacts>,
-        placeholder: Option<String>,
-    ) -> anyhow::Result<Option<ImageRecord>> {
-        self.inner.set_renditions(id, variants, placeholder).await
+    async fn update_image(&self, id: &ImageId, change: RowChange) -> anyhow::Result<Option<ImageRecord>> {
+        self.inner.update_image(id, change).await
     }
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {
         self.inner.all_images(label).await

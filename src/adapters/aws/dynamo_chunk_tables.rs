@@ -29,8 +29,7 @@ use resolvers::domain::chunks::{
 };
 use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
 use resolvers::domain::label::{Label, LabelSet};
-use resolvers::domain::weight::Weight;
-use resolvers::ports::{ChunkTables, Inserted, MigrationPending};
+use resolvers::ports::{ChunkTables, Inserted, MigrationPending, RowChange};
 
 use super::batch_get::batch_get_consistent;
 use super::contention::{self, Budget};
@@ -465,44 +464,8 @@ impl ChunkTables for DynamoChunkTables {
         Ok(self.change(id, |_| None).await?.map(|(old, _)| old))
     }
 
-    async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {
-        let changed = self
-            .change(id, |old| Some(ImageRecord { weight, ..old.clone() }))
-            .await?;
-        Ok(changed.and_then(|(_, new)| new))
-    }
-
-    async fn set_hold(
-        &self,
-        id: &ImageId,
-        hold: Option<resolvers::domain::hold::Hold>,
-    ) -> anyhow::Result<Option<ImageRecord>> {
-        let changed = self
-            .change(id, |old| {
-                Some(ImageRecord {
-                    hold: hold.clone(),
-                    ..old.clone()
-                })
-            })
-            .await?;
-        Ok(changed.and_then(|(_, new)| new))
-    }
-
-    async fn set_renditions(
-        &self,
-        id: &ImageId,
-        variants: Vec<resolvers::domain::variants::VariantFacts>,
-        placeholder: Option<String>,
-    ) -> anyhow::Result<Option<ImageRecord>> {
-        let changed = self
-            .change(id, |old| {
-                Some(ImageRecord {
-                    variants: variants.clone(),
-                    placeholder: placeholder.clone(),
-                    ..old.clone()
-                })
-            })
-            .await?;
+    async fn update_image(&self, id: &ImageId, change: RowChange) -> anyhow::Result<Option<ImageRecord>> {
+        let changed = self.change(id, |old| Some(change(old))).await?;
         Ok(changed.and_then(|(_, new)| new))
     }
 

@@ -21,9 +21,7 @@ use resolvers::domain::chunks::{
 };
 use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
 use resolvers::domain::label::{Label, LabelSet};
-use resolvers::domain::variants::VariantFacts;
-use resolvers::domain::weight::Weight;
-use resolvers::ports::{ChunkTables, Inserted};
+use resolvers::ports::{ChunkTables, Inserted, RowChange};
 
 use super::read_cache::ReadCache;
 use super::rows;
@@ -351,39 +349,8 @@ impl ChunkTables for RedbChunkTables {
         Ok(self.change(id, |_| None).await?.map(|(old, _)| old))
     }
 
-    async fn set_weight(&self, id: &ImageId, weight: Weight) -> anyhow::Result<Option<ImageRecord>> {
-        let changed = self
-            .change(id, move |old| Some(ImageRecord { weight, ..old.clone() }))
-            .await?;
-        Ok(changed.and_then(|(_, new)| new))
-    }
-
-    async fn set_hold(
-        &self,
-        id: &ImageId,
-        hold: Option<resolvers::domain::hold::Hold>,
-    ) -> anyhow::Result<Option<ImageRecord>> {
-        let changed = self
-            .change(id, move |old| Some(ImageRecord { hold, ..old.clone() }))
-            .await?;
-        Ok(changed.and_then(|(_, new)| new))
-    }
-
-    async fn set_renditions(
-        &self,
-        id: &ImageId,
-        variants: Vec<VariantFacts>,
-        placeholder: Option<String>,
-    ) -> anyhow::Result<Option<ImageRecord>> {
-        let changed = self
-            .change(id, move |old| {
-                Some(ImageRecord {
-                    variants,
-                    placeholder,
-                    ..old.clone()
-                })
-            })
-            .await?;
+    async fn update_image(&self, id: &ImageId, change: RowChange) -> anyhow::Result<Option<ImageRecord>> {
+        let changed = self.change(id, move |old| Some(change(old))).await?;
         Ok(changed.and_then(|(_, new)| new))
     }
 
