@@ -164,6 +164,20 @@ fn assert_internal_error_without_detail(body: &serde_json::Value, what: &str) {
     }
 }
 
+/// After a delete and its retry: exactly one image (a 2×2 PNG, so no variant) fewer than
+/// `before`, and no orphan object or staged file.
+async fn assert_one_image_gone(
+    app: &crate::helpers::TestApp,
+    before: &(usize, usize, usize, usize, serde_json::Value),
+) {
+    let (files, variants, staged, rows, _) = app.residue().await;
+    assert_eq!(
+        (files, variants, staged, rows),
+        (before.0 - 1, before.1, before.2, before.3 - 1),
+        "no orphan object after the retry"
+    );
+}
+
 /// `deleteImage` as the client sees it: (status, body), errors included.
 async fn delete_answer(app: &crate::helpers::TestApp, id: &str) -> (u16, serde_json::Value) {
     app.graphql("mutation($id: ID!) { deleteImage(id: $id) }", json!({ "id": id }))
@@ -281,12 +295,7 @@ async fn a_fault_at_any_step_of_upload_delete_or_set_weight_leaves_nothing_half_
     assert_internal_error_without_detail(&body, "store.delete");
     // The bytes outlive the row until the client retries, as the error told it to.
     assert!(!app.delete_image(&doomed_id).await, "the row was already gone");
-    let (files, variants, staged, rows, _) = app.residue().await;
-    assert_eq!(
-        (files, variants, staged, rows),
-        (before.0 - 1, before.1, before.2, before.3 - 1),
-        "no orphan object (or variant: a 2×2 PNG has none) after the retry"
-    );
+    assert_one_image_gone(&app, &before).await;
     app.assert_chunk_invariant().await;
 
     // The row delete commits, then the call fails: the client retries as told, and the
@@ -299,12 +308,7 @@ async fn a_fault_at_any_step_of_upload_delete_or_set_weight_leaves_nothing_half_
     assert_internal_error_without_detail(&body, "tables.remove_image after commit");
     assert_eq!(faults.injected("tables.remove_image"), 2, "really hit");
     assert!(!app.delete_image(&doomed_id).await, "the row was already gone");
-    let (files, variants, staged, rows, _) = app.residue().await;
-    assert_eq!(
-        (files, variants, staged, rows),
-        (before.0 - 1, before.1, before.2, before.3 - 1),
-        "no orphan object (or variant: a 2×2 PNG has none) after the retry"
-    );
+    assert_one_image_gone(&app, &before).await;
     app.assert_chunk_invariant().await;
 }
 
