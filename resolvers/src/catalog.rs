@@ -21,8 +21,8 @@ use crate::domain::image::{ImageId, ImageRecord, NewImage};
 use crate::domain::label::{Label, LabelSet};
 use crate::domain::sampling::{pick_chunk, ChunkDraw};
 use crate::domain::ticket::UploadTicket;
-use crate::domain::validation::{prepare_upload_off_runtime, UploadLimits};
-use crate::domain::variants::{ImageSize, Renditions};
+use crate::domain::validation::{decode_image_off_runtime, UploadLimits};
+use crate::domain::variants::{renditions_off_runtime, ImageSize, Renditions};
 use crate::domain::weight::Weight;
 use crate::error::{ApiError, ApiResult};
 use crate::label_check::LabelCheck;
@@ -145,13 +145,17 @@ impl Catalog {
     pub async fn upload(&self, label: &str, weight: Option<f64>, bytes: Bytes) -> ApiResult<ImageRecord> {
         let label = self.settings.labels.parse(label)?;
         let weight = weight.map(Weight::from_f64).transpose()?.unwrap_or(Weight::DEFAULT);
-        let (facts, renditions) = prepare_upload_off_runtime(&bytes, self.settings.limits).await?;
+        let (facts, decoded) = decode_image_off_runtime(&bytes, self.settings.limits).await?;
 
         let checked = self.settings.label_check.as_ref() == Some(&label);
         let id = ImageId::new(label, facts.sha256.clone());
         if let Some(existing) = self.tables.get_image(&id).await? {
             return self.after_upload(existing, checked).await;
         }
+        // Only a new image gets its variants made (a retried upload costs no resizing).
+        let renditions = renditions_off_runtime(decoded, facts.clone())
+            .await
+            .map_err(|e| ApiError::Internal(e.context("making the image's variants")))?;
         if let Err(err) = self.store_with_variants(&id, facts.kind, bytes, &renditions).await {
             // A put that failed may still have stored the object (the answer was lost, or a
             // timeout hit after the store acted): nothing points at it, so it goes, variants
@@ -498,9 +502,10 @@ impl Catalog {
             .await?
             .with_context(|| format!("{} has a row but no object", row.id))?;
         // Stored bytes were validated at upload; the limits are the ones in force now.
-        let (_, renditions) = prepare_upload_off_runtime(&bytes, self.settings.limits)
+        let (facts, decoded) = decode_image_off_runtime(&bytes, self.settings.limits)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let renditions = renditions_off_runtime(decoded, facts).await?;
         for variant in &renditions.variants {
             self.images
                 .put_variant(&row.id, &variant.facts, variant.bytes.clone())

@@ -172,20 +172,16 @@ fn swaps_axes(orientation: image::metadata::Orientation) -> bool {
     matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
 }
 
-/// [`decode_image`] and the image's variants and placeholder (`variants.rs`), on a blocking
-/// thread: what an upload into the catalogue needs, with the bytes decoded once.
-pub async fn prepare_upload_off_runtime(
+/// [`decode_image`] on a blocking thread: the facts, and the image its variants are made from
+/// (`variants::renditions_off_runtime`), so an upload decodes its bytes once.
+pub async fn decode_image_off_runtime(
     bytes: &bytes::Bytes,
     limits: UploadLimits,
-) -> ApiResult<(ImageFacts, crate::domain::variants::Renditions)> {
+) -> ApiResult<(ImageFacts, image::DynamicImage)> {
     let checked = bytes.clone();
-    tokio::task::spawn_blocking(move || {
-        let (facts, image) = decode_image(&checked, &limits)?;
-        let renditions = crate::domain::variants::renditions(&image, &facts).map_err(ApiError::Internal)?;
-        Ok((facts, renditions))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("validation task failed: {e}")))?
+    tokio::task::spawn_blocking(move || decode_image(&checked, &limits))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("validation task failed: {e}")))?
 }
 
 /// [`validate_image`] on a blocking thread: decoding is CPU work that must not stall the

@@ -1,8 +1,8 @@
 //! Sized variants of an uploaded image, and its placeholder: what a phone downloads instead of
 //! the original.
 //!
-//! Made at upload, from the image as displayed (EXIF orientation applied), in the same
-//! blocking task that decodes it for validation, so the bytes are decoded once (measured in
+//! Made at upload, from the image as displayed (EXIF orientation applied) that validation
+//! decoded, so the bytes are decoded once, and only for an image not stored yet (measured in
 //! BENCHMARKS, "Pictures for phones"). Each size fits the image within a square (longest side
 //! ≤ 256, 640, 1280 px), keeps its aspect ratio and is never upscaled; it is JPEG (quality 82)
 //! unless the image has transparency, then PNG (JPEG has no alpha). A size the original
@@ -126,6 +126,13 @@ pub fn renditions(image: &DynamicImage, original: &ImageFacts) -> anyhow::Result
         variants,
         placeholder: Some(placeholder),
     })
+}
+
+/// [`renditions`] on a blocking thread (resizing and encoding are CPU work).
+pub async fn renditions_off_runtime(image: DynamicImage, original: ImageFacts) -> anyhow::Result<Renditions> {
+    tokio::task::spawn_blocking(move || renditions(&image, &original))
+        .await
+        .map_err(|e| anyhow::anyhow!("variants task failed: {e}"))?
 }
 
 /// Whether any pixel is less than opaque. Read in place where the pixels are 8-bit RGBA or
