@@ -10,7 +10,6 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::domain::hold::Hold;
-use crate::domain::image::Sha256Hex;
 use crate::domain::image::{ImageId, ImageRecord};
 use crate::domain::label::Label;
 use crate::domain::scan::{ScanRecord, ScanSource, ScanStatus};
@@ -50,9 +49,7 @@ impl LabelCheck {
     /// At upload: requests the scan a fresh image waits for (deduplicated: a retried upload
     /// asks again harmlessly), and settles the image at once if a scan of its bytes is final.
     pub async fn request_at_upload(&self, image: &ImageRecord) -> ApiResult<()> {
-        let source = ScanSource::Image {
-            id: image.id.to_string(),
-        };
+        let source = ScanSource::Image { id: image.id.clone() };
         let pending = ScanRecord::pending(image.id.sha256.clone(), source, false, Utc::now());
         let scan = record_request(self.scans.as_ref(), self.dispatch.as_ref(), pending, false).await?;
         if scan.status.is_final() {
@@ -83,10 +80,7 @@ impl LabelCheck {
         let Some(hold) = Self::verdict(scan) else {
             return Ok(());
         };
-        let Some(sha256) = Sha256Hex::parse(&scan.id) else {
-            return Ok(());
-        };
-        let id = ImageId::new(self.label.clone(), sha256);
+        let id = ImageId::new(self.label.clone(), scan.id.clone());
         let shown = |hold: &Option<Hold>| hold.as_ref().map(ToString::to_string);
         match self.tables.get_image(&id).await? {
             // Compared as clients see them: a confidence is shown (and kept) to 3 places.

@@ -72,7 +72,7 @@ pub(crate) async fn record_request(
 ) -> ApiResult<ScanRecord> {
     match scans.request(pending, force).await? {
         ScanRequested::New(record) => {
-            dispatch.dispatch(&record.id);
+            dispatch.dispatch(record.id.as_str());
             Ok(record)
         }
         ScanRequested::Existing(record) => Ok(record),
@@ -186,7 +186,7 @@ impl Scanner {
         if self.tables.get_image(&id).await?.is_none() {
             return Err(ApiError::NotFound(format!("no image {id}")));
         }
-        let source = ScanSource::Image { id: id.to_string() };
+        let source = ScanSource::Image { id: id.clone() };
         self.record(ScanRecord::pending(id.sha256.clone(), source, debug, Utc::now()), force)
             .await
     }
@@ -370,8 +370,8 @@ impl Scanner {
                 None => match trace.timed("load", self.load(scan)).await {
                     Ok(loaded) => {
                         match &loaded.bytes {
-                            Some(bytes) => trace.line(&scan.id, format!("loaded {} bytes", bytes.len())),
-                            None => trace.line(&scan.id, "the detector reads the image from storage"),
+                            Some(bytes) => trace.line(scan.id.as_str(), format!("loaded {} bytes", bytes.len())),
+                            None => trace.line(scan.id.as_str(), "the detector reads the image from storage"),
                         }
                         let loaded = input.insert(loaded);
                         self.detect_once(loaded, trace).await
@@ -383,7 +383,7 @@ impl Scanner {
                 Ok(detection) => return Ok(detection),
                 Err(err) if err.retryable && attempt < self.settings.max_attempts => {
                     trace.line(
-                        &scan.id,
+                        scan.id.as_str(),
                         format!("attempt {attempt} failed ({err}); retrying in {pause:?}"),
                     );
                     tokio::time::sleep(pause).await;
@@ -415,13 +415,13 @@ impl Scanner {
     }
 
     async fn load(&self, scan: &ScanRecord) -> Result<ScanInput, DetectError> {
-        let sha256 = Sha256Hex::parse(&scan.id).ok_or_else(|| DetectError::permanent("BAD_RECORD", "scan id"))?;
+        let sha256 = scan.id.clone();
         // A storage failure may pass (a network blip): retried like a throttled detector.
         let storage = |e: anyhow::Error| DetectError::retryable("STORAGE_FAILED", format!("{e:#}"));
         let missing = || DetectError::permanent("IMAGE_MISSING", "the scanned bytes are gone");
         match &scan.source {
             ScanSource::Image { id } => {
-                let id = ImageId::parse(id, &self.labels).map_err(|_| missing())?;
+                let id = id.clone();
                 let record = self.tables.get_image(&id).await.map_err(storage)?.ok_or_else(missing)?;
                 let bytes = if self.detector.reads_from_storage(&record) {
                     None

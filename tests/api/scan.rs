@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use resolvers::domain::image::Sha256Hex;
+use resolvers::domain::image::{ImageId, Sha256Hex};
+use resolvers::domain::label::LabelSet;
 use resolvers::domain::scan::{ScanRecord, ScanSource, ScanStatus};
 use resolvers::CatalogSettings;
 use serde_json::{json, Value};
@@ -293,7 +294,7 @@ async fn scans_left_pending_or_running_by_a_crash_finish_after_a_restart() {
             let mut record = ScanRecord::pending(
                 Sha256Hex::parse(sha).unwrap(),
                 ScanSource::Image {
-                    id: image_id.to_owned(),
+                    id: ImageId::parse(image_id, &LabelSet::default_pets()).unwrap(),
                 },
                 false,
                 Utc::now(),

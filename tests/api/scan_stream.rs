@@ -564,8 +564,9 @@ async fn the_scheduled_sweep_finishes_scans_the_stream_never_did() {
 /// A pending scan of a catalogue image with the bytes `id`.
 fn pending(id: &str) -> resolvers::domain::scan::ScanRecord {
     use resolvers::domain::scan::{ScanRecord, ScanSource};
+    let cat = resolvers::domain::label::LabelSet::default_pets().parse("cat").unwrap();
     let source = ScanSource::Image {
-        id: format!("cat-{id}"),
+        id: resolvers::domain::image::ImageId::new(cat, Sha256Hex::parse(id).unwrap()),
     };
     ScanRecord::pending(Sha256Hex::parse(id).unwrap(), source, true, chrono::Utc::now())
 }

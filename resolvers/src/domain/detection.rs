@@ -67,7 +67,6 @@ impl DetectError {
             "IMAGE_MISSING" => "the scanned bytes are gone",
             "STORAGE_FAILED" => "the image could not be read from storage",
             "GAVE_UP" => "every worker that took this scan stopped before finishing it",
-            "BAD_RECORD" => "the scan record is damaged",
             _ => "the scan failed",
         };
         format!("{}: {explanation}", self.code)

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use super::label::{truncate_for_message, Label, LabelSet};
 use super::weight::Weight;
@@ -30,6 +31,27 @@ impl Sha256Hex {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl fmt::Display for Sha256Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+// Stored records (scans) hold ids as their text, and reading one back checks it again, so a
+// record in hand always has a well-formed id and nothing downstream re-parses it.
+impl Serialize for Sha256Hex {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sha256Hex {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Sha256Hex::parse(&text).ok_or_else(|| de::Error::custom(format!("{text:?} is not a SHA-256 in hex")))
     }
 }
 
@@ -86,6 +108,25 @@ impl ImageId {
 impl fmt::Display for ImageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.label, self.sha256.as_str())
+    }
+}
+
+impl Serialize for ImageId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let parsed = text.rsplit_once('-').and_then(|(label, hash)| {
+            Some(ImageId {
+                label: Label::from_stored(label)?,
+                sha256: Sha256Hex::parse(hash)?,
+            })
+        });
+        parsed.ok_or_else(|| de::Error::custom(format!("{text:?} is not an image id")))
     }
 }
 

@@ -17,6 +17,14 @@ impl Label {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A label read back from a record pawql wrote itself (a scan's image id). It was in the
+    /// configured set when written; it is checked here only for being well formed, so it is
+    /// still safe in keys. Whether it is configured *now* is the reader's question: an image
+    /// under a label since removed is simply not found.
+    pub(crate) fn from_stored(name: &str) -> Option<Label> {
+        is_well_formed(name).then(|| Label(name.to_owned()))
+    }
 }
 
 impl fmt::Display for Label {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::detection::DetectedLabel;
-use super::image::Sha256Hex;
+use super::image::{ImageId, Sha256Hex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -34,7 +34,7 @@ impl ScanStatus {
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum ScanSource {
     /// An image of the catalogue.
-    Image { id: String },
+    Image { id: ImageId },
     /// Bytes uploaded only to be scanned, kept under the scan's own key until the scan expires.
     Upload { content_type: String },
 }
@@ -64,7 +64,7 @@ pub struct ScanDebug {
 #[serde(rename_all = "camelCase")]
 pub struct ScanRecord {
     /// The SHA-256 of the scanned bytes (lowercase hex): the scan's id.
-    pub id: String,
+    pub id: Sha256Hex,
     pub status: ScanStatus,
     pub source: ScanSource,
     /// Keep debug data for this scan.
@@ -89,7 +89,7 @@ impl ScanRecord {
     pub fn pending(id: Sha256Hex, source: ScanSource, debug_requested: bool, now: DateTime<Utc>) -> ScanRecord {
         let expires_at = matches!(source, ScanSource::Upload { .. }).then(|| now + SCAN_UPLOAD_TTL);
         ScanRecord {
-            id: id.as_str().to_owned(),
+            id,
             status: ScanStatus::Pending,
             source,
             debug_requested,
@@ -147,12 +147,19 @@ pub enum ScanRequested {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::label::LabelSet;
+
+    fn cat_image(bytes: &[u8]) -> ImageId {
+        let cat = LabelSet::default_pets().parse("cat").unwrap();
+        ImageId::new(cat, Sha256Hex::of(bytes))
+    }
 
     #[test]
     fn a_scan_is_stale_once_untouched_for_the_given_time() {
         let t0 = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z").unwrap().to_utc();
         let minutes = chrono::Duration::minutes;
-        let pending = ScanRecord::pending(Sha256Hex::of(b"x"), ScanSource::Image { id: "cat-x".into() }, false, t0);
+        let id = cat_image(b"x");
+        let pending = ScanRecord::pending(id.sha256.clone(), ScanSource::Image { id }, false, t0);
         assert!(!pending.is_stale(t0 + minutes(14), minutes(15)));
         assert!(pending.is_stale(t0 + minutes(15), minutes(15)));
         // Claimed late: counted from the claim, not the request.
@@ -163,5 +170,40 @@ mod tests {
         let mut done = running;
         done.status = ScanStatus::Succeeded;
         assert!(!done.is_stale(t0 + minutes(600), minutes(15)), "final scans never are");
+    }
+
+    #[test]
+    fn stored_scans_keep_their_ids_as_text_and_refuse_malformed_ones() {
+        let t0 = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z").unwrap().to_utc();
+        let id = cat_image(b"x");
+        let sha = id.sha256.clone();
+        let record = ScanRecord::pending(sha.clone(), ScanSource::Image { id: id.clone() }, false, t0);
+        let json = serde_json::to_value(&record).unwrap();
+        // The stored form is unchanged by typing the ids: plain strings, as before.
+        assert_eq!(json["id"], sha.as_str());
+        assert_eq!(
+            json["source"],
+            serde_json::json!({"kind": "image", "id": format!("cat-{sha}")})
+        );
+        assert_eq!(serde_json::from_value::<ScanRecord>(json.clone()).unwrap(), record);
+        for (field, bad) in [
+            ("id", serde_json::json!("abc")),
+            ("id", serde_json::json!(sha.as_str().to_uppercase())),
+        ] {
+            let mut broken = json.clone();
+            broken[field] = bad;
+            assert!(serde_json::from_value::<ScanRecord>(broken).is_err());
+        }
+        for bad in [
+            "cat",
+            "cat-abc",
+            &format!("Cat-{sha}"),
+            &format!("-{sha}"),
+            &format!("../x-{sha}"),
+        ] {
+            let mut broken = json.clone();
+            broken["source"]["id"] = serde_json::json!(bad);
+            assert!(serde_json::from_value::<ScanRecord>(broken).is_err(), "{bad}");
+        }
     }
 }

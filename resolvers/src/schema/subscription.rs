@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_graphql::futures_util::stream::{self, Stream};
 use async_graphql::{Context, ErrorExtensions, Result, ResultExt, Subscription as GqlSubscription, ID};
 
+use crate::domain::image::Sha256Hex;
 use crate::domain::scan::{ScanRecord, ScanStatus};
 use crate::error::ApiError;
 use crate::scanning::Scanner;
@@ -124,7 +125,7 @@ impl Subscription {
                     .last
                     .iter()
                     .filter(|(_, status)| !status.is_final())
-                    .map(|(id, _)| id.clone())
+                    .map(|(id, _)| id.to_string())
                     .collect();
                 if set.done || open.is_empty() {
                     return None;
@@ -155,7 +156,7 @@ impl Subscription {
 /// A set of scans being followed: each one's last status sent, and what is ready to send.
 struct SetWatch {
     scanner: Scanner,
-    last: HashMap<String, ScanStatus>,
+    last: HashMap<Sha256Hex, ScanStatus>,
     ready: VecDeque<ScanRecord>,
     waited: Duration,
     done: bool,

@@ -97,7 +97,7 @@ fn item(record: &ScanRecord, json: String) -> Item {
         item.insert("expiresAtEpoch".to_owned(), n(at.timestamp()));
     }
     if let Some(touched) = record.touched_at() {
-        item.insert("unfinishedShard".to_owned(), s(unfinished_shard(&record.id)));
+        item.insert("unfinishedShard".to_owned(), s(unfinished_shard(record.id.as_str())));
         item.insert("touchedAt".to_owned(), n(touched.timestamp_millis()));
     }
     item
@@ -272,7 +272,7 @@ impl ScanStore for DynamoScanStore {
         let mut found = HashMap::new();
         for item in batch_get_projected(&self.client, &self.table, keys, Some(&[RECORD])).await? {
             if let Some(record) = live(Self::record(&item)?) {
-                found.insert(record.id.clone(), record);
+                found.insert(record.id.to_string(), record);
             }
         }
         Ok(found)
@@ -301,7 +301,7 @@ impl ScanStore for DynamoScanStore {
             if self.put_if(&pending, &condition, values.clone()).await? {
                 return Ok(ScanRequested::New(pending));
             }
-            if let Some(existing) = self.get(&pending.id).await? {
+            if let Some(existing) = self.get(pending.id.as_str()).await? {
                 return Ok(ScanRequested::Existing(existing));
             }
         }

@@ -74,7 +74,7 @@ impl ScanStore for RedbScanStore {
     async fn request(&self, pending: ScanRecord, force: bool) -> anyhow::Result<ScanRequested> {
         self.blocking(move |db| {
             let txn = db.begin_write()?;
-            if let Some(existing) = live(read(&txn, &pending.id)?) {
+            if let Some(existing) = live(read(&txn, pending.id.as_str())?) {
                 if !force || !existing.status.is_final() {
                     return Ok(ScanRequested::Existing(existing));
                 }
@@ -108,7 +108,7 @@ impl ScanStore for RedbScanStore {
     async fn finish(&self, record: ScanRecord) -> anyhow::Result<bool> {
         self.blocking(move |db| {
             let txn = db.begin_write()?;
-            let still_running = read(&txn, &record.id)?.is_some_and(|r| r.status == ScanStatus::Running);
+            let still_running = read(&txn, record.id.as_str())?.is_some_and(|r| r.status == ScanStatus::Running);
             if !still_running {
                 return Ok(false);
             }
@@ -128,7 +128,7 @@ impl ScanStore for RedbScanStore {
                 let (_, value) = entry?;
                 let record: ScanRecord = serde_json::from_slice(value.value())?;
                 if record.touched_at().is_some_and(|at| at < untouched_since) {
-                    out.push(record.id);
+                    out.push(record.id.to_string());
                 }
             }
             Ok(out)

@@ -41,7 +41,7 @@ pub struct Scan(pub ScanRecord);
 #[Object]
 impl Scan {
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
 
     async fn status(&self) -> ScanStatus {
@@ -105,7 +105,7 @@ impl Scan {
             Some(debug) => Some(debug.clone()),
             None if self.0.debug_requested => crate::schema::scanner(ctx)?
                 .scans()
-                .debug_of(&self.0.id)
+                .debug_of(self.0.id.as_str())
                 .await
                 .map_err(|e| ApiError::Internal(e).extend())?,
             None => None,
