@@ -9,7 +9,7 @@ use resolvers::scanning::{ScanSettings, Scanner};
 use resolvers::{build_schema, CatalogSettings, Deps};
 
 use crate::adapters::aws::{self, AwsBackend, AwsClients, RekognitionDetector};
-use crate::adapters::embedded::{self, RedbChunkTables, RedbScanStore};
+use crate::adapters::embedded::{self, RedbScanStore};
 use crate::server::{router, AppState, LiveAccess, ServerOptions, UploadStaging};
 use crate::worker;
 
@@ -33,30 +33,30 @@ pub enum ScanWorker {
     StreamHandler,
 }
 
-/// Builds the router over any pair of ports (embedded, AWS, or a test's instrumented store).
-/// `staging` is the local store behind `PUT /uploads/{ticket}` (embedded backend only).
-pub fn router_over(
-    images: Arc<dyn ImageStore>,
-    tables: Arc<dyn ChunkTables>,
-    settings: CatalogSettings,
-    staging: Option<Arc<dyn UploadStaging>>,
-    scanning: Option<ScanParts>,
-    options: ServerOptions,
-) -> Router {
+/// What a router runs on: the backend's stores, the local staging store behind
+/// `PUT /uploads/{ticket}` (embedded backend only) and scanning. Built by [`embedded_ports`] or
+/// [`aws_ports`]; tests wrap these same ports (counting, fault injection) before [`router_over`].
+pub struct Ports {
+    pub images: Arc<dyn ImageStore>,
+    pub tables: Arc<dyn ChunkTables>,
+    pub staging: Option<Arc<dyn UploadStaging>>,
+    pub scanning: Option<ScanParts>,
+}
+
+/// Builds the router over `ports`, with fixed access.
+pub fn router_over(ports: Ports, settings: CatalogSettings, options: ServerOptions) -> Router {
     let access = LiveAccess::fixed(options.access.clone());
-    router_with_access(images, tables, settings, staging, scanning, options, access)
+    router_with_access(ports, settings, options, access)
 }
 
 /// [`router_over`] with access that may change while the process runs (keys from SSM).
-fn router_with_access(
-    images: Arc<dyn ImageStore>,
-    tables: Arc<dyn ChunkTables>,
-    settings: CatalogSettings,
-    staging: Option<Arc<dyn UploadStaging>>,
-    scanning: Option<ScanParts>,
-    options: ServerOptions,
-    access: LiveAccess,
-) -> Router {
+fn router_with_access(ports: Ports, settings: CatalogSettings, options: ServerOptions, access: LiveAccess) -> Router {
+    let Ports {
+        images,
+        tables,
+        staging,
+        scanning,
+    } = ports;
     let mut deps = Deps::new(images.clone(), tables.clone(), settings.clone());
     deps.introspection = options.introspection;
     if let Some(parts) = scanning {
@@ -108,17 +108,31 @@ pub fn offline_detector(threshold: f64) -> anyhow::Result<Option<Arc<dyn CatDete
     }
 }
 
-/// The offline detector and the embedded scan store over `tables`' database.
-pub fn embedded_scanning(tables: &RedbChunkTables, threshold: f64) -> anyhow::Result<Option<ScanParts>> {
-    let Some(detector) = offline_detector(threshold)? else {
-        return Ok(None);
+/// The embedded backend's ports in `data_dir` (image URLs start with `public_url`): the file
+/// store (which also stages direct uploads), the redb tables, and the offline detector with
+/// the embedded scan store over the same database, worked on in this process.
+pub fn embedded_ports(
+    data_dir: &Path,
+    public_url: &str,
+    settings: &CatalogSettings,
+    cat_threshold: f64,
+) -> anyhow::Result<Ports> {
+    let (images, tables) = embedded::open(data_dir, public_url, settings)?;
+    let scanning = match offline_detector(cat_threshold)? {
+        Some(detector) => Some(ScanParts {
+            scans: Arc::new(RedbScanStore::new(tables.database())?),
+            detector,
+            worker: ScanWorker::InProcess,
+            settings: ScanSettings::default(),
+        }),
+        None => None,
     };
-    Ok(Some(ScanParts {
-        scans: Arc::new(RedbScanStore::new(tables.database())?),
-        detector,
-        worker: ScanWorker::InProcess,
-        settings: ScanSettings::default(),
-    }))
+    Ok(Ports {
+        images: images.clone(),
+        tables,
+        staging: Some(images),
+        scanning,
+    })
 }
 
 /// Builds the router over the embedded backend in `data_dir`; image URLs start with `public_url`.
@@ -129,18 +143,10 @@ pub fn embedded_router(
     cat_threshold: f64,
     options: ServerOptions,
 ) -> anyhow::Result<Router> {
-    let (images, tables) = embedded::open(data_dir, public_url, &settings)?;
-    let scanning = embedded_scanning(&tables, cat_threshold)?;
-    ensure_detector_for_label_check(&settings, &scanning)?;
+    let ports = embedded_ports(data_dir, public_url, &settings, cat_threshold)?;
+    ensure_detector_for_label_check(&settings, &ports.scanning)?;
     options.access.announce();
-    Ok(router_over(
-        images.clone(),
-        tables,
-        settings,
-        Some(images),
-        scanning,
-        options,
-    ))
+    Ok(router_over(ports, settings, options))
 }
 
 /// How scanning runs on the AWS backend: which detector, and the [`ScanWorker`] it goes with.
@@ -176,7 +182,16 @@ pub async fn aws_router(
         ),
         None => LiveAccess::fixed(options.access.with_keys(&backend.api_keys, &backend.admin_keys)),
     };
-    let parts = match scanning {
+    let ports = aws_ports(clients, &backend, scanning)?;
+    ensure_detector_for_label_check(&settings, &ports.scanning)?;
+    access.now().announce();
+    Ok(router_with_access(ports, settings, options, access))
+}
+
+/// A stage's ports: S3, the chunk tables and `scanTable` of `backend`, and scanning as
+/// `scanning` says. Direct uploads go to S3 by presigned URL, so there is no local staging.
+pub fn aws_ports(clients: &AwsClients, backend: &AwsBackend, scanning: AwsScanning) -> anyhow::Result<Ports> {
+    let scanning = match scanning {
         AwsScanning::InProcess { cat_threshold } => offline_detector(cat_threshold)?.map(|detector| ScanParts {
             scans: backend.scans.clone(),
             detector,
@@ -185,22 +200,17 @@ pub async fn aws_router(
         }),
         AwsScanning::StreamHandler { min_confidence } => Some(ScanParts {
             scans: backend.scans.clone(),
-            detector: rekognition(clients, &backend, min_confidence),
+            detector: rekognition(clients, backend, min_confidence),
             worker: ScanWorker::StreamHandler,
             settings: ScanSettings::default(),
         }),
     };
-    ensure_detector_for_label_check(&settings, &parts)?;
-    access.now().announce();
-    Ok(router_with_access(
-        backend.images,
-        backend.tables,
-        settings,
-        None,
-        parts,
-        options,
-        access,
-    ))
+    Ok(Ports {
+        images: backend.images.clone(),
+        tables: backend.tables.clone(),
+        staging: None,
+        scanning,
+    })
 }
 
 /// The router of the Lambda functions that serve requests (`api`, buffered; `stream`, whose

@@ -226,6 +226,7 @@ impl Catalog {
     /// Starts a presigned upload: a ticket and the URL to PUT the file to.
     /// `byte_size` is the file's exact length: the URL takes that many bytes and no other
     /// number, and no more than the upload limit is granted.
+    #[instrument(skip(self))]
     pub async fn request_upload(&self, label: &str, byte_size: i64) -> ApiResult<UploadGrant> {
         let label = self.settings.labels.parse(label)?;
         let max_bytes = self.settings.limits.max_bytes;
@@ -477,6 +478,7 @@ impl Catalog {
     /// and placeholder (`pawql variants`). Idempotent and resumable: an image is done once its
     /// row names its renditions, and redoing one overwrites the same keys. Returns (made,
     /// already done); an image that fails is logged and counted by the caller as left.
+    #[instrument(skip(self), fields(%label))]
     pub async fn backfill_renditions(&self, label: &Label) -> ApiResult<BackfillReport> {
         let mut report = BackfillReport::default();
         for row in self.tables.all_images(label).await? {

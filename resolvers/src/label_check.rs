@@ -16,6 +16,7 @@ use crate::domain::scan::{ScanRecord, ScanSource, ScanStatus};
 use crate::error::ApiResult;
 use crate::ports::{ChunkTables, ScanDispatch, ScanStore};
 use crate::scanning::record_request;
+use tracing::instrument;
 
 /// The label check of one label, over the ports it reads and writes.
 #[derive(Clone)]
@@ -48,6 +49,7 @@ impl LabelCheck {
 
     /// At upload: requests the scan a fresh image waits for (deduplicated: a retried upload
     /// asks again harmlessly), and settles the image at once if a scan of its bytes is final.
+    #[instrument(level = "debug", skip_all, fields(image = %image.id))]
     pub async fn request_at_upload(&self, image: &ImageRecord) -> ApiResult<()> {
         let source = ScanSource::Image { id: image.id.clone() };
         let pending = ScanRecord::pending(image.id.sha256.clone(), source, false, Utc::now());
@@ -76,6 +78,7 @@ impl LabelCheck {
     /// After a final scan: the checked label's image of these bytes, if there is one, is let
     /// into the random pool when the scan found a cat, and held out (with the reason) when it
     /// did not or failed.
+    #[instrument(level = "debug", skip_all, fields(scan = %scan.id))]
     pub async fn settle(&self, scan: &ScanRecord) -> anyhow::Result<()> {
         let Some(hold) = Self::verdict(scan) else {
             return Ok(());

@@ -25,6 +25,7 @@ use crate::domain::validation::{validate_image_off_runtime, UploadLimits};
 use crate::error::{ApiError, ApiResult};
 use crate::label_check::LabelCheck;
 use crate::ports::{CatDetector, ChunkTables, ImageStore, NoDispatch, ScanDispatch, ScanInput, ScanStore};
+use tracing::instrument;
 
 /// How hard `run` tries before a scan fails.
 #[derive(Debug, Clone, Copy)]
@@ -181,6 +182,7 @@ impl ScanTrace {
 
 impl Scanner {
     /// `requestScan(imageId:)`: a scan of a catalogue image.
+    #[instrument(skip_all, fields(image_id = image_id, forced = force))]
     pub async fn request_for_image(&self, image_id: &str, debug: bool, force: bool) -> ApiResult<ScanRecord> {
         let id = ImageId::parse(image_id, &self.labels)?;
         if self.tables.get_image(&id).await?.is_none() {
@@ -193,6 +195,7 @@ impl Scanner {
 
     /// `requestScan(image:)`: a scan of bytes uploaded only for it. They pass the same
     /// validation as an upload, and are stored only if a scan of them is really to be done.
+    #[instrument(skip_all, fields(bytes = bytes.len(), forced = force))]
     pub async fn request_for_upload(&self, bytes: Bytes, debug: bool, force: bool) -> ApiResult<ScanRecord> {
         let facts = validate_image_off_runtime(&bytes, self.limits).await?;
         if !force {
@@ -258,6 +261,7 @@ impl Scanner {
     /// Works on one scan to its end. `reclaim` also takes over a `RUNNING` scan (recovery
     /// after a crash). Errors only when the scan store itself fails; the scan then stays
     /// claimable and recovery retries it.
+    #[instrument(skip(self))]
     pub async fn run(&self, id: &str, reclaim: bool) -> anyhow::Result<()> {
         let Some(mut scan) = self.scans.claim(id, reclaim).await? else {
             return Ok(());

@@ -14,6 +14,7 @@ use resolvers::ports::{CatDetector, ScanInput};
 use tract_onnx::prelude::*;
 
 use super::preprocess::{classifier_input, INPUT_SIZE};
+use tracing::instrument;
 
 static MODEL_BYTES: &[u8] = include_bytes!("../../models/effnet_lite0_f16w.onnx");
 static LABELS: &str = include_str!("../../models/imagenet_labels.txt");
@@ -121,6 +122,7 @@ impl CatDetector for OfflineDetector {
         DETECTOR_NAME
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn detect(&self, input: &ScanInput) -> Result<Detection, DetectError> {
         let detector = self.clone();
         // reads_from_storage is left at "no", so the scan always hands over the bytes.

@@ -19,6 +19,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
 
+use async_graphql::ErrorExtensions;
 use resolvers::ApiError;
 
 use super::responses::HttpError;
@@ -66,7 +67,10 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: By
     let results = state.schema.execute_stream(request).map(|mut response| {
         super::graphql::code_errors(std::slice::from_mut(&mut response));
         let data = serde_json::to_string(&response).unwrap_or_else(|e| {
-            format!(r#"{{"errors":[{{"message":"serialising a result: {e}","extensions":{{"code":"INTERNAL_SERVER_ERROR"}}}}]}}"#)
+            // Logged in full; the client sees the generic internal error, as everywhere.
+            let failed = ApiError::Internal(anyhow::anyhow!("serialising a subscription result: {e}"));
+            let error = failed.extend().into_server_error(Default::default());
+            serde_json::to_string(&async_graphql::Response::from_errors(vec![error])).unwrap_or_default()
         });
         Ok::<_, Infallible>(Event::default().event("next").data(data))
     });

@@ -8,7 +8,7 @@ use std::time::Duration;
 use pawql::server::{Access, RateLimit, ServerOptions};
 use serde_json::{json, Value};
 
-use crate::helpers::{error_codes, fixture, spawn_app_with_options, Backend, TestApp};
+use crate::helpers::{error_codes, fixture, Backend, TestApp};
 
 const KEY_1: &str = "client-key-one-0123456789";
 const KEY_2: &str = "client-key-two-0123456789";
@@ -40,7 +40,7 @@ async fn upload_as(app: &TestApp, key: Option<&str>, label: &str, file: &str) ->
 }
 
 async fn writes_need_an_api_key_and_leave_nothing_without_one(backend: Backend) {
-    let app = spawn_app_with_options(backend, keyed(true)).await;
+    let app = TestApp::builder(backend).options(keyed(true)).start().await;
     let before = app.residue().await;
     let (_, refused) = upload_as(&app, None, "cat", "images/cat_chelsea.png").await;
     assert_eq!(error_codes(&refused), ["UNAUTHENTICATED"], "{refused}");
@@ -158,7 +158,7 @@ async fn any_configured_key_closes_writes_to_callers_without_one(backend: Backen
             access: Access::new(api_keys, admin_keys, true),
             ..ServerOptions::default()
         };
-        let app = spawn_app_with_options(backend, options).await;
+        let app = TestApp::builder(backend).options(options).start().await;
         let before = app.residue().await;
         for accept in ["application/json", "application/graphql-response+json"] {
             let (status, body) = upload_accepting(&app, accept).await;
@@ -218,7 +218,7 @@ async fn upload_accepting(app: &TestApp, accept: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn debug_data_needs_an_admin_key_not_just_an_api_key() {
-    let app = spawn_app_with_options(Backend::Embedded, keyed(true)).await;
+    let app = TestApp::builder(Backend::Embedded).options(keyed(true)).start().await;
     let (_, up) = upload_as(&app, Some(KEY_1), "cat", "images/cat_chelsea.png").await;
     let id = up["data"]["upload"]["id"].as_str().unwrap();
     let (_, scan) = app
@@ -249,7 +249,7 @@ async fn debug_data_needs_an_admin_key_not_just_an_api_key() {
 
 #[tokio::test]
 async fn private_reads_need_a_key_everywhere_but_the_page_and_health() {
-    let app = spawn_app_with_options(Backend::Embedded, keyed(false)).await;
+    let app = TestApp::builder(Backend::Embedded).options(keyed(false)).start().await;
     let (status, body) = app.graphql_as(None, "{ labels { label } }", json!({})).await;
     assert_eq!((status, error_codes(&body)), (401, vec!["UNAUTHENTICATED".to_owned()]));
     let (status, body) = app.graphql_as(Some(KEY_1), "{ labels { label } }", json!({})).await;
@@ -309,17 +309,16 @@ async fn subscription_reply(app: &TestApp, payload: Value) -> Value {
 #[tokio::test]
 async fn introspection_can_be_switched_off() {
     let introspect = "{ __schema { queryType { name } } }";
-    let on = spawn_app_with_options(Backend::Embedded, ServerOptions::default()).await;
+    let on = TestApp::builder(Backend::Embedded).without_keys().start().await;
     let (_, body) = on.graphql_as(None, introspect, json!({})).await;
     assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query", "{body}");
-    let off = spawn_app_with_options(
-        Backend::Embedded,
-        ServerOptions {
+    let off = TestApp::builder(Backend::Embedded)
+        .options(ServerOptions {
             introspection: false,
             ..ServerOptions::default()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     let (_, body) = off.graphql_as(None, introspect, json!({})).await;
     assert!(
         body.get("errors").is_some() || body["data"]["__schema"].is_null(),
@@ -331,14 +330,13 @@ async fn introspection_can_be_switched_off() {
 
 #[tokio::test]
 async fn cors_answers_only_the_configured_origins() {
-    let app = spawn_app_with_options(
-        Backend::Embedded,
-        ServerOptions {
+    let app = TestApp::builder(Backend::Embedded)
+        .options(ServerOptions {
             cors_origins: vec!["https://app.example".into()],
             ..ServerOptions::default()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     let preflight = |origin: &'static str| {
         app.client
             .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
@@ -357,7 +355,7 @@ async fn cors_answers_only_the_configured_origins() {
     let other = preflight("https://evil.example").await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
 
-    let none = spawn_app_with_options(Backend::Embedded, ServerOptions::default()).await;
+    let none = TestApp::builder(Backend::Embedded).without_keys().start().await;
     let response = none
         .client
         .post(format!("{}/graphql", none.address))

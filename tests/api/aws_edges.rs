@@ -14,11 +14,11 @@ use resolvers::domain::image::{ImageId, ImageKind, Sha256Hex};
 use resolvers::ports::{CatDetector, ScanInput};
 
 use crate::canned::{Answer, CannedAnswers};
-use crate::helpers::{fixture, spawn_aws_app_without_worker};
+use crate::helpers::{fixture, Backend, TestApp};
 use crate::moto::{unique_stage, MotoServer};
 
 async fn detector_refusing(refusal: &CannedAnswers) -> (crate::helpers::TestApp, RekognitionDetector, ImageId) {
-    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let (resources, clients) = crate::scan_stream::resources(&app);
     let clients = crate::iam::enforcing(&clients);
     let rekognition = aws_sdk_rekognition::Client::from_conf(

@@ -12,7 +12,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use pawql::adapters::aws::AwsClients;
 use serde_json::json;
 
-use crate::helpers::{spawn_aws_api_with_clients, spawn_aws_app_with_clients};
+use crate::helpers::{Backend, TestApp};
 use crate::moto::MotoServer;
 
 /// Records each request when its response arrives, and the bodies requests were sent with.
@@ -95,7 +95,11 @@ async fn each_operation_stays_within_its_aws_request_budget() {
         labels: resolvers::domain::label::LabelSet::new(&names).unwrap(),
         ..Default::default()
     };
-    let app = spawn_aws_app_with_clients(logged_clients(&log).await, settings).await;
+    let app = TestApp::builder(Backend::Aws)
+        .clients(logged_clients(&log).await)
+        .settings(settings)
+        .start()
+        .await;
     // Start-up: the stage's parameters, once; and the scan worker's look for scans left
     // unfinished, one Query per shard of the sparse index (a background task, so wait for
     // it before counting anything else).
@@ -263,7 +267,12 @@ async fn each_operation_stays_within_its_aws_request_budget() {
 async fn a_scan_that_sends_bytes_inline_fetches_them_once() {
     let log = RequestLog::default();
     let clients = logged_clients(&log).await;
-    let (app, stage) = spawn_aws_api_with_clients(clients.clone()).await;
+    let app = TestApp::builder(Backend::Aws)
+        .clients(clients.clone())
+        .stream_handler_scans()
+        .start()
+        .await;
+    let stage = app.stage().to_owned();
     let scanner = pawql::app::aws_stream_scanner(&clients, &stage, &resolvers::CatalogSettings::default(), 80.0)
         .await
         .unwrap();
@@ -308,7 +317,12 @@ async fn a_scan_that_sends_bytes_inline_fetches_them_once() {
 async fn a_scan_costs_its_budget_on_the_lambda_path() {
     let log = RequestLog::default();
     let clients = logged_clients(&log).await;
-    let (app, stage) = spawn_aws_api_with_clients(clients.clone()).await;
+    let app = TestApp::builder(Backend::Aws)
+        .clients(clients.clone())
+        .stream_handler_scans()
+        .start()
+        .await;
+    let stage = app.stage().to_owned();
     assert_eq!(log.take(), ["ssm.GetParametersByPath"], "the API function's cold start");
     let uploaded = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
     log.take();
@@ -447,7 +461,11 @@ async fn recent_chunk_info_saves_the_shard_reads_and_never_serves_a_deleted_imag
         chunk_info_max_age: std::time::Duration::from_secs(600),
         ..Default::default()
     };
-    let app = spawn_aws_app_with_clients(logged_clients(&log).await, settings).await;
+    let app = TestApp::builder(Backend::Aws)
+        .clients(logged_clients(&log).await)
+        .settings(settings)
+        .start()
+        .await;
     let kept = app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
     let gone = app.upload("dog", "images/dog_farm_german_shepherd.webp", 0.5).await;
     app.random_image("dog", "id").await;
@@ -487,7 +505,11 @@ async fn recent_chunk_info_saves_the_shard_reads_and_never_serves_a_deleted_imag
 async fn pawql_results_reads_a_batch_a_hundred_scans_a_request() {
     let log = RequestLog::default();
     // As the API function runs: no in-process worker looking for scans at start-up.
-    let (app, _) = spawn_aws_api_with_clients(logged_clients(&log).await).await;
+    let app = TestApp::builder(Backend::Aws)
+        .clients(logged_clients(&log).await)
+        .stream_handler_scans()
+        .start()
+        .await;
     let entries: Vec<serde_json::Value> = (0..250u32)
         .map(|i| {
             json!({

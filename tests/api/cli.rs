@@ -6,7 +6,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::helpers::{fixture, fixtures_dir, manifest, spawn_app, spawn_app_with_options, Backend, TestApp};
+use crate::helpers::{fixture, fixtures_dir, manifest, spawn_app, Backend, TestApp};
 
 /// Runs `pawql <args>` against `app` (with `--endpoint`), off the async runtime.
 async fn pawql(app: &TestApp, args: &[&str]) -> Output {
@@ -209,7 +209,7 @@ async fn the_cli_sends_its_api_key_and_says_clearly_when_it_has_none() {
         access: Access::new(vec!["cli-key".to_owned()], Vec::new(), true),
         ..ServerOptions::default()
     };
-    let app = spawn_app_with_options(Backend::Embedded, options).await;
+    let app = TestApp::builder(Backend::Embedded).options(options).start().await;
     let dir = tempfile::tempdir().unwrap();
     let photo = dir.path().join("cat.png");
     std::fs::write(&photo, fixture("images/cat_chelsea.png")).unwrap();

@@ -19,11 +19,10 @@ use resolvers::domain::chunks::{LabelChunks, Slot, WriteShards};
 use resolvers::domain::image::{ImageId, ImageRecord, NewImage};
 use resolvers::domain::label::Label;
 use resolvers::ports::{ChunkTables, Inserted, RowChange};
-use resolvers::CatalogSettings;
 use serde_json::json;
 
 use crate::canned::{CannedAnswers, CONFLICT, THROTTLED, THROTTLED_WRITE};
-use crate::helpers::{fixture, spawn_aws_app_with_clients, spawn_aws_app_wrapping, TestApp};
+use crate::helpers::{fixture, Backend, TestApp};
 use crate::moto::MotoServer;
 
 /// The app's clients with `trouble` on DynamoDB (and IAM enforced, as everywhere).
@@ -39,7 +38,10 @@ async fn troubled_clients(trouble: &CannedAnswers) -> pawql::adapters::aws::AwsC
 #[tokio::test]
 async fn conflicts_and_throttling_are_retried_to_the_right_answer_not_a_500() {
     let trouble = CannedAnswers::default();
-    let app = spawn_aws_app_with_clients(troubled_clients(&trouble).await, CatalogSettings::default()).await;
+    let app = TestApp::builder(Backend::Aws)
+        .clients(troubled_clients(&trouble).await)
+        .start()
+        .await;
 
     // More throttled reads than the SDK's own three attempts: the upload still lands.
     trouble.arm("GetItem", 5, THROTTLED);
@@ -154,18 +156,20 @@ impl ChunkTables for StaleInfo {
 
 async fn stale_info_app() -> (TestApp, Arc<StaleInfo>) {
     let slot: Arc<Mutex<Option<Arc<StaleInfo>>>> = Arc::default();
-    let app = spawn_aws_app_wrapping(CatalogSettings::default(), {
-        let slot = slot.clone();
-        move |inner| {
-            let stale = Arc::new(StaleInfo {
-                inner,
-                frozen: Mutex::new(None),
-            });
-            *slot.lock().unwrap() = Some(stale.clone());
-            stale
-        }
-    })
-    .await;
+    let app = TestApp::builder(Backend::Aws)
+        .wrap_tables({
+            let slot = slot.clone();
+            move |inner| {
+                let stale = Arc::new(StaleInfo {
+                    inner,
+                    frozen: Mutex::new(None),
+                });
+                *slot.lock().unwrap() = Some(stale.clone());
+                stale
+            }
+        })
+        .start()
+        .await;
     let stale = slot.lock().unwrap().take().unwrap();
     (app, stale)
 }

@@ -8,8 +8,8 @@ use resolvers::domain::weight::Weight;
 use resolvers::CatalogSettings;
 use serde_json::json;
 
-use crate::fault_injection::Fault;
-use crate::helpers::{error_codes, spawn_app_with, spawn_app_with_faults, Backend};
+use crate::fault_injection::{Fault, Faults};
+use crate::helpers::{error_codes, Backend, TestApp};
 
 /// Concurrent uploads in the concurrency test, per backend; a third are then deleted (each
 /// twice, racing) while the rest are re-weighted, all at once. moto serves one request at a
@@ -29,7 +29,7 @@ async fn concurrent_uploads_deletes_and_weight_changes_keep_the_invariant_exact(
         shards: WriteShards::new(2).unwrap(),
         ..CatalogSettings::default()
     };
-    let app = Arc::new(spawn_app_with(backend, settings).await);
+    let app = Arc::new(TestApp::builder(backend).settings(settings).start().await);
     let count = backend.pick(UPLOADS_EMBEDDED, UPLOADS_MOTO);
     // Embedded: everything at once. The chunk tables serialise writers in-process.
     let in_flight = Arc::new(tokio::sync::Semaphore::new(
@@ -197,7 +197,8 @@ async fn upload_png(app: &crate::helpers::TestApp, n: u32) -> (u16, serde_json::
 }
 
 async fn a_fault_at_any_step_of_upload_delete_or_set_weight_leaves_nothing_half_done(backend: Backend) {
-    let (app, faults) = spawn_app_with_faults(backend).await;
+    let faults = Arc::new(Faults::default());
+    let app = TestApp::builder(backend).faults(faults.clone()).start().await;
     let (_, kept) = upload_png(&app, 1).await;
     let kept_id = kept["data"]["upload"]["id"].as_str().unwrap().to_owned();
 
@@ -315,7 +316,8 @@ async fn a_fault_at_any_step_of_upload_delete_or_set_weight_leaves_nothing_half_
 on_both_backends!(a_fault_at_any_step_of_upload_delete_or_set_weight_leaves_nothing_half_done);
 
 async fn a_fault_at_any_step_of_a_scan_ends_in_a_final_state(backend: Backend) {
-    let (app, faults) = spawn_app_with_faults(backend).await;
+    let faults = Arc::new(Faults::default());
+    let app = TestApp::builder(backend).faults(faults.clone()).start().await;
     // (step, how often, how, what the scan ends as)
     let cases = [
         ("scans.claim", 1, Fault::Error, "SUCCEEDED"),

@@ -3,11 +3,11 @@
 //! playground tab, runs a query, streams a subscription to its end (over Server-Sent Events)
 //! and uploads a file through its upload bar.
 
-use crate::helpers::{fixtures_dir, spawn_open_app, Backend};
+use crate::helpers::{fixtures_dir, Backend, TestApp};
 
 #[tokio::test]
 async fn graphiql_works_offline_in_a_real_browser() {
-    let app = spawn_open_app(Backend::Embedded).await;
+    let app = TestApp::builder(Backend::Embedded).without_keys().start().await;
     let image = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
     let scan = crate::scan::request_scan_of(&app, image["id"].as_str().unwrap(), false, false).await;
     let root = env!("CARGO_MANIFEST_DIR");

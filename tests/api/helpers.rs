@@ -1,30 +1,27 @@
-//! `spawn_app(backend)`: a real pawql server on 127.0.0.1:0 over the embedded backend in a
-//! fresh temporary data directory, or over S3 + DynamoDB on moto in a fresh stage, and a
-//! `TestApp` with one method per operation. `on_both_backends!` runs a test on each.
+//! `TestApp::builder(backend)…start()` (or `spawn_app(backend)` at the defaults): a real pawql
+//! server on 127.0.0.1:0 over the embedded backend in a fresh temporary data directory, or over
+//! S3 + DynamoDB on moto in a fresh stage, wired by the same `pawql::app` functions production
+//! uses, and a `TestApp` with one method per operation. `on_both_backends!` runs a test on each.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use bytes::Bytes;
 use pawql::adapters::aws::{self, AwsClients, Resources};
-use pawql::adapters::embedded;
-use pawql::app::{ScanParts, ScanWorker};
+use pawql::app::{self, AwsScanning, ScanWorker};
 use pawql::detectors::offline::DEFAULT_CAT_THRESHOLD;
+use pawql::detectors::rekognition::DEFAULT_MIN_CONFIDENCE;
 use pawql::server::{Access, ServerOptions};
 use resolvers::domain::chunks::Slot;
-use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
-use resolvers::domain::ticket::UploadTicket;
-use resolvers::domain::variants::{ImageSize, VariantFacts};
-use resolvers::ports::{CatDetector, ChunkTables, ImageStore, Staged};
+use resolvers::domain::image::ImageRecord;
+use resolvers::ports::{CatDetector, ChunkTables, ImageStore};
 use resolvers::{Catalog, CatalogSettings};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::fault_injection::{Faults, FaultyDetector, FaultyScans, FaultyStore, FaultyTables};
+use crate::fault_injection::{Faults, FaultyDetector};
+use crate::hooked::{CountReads, Hooked};
 use crate::moto::{unique_stage, MotoServer};
 
 /// The project's own copy of the shared fixtures.
@@ -54,50 +51,8 @@ pub fn manifest(relative: &str) -> Vec<std::collections::HashMap<String, String>
         .collect()
 }
 
-/// An image store wrapper that counts reads, to prove `url` never reads the bytes.
-pub struct CountingStore {
-    pub inner: Arc<dyn ImageStore>,
-    pub gets: AtomicUsize,
-}
-
-#[async_trait]
-impl ImageStore for CountingStore {
-    async fn put(&self, id: &ImageId, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
-        self.inner.put(id, kind, bytes).await
-    }
-    async fn get(&self, id: &ImageId) -> anyhow::Result<Option<Bytes>> {
-        self.gets.fetch_add(1, Ordering::SeqCst);
-        self.inner.get(id).await
-    }
-    async fn delete(&self, id: &ImageId) -> anyhow::Result<()> {
-        self.inner.delete(id).await
-    }
-    async fn put_variant(&self, id: &ImageId, variant: &VariantFacts, bytes: Bytes) -> anyhow::Result<()> {
-        self.inner.put_variant(id, variant, bytes).await
-    }
-    async fn get_variant(&self, id: &ImageId, size: ImageSize) -> anyhow::Result<Option<Bytes>> {
-        self.gets.fetch_add(1, Ordering::SeqCst);
-        self.inner.get_variant(id, size).await
-    }
-    async fn url(&self, image: &ImageRecord, variant: Option<&VariantFacts>) -> anyhow::Result<String> {
-        self.inner.url(image, variant).await
-    }
-    async fn presign_upload(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
-        self.inner.presign_upload(ticket, byte_size, ttl).await
-    }
-    async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
-        self.inner.read_staged(ticket, max_bytes).await
-    }
-    async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
-        self.inner.delete_staged(ticket).await
-    }
-    async fn put_scan_upload(&self, sha256: &Sha256Hex, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
-        self.inner.put_scan_upload(sha256, kind, bytes).await
-    }
-    async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
-        self.inner.get_scan_upload(sha256).await
-    }
-}
+/// The image store every test server runs on: the real one, its reads counted.
+pub type CountingStore = Hooked<dyn ImageStore, CountReads>;
 
 /// The admin key every test server is started with.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
@@ -163,6 +118,8 @@ pub struct TestApp {
     /// The same tables as DynamoDB's adapter (AWS backend), for its race counter.
     pub dynamo: Option<Arc<aws::DynamoChunkTables>>,
     pub catalog: Catalog,
+    /// The AWS backend's stage (its SSM parameters, its tables).
+    stage: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     _temp: Option<tempfile::TempDir>,
@@ -183,12 +140,9 @@ pub fn keyed_http_client(key: Option<&str>) -> reqwest::Client {
     reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
+/// A test server at the harness' defaults on `backend`: `TestApp::builder(backend).start()`.
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, CatalogSettings::default()).await
-}
-
-pub async fn spawn_app_with(backend: Backend, settings: CatalogSettings) -> TestApp {
-    spawn_app_wrapping_with(backend, settings, |tables| tables, test_options(), None).await
+    TestApp::builder(backend).start().await
 }
 
 /// What test servers run with unless a test says otherwise: [`ADMIN_KEY`] as the only key
@@ -200,324 +154,242 @@ pub fn test_options() -> ServerOptions {
     }
 }
 
-/// A server with no key at all (the local default: writes open), for clients that send none
-/// (petAPI's curl commands, the viewer in a browser).
-pub async fn spawn_open_app(backend: Backend) -> TestApp {
-    spawn_app_with_options(backend, ServerOptions::default()).await
-}
+type Wrap<T> = Box<dyn FnOnce(Arc<T>) -> Arc<T> + Send>;
 
-/// A server with its own access options (keys, private reads, introspection, CORS).
-pub async fn spawn_app_with_options(backend: Backend, options: ServerOptions) -> TestApp {
-    spawn_app_wrapping_with(backend, CatalogSettings::default(), |tables| tables, options, None).await
-}
-
-/// A server whose every port fails the steps armed in the returned [`Faults`].
-pub async fn spawn_app_with_faults(backend: Backend) -> (TestApp, Arc<Faults>) {
-    let faults = Arc::new(Faults::default());
-    let app = spawn_app_wrapping_with(
-        backend,
-        CatalogSettings::default(),
-        |tables| tables,
-        test_options(),
-        Some(faults.clone()),
-    )
-    .await;
-    (app, faults)
-}
-
-/// An AWS-backend server whose chunk tables are wrapped by `wrap` (an index that lags, …).
-pub async fn spawn_aws_app_wrapping(
-    settings: CatalogSettings,
-    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
-) -> TestApp {
-    spawn_app_wrapping_with(Backend::Aws, settings, wrap, test_options(), None).await
-}
-
-async fn spawn_app_wrapping_with(
+/// How to start a test server: the one way, over the ports production builds
+/// ([`pawql::app::embedded_ports`], [`pawql::app::aws_ports`]) and the router it serves
+/// ([`pawql::app::router_over`]). Unless told otherwise: default settings, [`test_options`],
+/// scans worked in-process by the offline detector, a fresh data directory or stage.
+pub struct AppBuilder {
     backend: Backend,
     settings: CatalogSettings,
-    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
     options: ServerOptions,
-    faults: Option<Arc<Faults>>,
-) -> TestApp {
-    match backend {
-        Backend::Embedded => {
-            let temp = tempfile::tempdir().unwrap();
-            let mut app = start_embedded(temp.path(), settings, wrap, options, faults).await;
-            app._temp = Some(temp);
-            app
-        }
-        Backend::Aws => {
-            let clients = MotoServer::shared().await.clients().await;
-            let stage = unique_stage();
-            aws::provision(&clients, &stage).await.unwrap();
-            start_aws_scanning(clients, &stage, settings, wrap, ScanWorker::InProcess, options, faults).await
-        }
-    }
-}
-
-/// An embedded server over an existing data directory (for restart tests); the caller owns it.
-pub async fn spawn_app_in(data_dir: &Path, settings: CatalogSettings) -> TestApp {
-    start_embedded(data_dir, settings, |tables| tables, test_options(), None).await
-}
-
-/// An embedded server whose cat detector is wrapped by `wrap` (fault injection).
-pub async fn spawn_app_with_detector(wrap: impl FnOnce(Arc<dyn CatDetector>) -> Arc<dyn CatDetector>) -> TestApp {
-    let temp = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let settings = CatalogSettings::default();
-    let (images, tables) = embedded::open(temp.path(), &address, &settings).unwrap();
-    let mut scanning = pawql::app::embedded_scanning(&tables, DEFAULT_CAT_THRESHOLD)
-        .unwrap()
-        .unwrap();
-    scanning.detector = wrap(scanning.detector);
-    let storage = Storage::Embedded {
-        data_dir: temp.path().to_owned(),
-    };
-    let ports = Ports {
-        images: images.clone(),
-        staging: Some(images.clone() as Arc<dyn resolvers::ports::UploadStaging>),
-        tables,
-        scanning: Some(scanning),
-        options: test_options(),
-        faults: None,
-    };
-    let mut app = serve(listener, address, storage, ports, settings, |tables| tables).await;
-    app._temp = Some(temp);
-    app
-}
-
-async fn start_embedded(
-    data_dir: &Path,
-    settings: CatalogSettings,
-    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
-    options: ServerOptions,
-    faults: Option<Arc<Faults>>,
-) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let (images, tables) = embedded::open(data_dir, &address, &settings).unwrap();
-    let scanning = pawql::app::embedded_scanning(&tables, DEFAULT_CAT_THRESHOLD).unwrap();
-    let storage = Storage::Embedded {
-        data_dir: data_dir.to_owned(),
-    };
-    let ports = Ports {
-        images: images.clone(),
-        staging: Some(images.clone() as Arc<dyn resolvers::ports::UploadStaging>),
-        tables,
-        scanning,
-        options,
-        faults,
-    };
-    serve(listener, address, storage, ports, settings, wrap).await
-}
-
-/// An AWS-backend server over the caller's clients (instrumented ones, in the budget test),
-/// in a fresh stage provisioned with plain clients.
-pub async fn spawn_aws_app_with_clients(clients: AwsClients, settings: CatalogSettings) -> TestApp {
-    let plain = MotoServer::shared().await.clients().await;
-    let stage = unique_stage();
-    aws::provision(&plain, &stage).await.unwrap();
-    start_aws(clients, &stage, settings, |tables| tables).await
-}
-
-/// A server on the AWS backend of `stage`, found through its SSM parameters as in production.
-/// Scans run in-process with the offline detector.
-async fn start_aws(
-    clients: AwsClients,
-    stage: &str,
-    settings: CatalogSettings,
-    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
-) -> TestApp {
-    start_aws_scanning(
-        clients,
-        stage,
-        settings,
-        wrap,
-        ScanWorker::InProcess,
-        test_options(),
-        None,
-    )
-    .await
-}
-
-/// An AWS-backend server as the Lambda API function runs: `requestScan` only records the
-/// pending scan, for the stream handler to pick up. Returns the app and its stage.
-pub async fn spawn_aws_app_without_worker() -> (TestApp, String) {
-    spawn_aws_app_without_worker_with(CatalogSettings::default()).await
-}
-
-/// [`spawn_aws_app_without_worker`] with `settings`.
-/// [`spawn_aws_app_with_clients`] as the Lambda API runs: no worker (scans are left to the
-/// stream handler). Returns the stage too.
-pub async fn spawn_aws_api_with_clients(clients: AwsClients) -> (TestApp, String) {
-    let plain = MotoServer::shared().await.clients().await;
-    let stage = unique_stage();
-    aws::provision(&plain, &stage).await.unwrap();
-    let app = start_aws_scanning(
-        clients,
-        &stage,
-        CatalogSettings::default(),
-        |t| t,
-        ScanWorker::StreamHandler,
-        test_options(),
-        None,
-    )
-    .await;
-    (app, stage)
-}
-
-pub async fn spawn_aws_app_without_worker_with(settings: CatalogSettings) -> (TestApp, String) {
-    let clients = MotoServer::shared().await.clients().await;
-    let stage = unique_stage();
-    aws::provision(&clients, &stage).await.unwrap();
-    let app = start_aws_scanning(
-        clients,
-        &stage,
-        settings,
-        |t| t,
-        ScanWorker::StreamHandler,
-        test_options(),
-        None,
-    )
-    .await;
-    (app, stage)
-}
-
-async fn start_aws_scanning(
-    clients: AwsClients,
-    stage: &str,
-    settings: CatalogSettings,
-    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
     worker: ScanWorker,
-    options: ServerOptions,
     faults: Option<Arc<Faults>>,
-) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let parameters = aws::load_parameters(&clients.ssm, stage).await.unwrap();
-    let resources = Resources::resolve(stage, &parameters, |_| None).unwrap();
-    // The server's own calls go through IAM as deployed (serverless.yml's role); the test's
-    // checks of what was stored use the plain clients.
-    let backend = aws::open_resources(&crate::iam::enforcing(&clients), resources.clone(), &settings);
-    let storage = Storage::Aws { clients, resources };
-    let dynamo = backend.tables.clone();
-    let scanning = pawql::app::offline_detector(DEFAULT_CAT_THRESHOLD)
-        .unwrap()
-        .map(|detector| ScanParts {
-            scans: backend.scans.clone(),
-            detector,
-            worker,
-            settings: Default::default(),
-        });
-    let ports = Ports {
-        images: backend.images,
-        staging: None,
-        tables: backend.tables,
-        scanning,
-        options,
-        faults,
-    };
-    let mut app = serve(listener, address, storage, ports, settings, wrap).await;
-    app.dynamo = Some(dynamo);
-    app
+    wrap_tables: Option<Wrap<dyn ChunkTables>>,
+    wrap_detector: Option<Wrap<dyn CatDetector>>,
+    data_dir: Option<PathBuf>,
+    clients: Option<AwsClients>,
 }
 
-/// The ports a test server runs on.
-struct Ports {
-    images: Arc<dyn ImageStore>,
-    staging: Option<Arc<dyn resolvers::ports::UploadStaging>>,
-    tables: Arc<dyn ChunkTables>,
-    scanning: Option<ScanParts>,
-    options: ServerOptions,
-    /// Wrap every port in fault injectors armed through this.
-    faults: Option<Arc<Faults>>,
-}
-
-async fn serve(
-    listener: tokio::net::TcpListener,
-    address: String,
-    storage: Storage,
-    ports: Ports,
-    settings: CatalogSettings,
-    wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables>,
-) -> TestApp {
-    // Warnings and internal errors show in a failing test's output (RUST_LOG for more).
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .try_init();
-    let Ports {
-        images,
-        staging,
-        tables,
-        mut scanning,
-        options,
-        faults,
-    } = ports;
-    let (images, tables) = match faults {
-        Some(faults) => {
-            if let Some(parts) = scanning.as_mut() {
-                parts.scans = Arc::new(FaultyScans {
-                    inner: parts.scans.clone(),
-                    faults: faults.clone(),
-                });
-                parts.detector = Arc::new(FaultyDetector {
-                    inner: parts.detector.clone(),
-                    faults: faults.clone(),
-                });
-                // Quick retries and a short detector timeout, so faults play out in seconds.
-                parts.settings.retry_base = Duration::from_millis(20);
-                parts.settings.detect_timeout = Duration::from_secs(2);
-            }
-            let images: Arc<dyn ImageStore> = Arc::new(FaultyStore {
-                inner: images,
-                faults: faults.clone(),
-            });
-            let tables: Arc<dyn ChunkTables> = Arc::new(FaultyTables { inner: tables, faults });
-            (images, tables)
-        }
-        None => (images, tables),
-    };
-    let store = Arc::new(CountingStore {
-        inner: images,
-        gets: AtomicUsize::new(0),
-    });
-    let real_tables = tables;
-    let tables = wrap(real_tables.clone());
-    let catalog = Catalog::new(store.clone(), tables.clone(), settings.clone());
-    let key = (options.access.admin_keys == pawql::server::Keys::new([ADMIN_KEY.to_owned()])
-        && options.access.api_keys.is_empty())
-    .then(|| ADMIN_KEY.to_owned());
-    let router = pawql::app::router_over(store.clone(), tables, settings, staging, scanning, options);
-    let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-    });
-    TestApp {
-        address,
-        client: keyed_http_client(key.as_deref()),
-        key,
-        storage,
-        store,
-        tables: real_tables,
-        dynamo: None,
-        catalog,
-        shutdown: Some(tx),
-        server: Some(server),
-        _temp: None,
+impl AppBuilder {
+    pub fn settings(self, settings: CatalogSettings) -> Self {
+        AppBuilder { settings, ..self }
     }
+
+    /// Access options of its own (keys, private reads, introspection, CORS).
+    /// `ServerOptions::default()` is the local default: no key, writes open.
+    pub fn options(self, options: ServerOptions) -> Self {
+        AppBuilder { options, ..self }
+    }
+
+    /// No key at all: the local default, writes open (petAPI's curl commands, the viewer in
+    /// a browser).
+    pub fn without_keys(self) -> Self {
+        self.options(ServerOptions::default())
+    }
+
+    /// As the Lambda API runs (AWS backend): Rekognition as the detector, and `requestScan`
+    /// only records the pending scan, for the stream handler to pick up.
+    pub fn stream_handler_scans(self) -> Self {
+        assert_eq!(self.backend, Backend::Aws, "the scan stream is an AWS deployment's");
+        AppBuilder {
+            worker: ScanWorker::StreamHandler,
+            ..self
+        }
+    }
+
+    /// Every port fails the steps armed in `faults`; scans retry quickly and time out the
+    /// detector after 2 s, so faults play out in seconds.
+    pub fn faults(self, faults: Arc<Faults>) -> Self {
+        AppBuilder {
+            faults: Some(faults),
+            ..self
+        }
+    }
+
+    /// The server's chunk tables wrapped by `wrap` (an index that lags, a table that races).
+    /// [`TestApp::tables`] stays the real ones.
+    pub fn wrap_tables(self, wrap: impl FnOnce(Arc<dyn ChunkTables>) -> Arc<dyn ChunkTables> + Send + 'static) -> Self {
+        AppBuilder {
+            wrap_tables: Some(Box::new(wrap)),
+            ..self
+        }
+    }
+
+    /// The cat detector wrapped by `wrap` (fault injection).
+    pub fn wrap_detector(
+        self,
+        wrap: impl FnOnce(Arc<dyn CatDetector>) -> Arc<dyn CatDetector> + Send + 'static,
+    ) -> Self {
+        AppBuilder {
+            wrap_detector: Some(Box::new(wrap)),
+            ..self
+        }
+    }
+
+    /// Embedded backend over an existing data directory (restart tests); the caller owns it.
+    pub fn data_dir(self, dir: &Path) -> Self {
+        assert_eq!(
+            self.backend,
+            Backend::Embedded,
+            "a data directory is the embedded backend's"
+        );
+        AppBuilder {
+            data_dir: Some(dir.to_owned()),
+            ..self
+        }
+    }
+
+    /// AWS backend whose server calls go through `clients` (instrumented ones, in the budget
+    /// test); the stage is provisioned and checked with plain clients.
+    pub fn clients(self, clients: AwsClients) -> Self {
+        assert_eq!(self.backend, Backend::Aws, "clients are the AWS backend's");
+        AppBuilder {
+            clients: Some(clients),
+            ..self
+        }
+    }
+
+    pub async fn start(self) -> TestApp {
+        // Warnings and internal errors show in a failing test's output (RUST_LOG for more).
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+            .try_init();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let mut temp = None;
+        let mut dynamo = None;
+        let mut stage = None;
+        let (mut ports, storage) = match self.backend {
+            Backend::Embedded => {
+                let data_dir = self.data_dir.clone().unwrap_or_else(|| {
+                    let dir = tempfile::tempdir().unwrap();
+                    let path = dir.path().to_owned();
+                    temp = Some(dir);
+                    path
+                });
+                let ports = app::embedded_ports(&data_dir, &address, &self.settings, DEFAULT_CAT_THRESHOLD).unwrap();
+                (ports, Storage::Embedded { data_dir })
+            }
+            Backend::Aws => {
+                let plain = MotoServer::shared().await.clients().await;
+                let name = unique_stage();
+                aws::provision(&plain, &name).await.unwrap();
+                // The server's own calls go through IAM as deployed (serverless.yml's role);
+                // the test's checks of what was stored use the plain clients.
+                let clients = crate::iam::enforcing(self.clients.as_ref().unwrap_or(&plain));
+                let backend = aws::open(&clients, &name, &self.settings).await.unwrap();
+                let scanning = match self.worker {
+                    ScanWorker::InProcess => AwsScanning::InProcess {
+                        cat_threshold: DEFAULT_CAT_THRESHOLD,
+                    },
+                    ScanWorker::StreamHandler => AwsScanning::StreamHandler {
+                        min_confidence: DEFAULT_MIN_CONFIDENCE,
+                    },
+                };
+                let ports = app::aws_ports(&clients, &backend, scanning).unwrap();
+                dynamo = Some(backend.tables.clone());
+                stage = Some(name);
+                let resources = backend.resources;
+                (
+                    ports,
+                    Storage::Aws {
+                        clients: plain,
+                        resources,
+                    },
+                )
+            }
+        };
+        if let Some(wrap) = self.wrap_detector {
+            if let Some(parts) = ports.scanning.as_mut() {
+                parts.detector = wrap(parts.detector.clone());
+            }
+        }
+        if let Some(faults) = &self.faults {
+            inject(&mut ports, faults);
+        }
+        let store = Arc::new(CountingStore::new(ports.images.clone(), Arc::default()));
+        ports.images = store.clone();
+        let real_tables = ports.tables.clone();
+        if let Some(wrap) = self.wrap_tables {
+            ports.tables = wrap(real_tables.clone());
+        }
+        let catalog = Catalog::new(store.clone(), ports.tables.clone(), self.settings.clone());
+        let key = (self.options.access.admin_keys == pawql::server::Keys::new([ADMIN_KEY.to_owned()])
+            && self.options.access.api_keys.is_empty())
+        .then(|| ADMIN_KEY.to_owned());
+        let router = app::router_over(ports, self.settings, self.options);
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        TestApp {
+            address,
+            client: keyed_http_client(key.as_deref()),
+            key,
+            storage,
+            store,
+            tables: real_tables,
+            dynamo,
+            stage,
+            catalog,
+            shutdown: Some(tx),
+            server: Some(server),
+            _temp: temp,
+        }
+    }
+}
+
+/// Wraps every port in fault injectors armed through `faults`.
+fn inject(ports: &mut app::Ports, faults: &Arc<Faults>) {
+    if let Some(parts) = ports.scanning.as_mut() {
+        parts.scans = Arc::new(Hooked::new(parts.scans.clone(), faults.clone()));
+        parts.detector = Arc::new(FaultyDetector {
+            inner: parts.detector.clone(),
+            faults: faults.clone(),
+        });
+        // Quick retries and a short detector timeout, so faults play out in seconds.
+        parts.settings.retry_base = Duration::from_millis(20);
+        parts.settings.detect_timeout = Duration::from_secs(2);
+    }
+    ports.images = Arc::new(Hooked::new(ports.images.clone(), faults.clone()));
+    ports.tables = Arc::new(Hooked::new(ports.tables.clone(), faults.clone()));
 }
 
 pub const IMAGE_FIELDS: &str = "id label weight contentType width height byteSize sha256 createdAt url";
 
 impl TestApp {
+    pub fn builder(backend: Backend) -> AppBuilder {
+        AppBuilder {
+            backend,
+            settings: CatalogSettings::default(),
+            options: test_options(),
+            worker: ScanWorker::InProcess,
+            faults: None,
+            wrap_tables: None,
+            wrap_detector: None,
+            data_dir: None,
+            clients: None,
+        }
+    }
+
+    /// How many times the server has read image bytes (originals or variants) so far.
+    pub fn image_reads(&self) -> usize {
+        self.store.hook.gets.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The stage of an app on the AWS backend.
+    pub fn stage(&self) -> &str {
+        self.stage.as_deref().expect("an AWS-backend app")
+    }
+
     /// Stops the server and releases the database, keeping the data directory.
     pub async fn stop(mut self) -> Option<tempfile::TempDir> {
         self.shutdown.take().unwrap().send(()).ok();

@@ -8,7 +8,7 @@ use resolvers::domain::validation::UploadLimits;
 use resolvers::CatalogSettings;
 use serde_json::json;
 
-use crate::helpers::{error_codes, fixture, manifest, spawn_app, spawn_app_with, Backend};
+use crate::helpers::{error_codes, fixture, manifest, spawn_app, Backend, TestApp};
 
 /// Refused files and the code each must get.
 const REFUSED: &[(&str, &str)] = &[
@@ -115,7 +115,7 @@ async fn a_valid_jpeg_over_the_byte_limit_is_payload_too_large_and_leaves_nothin
         },
         ..CatalogSettings::default()
     };
-    let app = spawn_app_with(backend, settings).await;
+    let app = TestApp::builder(backend).settings(settings).start().await;
     let before = app.residue().await;
 
     // Over the per-file limit but inside the request envelope: refused by the multipart parser.
@@ -251,17 +251,13 @@ async fn aliased_bulk_reads_exceed_the_complexity_limit_before_any_read(backend:
     let (_, body) = app.graphql(&format!("{{ {one} }}"), json!({})).await;
     assert!(body.get("errors").is_none(), "a single full page is allowed: {body}");
 
-    let reads_before = app.store.gets.load(std::sync::atomic::Ordering::SeqCst);
+    let reads_before = app.image_reads();
     let piled = format!("{{ a: {one} b: {one} c: {one} }}");
     let (_, body) = app.graphql(&piled, json!({})).await;
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("complex"), "{body}");
     assert_eq!(error_codes(&body), vec!["BAD_USER_INPUT"]);
-    assert_eq!(
-        app.store.gets.load(std::sync::atomic::Ordering::SeqCst),
-        reads_before,
-        "refused before any read"
-    );
+    assert_eq!(app.image_reads(), reads_before, "refused before any read");
 }
 
 on_both_backends!(aliased_bulk_reads_exceed_the_complexity_limit_before_any_read);

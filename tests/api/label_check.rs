@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use resolvers::CatalogSettings;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, spawn_aws_app_without_worker_with, Backend, TestApp};
+use crate::helpers::{Backend, TestApp};
 use crate::scan::{request_scan_of, wait_for_final};
 use crate::scan_stream::{stream_scanner_with, StreamReader};
 
@@ -64,7 +64,7 @@ async fn random_cat_ids(app: &TestApp) -> Vec<String> {
 }
 
 async fn cats_enter_the_pool_only_once_a_scan_confirms_a_cat(backend: Backend) {
-    let app = spawn_app_with(backend, checked()).await;
+    let app = TestApp::builder(backend).settings(checked()).start().await;
     let cat = upload(&app, "cat", "images/cat_chelsea.png").await;
     let coffee = upload(&app, "cat", "images/none_coffee.png").await;
     let dog = upload(&app, "dog", "images/dog_kde_golden.png").await;
@@ -132,7 +132,11 @@ on_both_backends!(cats_enter_the_pool_only_once_a_scan_confirms_a_cat);
 
 #[tokio::test]
 async fn on_aws_the_stream_handler_lets_the_cat_in() {
-    let (app, _stage) = spawn_aws_app_without_worker_with(checked()).await;
+    let app = TestApp::builder(Backend::Aws)
+        .settings(checked())
+        .stream_handler_scans()
+        .start()
+        .await;
     let (resources, _) = crate::scan_stream::resources(&app);
     let mut stream = StreamReader::open(&app, &resources.scan_table).await;
     let cat = upload(&app, "cat", "images/cat_kde_tabby.png").await;

@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::deployment::Running;
-use crate::helpers::spawn_aws_api_with_clients;
+
+use crate::helpers::{Backend, TestApp};
 use crate::moto::MotoServer;
 
 /// What the stand-in hands out and what it received.
@@ -81,7 +82,12 @@ async fn error(Path(_id): Path<String>, body: String) -> StatusCode {
 async fn the_stream_function_streams_a_scan_from_pending_to_its_end() {
     let plain = MotoServer::shared().await.clients().await;
     // The API as deployed (no worker: scans wait for the scan handler), on a stage with a key.
-    let (app, stage) = spawn_aws_api_with_clients(crate::iam::enforcing(&plain)).await;
+    let app = TestApp::builder(Backend::Aws)
+        .clients(crate::iam::enforcing(&plain))
+        .stream_handler_scans()
+        .start()
+        .await;
+    let stage = app.stage().to_owned();
     crate::lambda::set_keys(&plain, &stage, "apiKeys", "stream-test-key-0123456789").await;
     let image = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
     let scan = crate::scan::request_scan_of(&app, image["id"].as_str().unwrap(), false, false).await;

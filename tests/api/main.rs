@@ -19,6 +19,7 @@ mod detector;
 mod fault_injection;
 mod faults;
 mod graphiql;
+mod hooked;
 mod hostile;
 mod iam;
 mod label_check;

@@ -16,7 +16,7 @@ use resolvers::CatalogSettings;
 use serde_json::json;
 
 use crate::canned::{CannedAnswers, CONFLICT};
-use crate::helpers::{error_codes, spawn_aws_app_with_clients, TestApp};
+use crate::helpers::{error_codes, Backend, TestApp};
 use crate::moto::MotoServer;
 use crate::scan_stream::resources;
 
@@ -124,7 +124,11 @@ async fn catalogue(app: &TestApp) -> Vec<(String, u64, Option<Hold>)> {
 async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
     let plain = MotoServer::shared().await.clients().await;
     let settings = CatalogSettings::default();
-    let app = spawn_aws_app_with_clients(crate::iam::enforcing(&plain), settings.clone()).await;
+    let app = TestApp::builder(Backend::Aws)
+        .clients(crate::iam::enforcing(&plain))
+        .settings(settings.clone())
+        .start()
+        .await;
     let labels = LabelSet::default_pets();
     let (cat, dog) = (labels.parse("cat").unwrap(), labels.parse("dog").unwrap());
 
@@ -284,7 +288,7 @@ async fn an_embedded_store_of_the_old_layout_is_converted_when_opened() {
     const INDEX: TableDefinition<(&str, u32, &str), ()> = TableDefinition::new("LabelChunkIndex");
 
     let dir = tempfile::tempdir().unwrap();
-    let app = crate::helpers::spawn_app_in(dir.path(), CatalogSettings::default()).await;
+    let app = TestApp::builder(Backend::Embedded).data_dir(dir.path()).start().await;
     let mut ids = Vec::new();
     for n in 0..7u32 {
         let record = app
@@ -364,7 +368,7 @@ async fn an_embedded_store_of_the_old_layout_is_converted_when_opened() {
     }
 
     for _ in 0..2 {
-        let app = crate::helpers::spawn_app_in(dir.path(), CatalogSettings::default()).await;
+        let app = TestApp::builder(Backend::Embedded).data_dir(dir.path()).start().await;
         app.assert_chunk_invariant().await;
         assert_eq!(catalogue(&app).await, before);
         assert_eq!(app.labels().await, totals);

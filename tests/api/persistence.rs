@@ -1,18 +1,16 @@
 //! The embedded backend is a real store: what was written survives a restart.
 
-use resolvers::CatalogSettings;
-
-use crate::helpers::{fixture, spawn_app_in};
+use crate::helpers::{fixture, Backend, TestApp};
 
 #[tokio::test]
 async fn images_and_bookkeeping_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let first = spawn_app_in(dir.path(), CatalogSettings::default()).await;
+    let first = TestApp::builder(Backend::Embedded).data_dir(dir.path()).start().await;
     let uploaded = first.upload("dog", "images/dog_farm_german_shepherd.webp", 0.75).await;
     let labels_before = first.labels().await;
     first.stop().await;
 
-    let second = spawn_app_in(dir.path(), CatalogSettings::default()).await;
+    let second = TestApp::builder(Backend::Embedded).data_dir(dir.path()).start().await;
     assert_eq!(second.labels().await, labels_before);
     let drawn = second.random_image("dog", "id url").await;
     assert_eq!(drawn["id"], uploaded["id"]);

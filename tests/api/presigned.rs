@@ -5,7 +5,7 @@ use resolvers::domain::validation::UploadLimits;
 use resolvers::CatalogSettings;
 use serde_json::{json, Value};
 
-use crate::helpers::{error_codes, fixture, spawn_app, spawn_app_with, Backend, TestApp, IMAGE_FIELDS};
+use crate::helpers::{error_codes, fixture, spawn_app, Backend, TestApp, IMAGE_FIELDS};
 
 async fn request_upload(app: &TestApp, label: &str, byte_size: usize) -> Value {
     app.data(
@@ -61,7 +61,7 @@ async fn refused_presigned_files_leave_nothing_behind(backend: Backend) {
         },
         ..CatalogSettings::default()
     };
-    let app = spawn_app_with(backend, settings).await;
+    let app = TestApp::builder(backend).settings(settings).start().await;
     let before = app.residue().await;
     let cases: [(&str, Vec<u8>, &str); 3] = [
         ("truncated", fixture("bad-inputs/truncated.jpg"), "INVALID_IMAGE"),

@@ -10,7 +10,7 @@ use resolvers::domain::stats::{chi_square, chi_square_critical_999};
 use resolvers::CatalogSettings;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, Backend};
+use crate::helpers::{spawn_app, Backend, TestApp};
 
 /// A distinct tiny PNG per `n`.
 pub fn png_number(n: u32) -> Bytes {
@@ -27,7 +27,7 @@ async fn random_images_follow_weights_exactly_across_shards_and_chunks(backend: 
         shards: WriteShards::new(3).unwrap(),
         ..CatalogSettings::default()
     };
-    let app = spawn_app_with(backend, settings).await;
+    let app = TestApp::builder(backend).settings(settings).start().await;
     // Weights 0.02..1 in many weight classes (chunks), over three shards, and one light image.
     let mut weights = Vec::new();
     for n in 0..21u32 {

@@ -3,7 +3,7 @@
 use resolvers::domain::validation::UploadLimits;
 use resolvers::CatalogSettings;
 
-use crate::helpers::{error_codes, fixture, spawn_app, spawn_app_with, spawn_open_app, Backend};
+use crate::helpers::{error_codes, fixture, spawn_app, Backend, TestApp};
 use crate::hostile::noise_jpeg;
 
 async fn petapi_upload_then_random_returns_the_bytes_with_their_type(backend: Backend) {
@@ -78,14 +78,13 @@ async fn petapi_upload_over_the_byte_limit_is_payload_too_large(backend: Backend
         max_bytes: 256 * 1024,
         ..UploadLimits::default()
     };
-    let app = spawn_app_with(
-        backend,
-        CatalogSettings {
+    let app = TestApp::builder(backend)
+        .settings(CatalogSettings {
             limits,
             ..CatalogSettings::default()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     // Just over the file limit (refused by validation), and far over (refused by the body limit).
     for side in [460, 1000] {
         let (status, body) = app.petapi_upload("cat", "big.jpg", noise_jpeg(side), None).await;
@@ -102,7 +101,7 @@ on_both_backends!(petapi_upload_over_the_byte_limit_is_payload_too_large);
 
 async fn petapi_readme_curl_commands_work_unchanged_with_the_host_swapped(backend: Backend) {
     // petAPI had no keys: its users' commands run against a server with none (the local default).
-    let app = spawn_open_app(backend).await;
+    let app = TestApp::builder(backend).without_keys().start().await;
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("image.jpg");
     std::fs::write(&image, fixture("images/cat_kde_tabby_q85.jpg")).unwrap();

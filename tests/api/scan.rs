@@ -9,10 +9,9 @@ use chrono::Utc;
 use resolvers::domain::image::{ImageId, Sha256Hex};
 use resolvers::domain::label::LabelSet;
 use resolvers::domain::scan::{ScanRecord, ScanSource, ScanStatus};
-use resolvers::CatalogSettings;
 use serde_json::{json, Value};
 
-use crate::helpers::{error_codes, fixture, spawn_app, spawn_app_in, Backend, TestApp, ADMIN_KEY};
+use crate::helpers::{error_codes, fixture, spawn_app, Backend, TestApp, ADMIN_KEY};
 
 pub(crate) const SCAN_FIELDS: &str =
     "id status isCat catConfidence labels { name confidence } detector requestedAt finishedAt error attempts";
@@ -273,7 +272,7 @@ async fn scans_left_pending_or_running_by_a_crash_finish_after_a_restart() {
     let (running_id, pending_id, doomed_id);
     {
         // What a crash leaves: the server stopped with one scan claimed and one not yet.
-        let app = spawn_app_in(dir.path(), CatalogSettings::default()).await;
+        let app = TestApp::builder(Backend::Embedded).data_dir(dir.path()).start().await;
         let running = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
         let pending = app.upload("dog", "images/dog_farm_german_shepherd.webp", 0.5).await;
         // Claimed three times already: every worker that took it died.
@@ -304,7 +303,7 @@ async fn scans_left_pending_or_running_by_a_crash_finish_after_a_restart() {
             scans.request(record, false).await.unwrap();
         }
     }
-    let app = spawn_app_in(dir.path(), CatalogSettings::default()).await;
+    let app = TestApp::builder(Backend::Embedded).data_dir(dir.path()).start().await;
     let running = wait_for_final(&app, &running_id, false).await;
     assert_eq!(
         (running["status"].as_str(), running["isCat"].as_bool()),
@@ -437,14 +436,16 @@ impl resolvers::ports::CatDetector for FailingDetector {
 /// Uploads the cat photo to a server whose detector fails as told, scans it, and returns the
 /// final scan.
 async fn scan_with_failing_detector(transient: u32, permanent: bool) -> Value {
-    let app = crate::helpers::spawn_app_with_detector(|inner| {
-        std::sync::Arc::new(FailingDetector {
-            inner,
-            transient: transient.into(),
-            permanent,
+    let app = TestApp::builder(Backend::Embedded)
+        .wrap_detector(move |inner| {
+            std::sync::Arc::new(FailingDetector {
+                inner,
+                transient: transient.into(),
+                permanent,
+            })
         })
-    })
-    .await;
+        .start()
+        .await;
     let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
     let scan = request_scan_of(&app, cat["id"].as_str().unwrap(), false, false).await;
     wait_for_final(&app, scan["id"].as_str().unwrap(), false).await

@@ -16,7 +16,7 @@ use resolvers::scanning::Scanner;
 use resolvers::CatalogSettings;
 use serde_json::{json, Map, Value};
 
-use crate::helpers::{fixture, spawn_aws_app_without_worker, Storage, TestApp};
+use crate::helpers::{fixture, Backend, Storage, TestApp};
 use crate::moto::MotoServer;
 use crate::scan::{request_scan_of, subscribe_scan_updated_at, wait_for_final, SCAN_FIELDS};
 use pawql::scan_stream::Swept;
@@ -199,7 +199,7 @@ fn event_names(event: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn on_aws_the_stream_drives_the_scan_to_succeeded() {
-    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let (resources, _) = resources(&app);
     let mut stream = StreamReader::open(&app, &resources.scan_table).await;
     let cat = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
@@ -281,7 +281,7 @@ async fn on_aws_the_stream_drives_the_scan_to_succeeded() {
 
 #[tokio::test]
 async fn a_scan_store_failure_is_reported_for_retry_and_the_retry_finishes_it() {
-    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let (resources, clients) = resources(&app);
     let (id, event, sequence) = a_pending_scan_on_the_stream(&app, "images/cat_chelsea.png").await;
 
@@ -316,7 +316,8 @@ async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() 
     // enough to prove the request is made, answered and parsed. The cat rule itself is tested
     // on responses written in AWS's documented shape (detectors/rekognition.rs,
     // tests/fixtures/rekognition/: not recorded from a live account).
-    let (app, stage) = spawn_aws_app_without_worker().await;
+    let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
+    let stage = app.stage().to_owned();
     let (resources, clients) = resources(&app);
     let detector = RekognitionDetector::new(clients.rekognition.clone(), clients.s3.clone(), &resources.bucket, 80.0);
 
@@ -393,7 +394,7 @@ impl CatDetector for BulkyDetector {
 
 #[tokio::test]
 async fn debug_data_too_large_for_an_item_is_kept_in_s3() {
-    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let (resources, clients) = resources(&app);
     let mut stream = StreamReader::open(&app, &resources.scan_table).await;
     let cat = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
@@ -474,7 +475,7 @@ async fn debug_data_too_large_for_an_item_is_kept_in_s3() {
 
 #[tokio::test]
 async fn records_a_batch_has_no_time_for_are_reported_unstarted_for_redelivery() {
-    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let (id, event, sequence) = a_pending_scan_on_the_stream(&app, "images/cat_kde_tabby.png").await;
     let scanner = stream_scanner(&app, pawql::app::offline_detector(0.2).unwrap().unwrap());
 
@@ -502,7 +503,7 @@ async fn records_a_batch_has_no_time_for_are_reported_unstarted_for_redelivery()
 
 #[tokio::test]
 async fn the_scheduled_sweep_finishes_scans_the_stream_never_did() {
-    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let id = a_pending_scan(&app, "images/cat_kde_tabby.png").await;
     let scanner = stream_scanner(&app, pawql::app::offline_detector(0.2).unwrap().unwrap());
 
@@ -593,7 +594,7 @@ fn finished_with_debug(
 #[tokio::test]
 async fn ordinary_scan_reads_leave_debug_data_where_it_is() {
     use resolvers::ports::ScanStore;
-    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let (resources, clients) = resources(&app);
     let scans = aws::open_resources(
         &crate::iam::enforcing(&clients),
@@ -639,7 +640,7 @@ async fn ordinary_scan_reads_leave_debug_data_where_it_is() {
 #[tokio::test]
 async fn a_debug_object_written_for_a_write_that_lost_its_condition_is_removed() {
     use resolvers::ports::ScanStore;
-    let (app, _stage) = spawn_aws_app_without_worker().await;
+    let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let (resources, clients) = resources(&app);
     let scans = aws::open_resources(&clients, resources.clone(), &resolvers::CatalogSettings::default()).scans;
     let id = "c".repeat(64);

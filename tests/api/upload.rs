@@ -74,26 +74,19 @@ async fn base64_is_the_bytes_and_is_read_only_when_selected(backend: Backend) {
     let bytes = fixture("images/cat_kde_tabby_q85.jpg");
     app.upload("cat", "images/cat_kde_tabby_q85.jpg", 0.5).await;
 
-    let gets_before = app.store.gets.load(std::sync::atomic::Ordering::SeqCst);
+    let gets_before = app.image_reads();
     let image = app.random_image("cat", "id url").await;
     // `/images/cat-<sha>` locally, a presigned `.../<sha>/cat?X-Amz-...` on S3.
     let sha = image["id"].as_str().unwrap().rsplit('-').next().unwrap();
     assert!(image["url"].as_str().unwrap().contains(sha), "{image}");
-    assert_eq!(
-        app.store.gets.load(std::sync::atomic::Ordering::SeqCst),
-        gets_before,
-        "url must not read storage"
-    );
+    assert_eq!(app.image_reads(), gets_before, "url must not read storage");
 
     let image = app.random_image("cat", "base64").await;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(image["base64"].as_str().unwrap())
         .unwrap();
     assert_eq!(decoded, bytes);
-    assert_eq!(
-        app.store.gets.load(std::sync::atomic::Ordering::SeqCst),
-        gets_before + 1
-    );
+    assert_eq!(app.image_reads(), gets_before + 1);
 }
 
 on_both_backends!(base64_is_the_bytes_and_is_read_only_when_selected);

@@ -223,7 +223,11 @@ on_both_backends!(images_stored_before_variants_get_them_from_the_backfill_once)
 #[tokio::test]
 async fn the_variants_command_backfills_a_data_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let app = crate::helpers::spawn_app_in(dir.path(), Default::default()).await;
+    let app = TestApp::builder(Backend::Embedded)
+        .data_dir(dir.path())
+        .settings(Default::default())
+        .start()
+        .await;
     let id = app.upload("dog", "images/dog_kde_golden.png", 0.5).await["id"]
         .as_str()
         .unwrap()
@@ -246,7 +250,11 @@ async fn the_variants_command_backfills_a_data_directory() {
         said.contains("dog: variants made for 1, 0 already had them, 0 failed"),
         "{said}"
     );
-    let app = crate::helpers::spawn_app_in(dir.path(), Default::default()).await;
+    let app = TestApp::builder(Backend::Embedded)
+        .data_dir(dir.path())
+        .settings(Default::default())
+        .start()
+        .await;
     assert_sane_variants(&app, &image(&app, &id).await, &id).await;
     app.assert_chunk_invariant().await;
 }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{fixtures_dir, spawn_open_app, Backend};
+use crate::helpers::{fixtures_dir, Backend, TestApp};
 
 /// Runs the browser side against `address` (opening `/{query}`); what it saw, and the
 /// screenshot it left.
@@ -29,7 +29,7 @@ async fn in_chromium(address: &str, name: &str, query: &str) -> (Value, std::pat
 
 async fn the_viewer_uploads_scans_and_shows_a_cat_in_a_real_browser(backend: Backend) {
     // The page as a first-time user opens it: no key typed in, on a server with none.
-    let app = spawn_open_app(backend).await;
+    let app = TestApp::builder(backend).without_keys().start().await;
     let (seen, screenshot) = in_chromium(&app.address, &format!("{backend:?}").to_lowercase(), "").await;
 
     assert_eq!(seen["labels"], serde_json::json!(["cat", "dog"]), "{seen}");
@@ -58,7 +58,7 @@ on_both_backends!(the_viewer_uploads_scans_and_shows_a_cat_in_a_real_browser);
 /// Server-Sent Events instead (`?transport=events` makes it start there, as it ends up on AWS).
 #[tokio::test]
 async fn the_viewer_follows_a_scan_over_server_sent_events() {
-    let app = spawn_open_app(Backend::Embedded).await;
+    let app = TestApp::builder(Backend::Embedded).without_keys().start().await;
     let (seen, _) = in_chromium(&app.address, "events", "?transport=events").await;
     assert!(seen["verdict"].as_str().unwrap().contains("A cat!"), "{seen}");
     assert_eq!(seen["verdictVia"], "events", "{seen}");
@@ -73,14 +73,14 @@ async fn the_viewer_is_told_the_stream_url() {
         stream_url: Some("https://abc123.lambda-url.eu-west-1.on.aws".into()),
         ..pawql::server::ServerOptions::default()
     };
-    let app = crate::helpers::spawn_app_with_options(Backend::Embedded, options).await;
+    let app = TestApp::builder(Backend::Embedded).options(options).start().await;
     let page = crate::playground::page(&app, "/").await;
     assert!(
         page.contains(r#"<meta name="pawql-stream-url" content="https://abc123.lambda-url.eu-west-1.on.aws/">"#),
         "{}",
         &page[..600]
     );
-    let plain = spawn_open_app(Backend::Embedded).await;
+    let plain = TestApp::builder(Backend::Embedded).without_keys().start().await;
     let page = crate::playground::page(&plain, "/").await;
     assert!(
         page.contains(r#"<meta name="pawql-stream-url" content="">"#),

@@ -34,6 +34,7 @@ use resolvers::ports::{ChunkTables, Inserted, MigrationPending, RowChange};
 use super::batch_get::batch_get_consistent;
 use super::contention::{self, Budget};
 use super::items::{self, n, Item, VersionedShard};
+use tracing::instrument;
 
 /// The DynamoDB implementation of [`ChunkTables`].
 pub struct DynamoChunkTables {
@@ -400,6 +401,7 @@ fn row_unchanged(record: &ImageRecord) -> (String, HashMap<String, String>, Item
 
 #[async_trait]
 impl ChunkTables for DynamoChunkTables {
+    #[instrument(level = "debug", skip_all, fields(%label))]
     async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<LabelChunks>> {
         Ok(self
             .read_labels(std::slice::from_ref(label), false)
@@ -408,12 +410,14 @@ impl ChunkTables for DynamoChunkTables {
             .flatten())
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn chunk_infos(&self, labels: &[Label]) -> anyhow::Result<Vec<Option<LabelChunks>>> {
         self.read_labels(labels, true).await
     }
 
     /// The slots' items in one strongly consistent `BatchGetItem` (a slot drawn twice is
     /// asked once: DynamoDB refuses repeated keys).
+    #[instrument(level = "debug", skip_all, fields(%label))]
     async fn slots(&self, label: &Label, slots: &[Slot]) -> anyhow::Result<Vec<Option<ImageRecord>>> {
         let mut keys: Vec<String> = slots.iter().map(|slot| slot.key(label.as_str())).collect();
         keys.sort();
@@ -434,11 +438,13 @@ impl ChunkTables for DynamoChunkTables {
             .collect())
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
         self.retrying(&format!("read {id}"), |_| async { Ok(Some(self.read_row(id).await?)) })
             .await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn insert_image(&self, image: NewImage, shards: WriteShards) -> anyhow::Result<Inserted> {
         let image = &image;
         let label = image.id.label.as_str();
@@ -460,10 +466,12 @@ impl ChunkTables for DynamoChunkTables {
         .await
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn remove_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
         Ok(self.change(id, |_| None).await?.map(|(old, _)| old))
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn update_image(&self, id: &ImageId, change: RowChange) -> anyhow::Result<Option<ImageRecord>> {
         let changed = self.change(id, |old| Some(change(old))).await?;
         Ok(changed.and_then(|(_, new)| new))
@@ -471,6 +479,7 @@ impl ChunkTables for DynamoChunkTables {
 
     /// Every row as stored; a row of the layout before write shards reads as not yet filed
     /// (shard 0, no slot), so maintenance sees the label whole while it awaits `pawql migrate`.
+    #[instrument(level = "debug", skip_all, fields(%label))]
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {
         super::migrate::query_rows(&self.client, &self.image_chunks_table, label.as_str(), |item| {
             if item.contains_key("shard") {

@@ -37,6 +37,7 @@ use resolvers::ports::ScanStore;
 use super::batch_get::batch_get_projected;
 use super::items::{n, s, Item};
 use super::s3_image_store::SCAN_UPLOAD_PREFIX;
+use tracing::instrument;
 
 /// The sparse index of unfinished scans (partition `unfinishedShard`, sort `touchedAt`).
 pub const UNFINISHED_SCANS_INDEX: &str = "UnfinishedScans";
@@ -261,11 +262,13 @@ impl DynamoScanStore {
 
 #[async_trait]
 impl ScanStore for DynamoScanStore {
+    #[instrument(level = "debug", skip_all, fields(scan = id))]
     async fn get(&self, id: &str) -> anyhow::Result<Option<ScanRecord>> {
         Ok(self.read(id).await?.and_then(live))
     }
 
     /// One strongly consistent `BatchGetItem` per 100 scans (`Image.scan` over `randomImages`).
+    #[instrument(level = "debug", skip_all)]
     async fn get_many(&self, ids: &[&str]) -> anyhow::Result<HashMap<String, ScanRecord>> {
         // `ids` are distinct (the port's contract): DynamoDB refuses a batch naming a key twice.
         let keys = ids.iter().map(|id| Item::from([("id".to_owned(), s(*id))])).collect();
@@ -279,6 +282,7 @@ impl ScanStore for DynamoScanStore {
     }
 
     /// The whole item, read only for an admin's `Scan.debug`.
+    #[instrument(level = "debug", skip_all, fields(scan = id))]
     async fn debug_of(&self, id: &str) -> anyhow::Result<Option<ScanDebug>> {
         match self.get_item(id, false).await? {
             Some(item) => self.debug_in(&item).await,
@@ -286,6 +290,7 @@ impl ScanStore for DynamoScanStore {
         }
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn request(&self, pending: ScanRecord, force: bool) -> anyhow::Result<ScanRequested> {
         let now = Utc::now().timestamp();
         let mut condition = "attribute_not_exists(#id) OR #expires < :now".to_owned();
@@ -308,6 +313,7 @@ impl ScanStore for DynamoScanStore {
         anyhow::bail!("scan {} neither written nor found", pending.id)
     }
 
+    #[instrument(level = "debug", skip_all, fields(scan = id))]
     async fn claim(&self, id: &str, reclaim: bool) -> anyhow::Result<Option<ScanRecord>> {
         let Some(current) = self.read(id).await? else {
             return Ok(None);
@@ -327,6 +333,7 @@ impl ScanStore for DynamoScanStore {
         Ok(claimed.then_some(current))
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn finish(&self, record: ScanRecord) -> anyhow::Result<bool> {
         // Only the claim that took this attempt may finish it.
         let values = Item::from([
@@ -340,6 +347,7 @@ impl ScanStore for DynamoScanStore {
     /// One `Query` per shard of the sparse index. An index is eventually consistent: a scan
     /// finished a moment ago may still be listed, which costs only a claim that finds it
     /// final; one just requested may be missing, and is the next sweep's (or the stream's).
+    #[instrument(level = "debug", skip_all)]
     async fn unfinished(&self, untouched_since: chrono::DateTime<Utc>) -> anyhow::Result<Vec<String>> {
         let mut out = Vec::new();
         for shard in 0..UNFINISHED_SHARDS {

@@ -30,6 +30,7 @@ use super::s3_image_store::scan_upload_key;
 use crate::detectors::rekognition::{
     prepare, prepare_reencoded, verdict, DetectLabelsResponse, DETECTOR_NAME, MAX_S3_OBJECT_BYTES, MAX_SIDE, MIN_SIDE,
 };
+use tracing::instrument;
 
 /// Rekognition's default floor is 55 %; asking for a little less keeps low-confidence cats
 /// in the debug data and in `catConfidence` even when they do not pass the threshold.
@@ -149,6 +150,7 @@ impl CatDetector for RekognitionDetector {
             && sides_fit(image.height)
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn detect(&self, input: &ScanInput) -> Result<Detection, DetectError> {
         let in_s3 = || {
             let object = S3Object::builder()

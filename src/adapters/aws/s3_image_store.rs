@@ -18,6 +18,7 @@ use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::UploadTicket;
 use resolvers::domain::variants::{ImageSize, VariantFacts};
 use resolvers::ports::{ImageStore, Staged};
+use tracing::instrument;
 
 /// Where bytes uploaded only to be scanned live (expired by lifecycle rule, like scans).
 pub const SCAN_UPLOAD_PREFIX: &str = "scan-uploads/";
@@ -113,14 +114,17 @@ impl S3ImageStore {
 
 #[async_trait]
 impl ImageStore for S3ImageStore {
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn put(&self, id: &ImageId, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
         self.put_object(&id.storage_key(), kind, bytes).await
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn get(&self, id: &ImageId) -> anyhow::Result<Option<Bytes>> {
         self.get_bytes(&id.storage_key()).await
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn delete(&self, id: &ImageId) -> anyhow::Result<()> {
         self.delete_object(&id.storage_key()).await?;
         for size in ImageSize::VARIANTS {
@@ -129,17 +133,20 @@ impl ImageStore for S3ImageStore {
         Ok(())
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn put_variant(&self, id: &ImageId, variant: &VariantFacts, bytes: Bytes) -> anyhow::Result<()> {
         self.put_object(&id.variant_key(variant.size), variant.kind, bytes)
             .await
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn get_variant(&self, id: &ImageId, size: ImageSize) -> anyhow::Result<Option<Bytes>> {
         self.get_bytes(&id.variant_key(size)).await
     }
 
     /// With a CDN in front of the bucket, `https://<cdn>/<key>`: the same URL for the same bytes
     /// and size, which phones and the CDN cache. Without one, a presigned GET (signed locally).
+    #[instrument(level = "debug", skip_all)]
     async fn url(&self, image: &ImageRecord, variant: Option<&VariantFacts>) -> anyhow::Result<String> {
         let key = match variant {
             Some(variant) => image.id.variant_key(variant.size),
@@ -163,6 +170,7 @@ impl ImageStore for S3ImageStore {
     /// The length is one of the signed headers (`X-Amz-SignedHeaders=content-length;host`),
     /// so S3 refuses a body of any other size: without it, one URL would take up to 5 GB for
     /// as long as it lives.
+    #[instrument(level = "debug", skip_all, fields(%ticket))]
     async fn presign_upload(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
         let presigning = PresigningConfig::expires_in(ttl).context("presigning config")?;
         let request = self
@@ -177,6 +185,7 @@ impl ImageStore for S3ImageStore {
         Ok(request.uri().to_owned())
     }
 
+    #[instrument(level = "debug", skip_all, fields(%ticket))]
     async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
         let key = ticket.staging_key();
         let Some(object) = self.get_object(&key).await? else {
@@ -199,14 +208,17 @@ impl ImageStore for S3ImageStore {
         Ok(Staged::Bytes(bytes))
     }
 
+    #[instrument(level = "debug", skip_all, fields(%sha256))]
     async fn put_scan_upload(&self, sha256: &Sha256Hex, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
         self.put_object(&scan_upload_key(sha256), kind, bytes).await
     }
 
+    #[instrument(level = "debug", skip_all, fields(%sha256))]
     async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
         self.get_bytes(&scan_upload_key(sha256)).await
     }
 
+    #[instrument(level = "debug", skip_all, fields(%ticket))]
     async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
         self.delete_object(&ticket.staging_key()).await
     }

@@ -25,6 +25,7 @@ use resolvers::ports::{ChunkTables, Inserted, RowChange};
 
 use super::read_cache::ReadCache;
 use super::rows;
+use tracing::instrument;
 
 /// `cat#0` → a shard's chunk info (JSON, seed field names). Before write shards: `cat` →
 /// the label's one chunk info.
@@ -265,6 +266,7 @@ fn convert_legacy_layout(txn: &WriteTransaction, labels: &LabelSet, shards: Writ
 #[async_trait]
 impl ChunkTables for RedbChunkTables {
     /// Every `cat#…` item: the shards a label has, whatever the setting is now.
+    #[instrument(level = "debug", skip_all, fields(%label))]
     async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<LabelChunks>> {
         if let Some(cached) = self.cache.info(label.as_str()) {
             return Ok((*cached).clone());
@@ -288,6 +290,7 @@ impl ChunkTables for RedbChunkTables {
         Ok(info)
     }
 
+    #[instrument(level = "debug", skip_all, fields(%label))]
     async fn slots(&self, label: &Label, slots: &[Slot]) -> anyhow::Result<Vec<Option<ImageRecord>>> {
         if let Some(cached) = self.cache.slots(label.as_str(), slots) {
             return Ok(cached);
@@ -309,6 +312,7 @@ impl ChunkTables for RedbChunkTables {
         Ok(found)
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn get_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
         let id = id.clone();
         self.blocking(move |db, labels| {
@@ -323,6 +327,7 @@ impl ChunkTables for RedbChunkTables {
         .await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn insert_image(&self, image: NewImage, shards: WriteShards) -> anyhow::Result<Inserted> {
         let written = image.id.label.clone();
         let outcome = self
@@ -345,15 +350,18 @@ impl ChunkTables for RedbChunkTables {
         outcome
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn remove_image(&self, id: &ImageId) -> anyhow::Result<Option<ImageRecord>> {
         Ok(self.change(id, |_| None).await?.map(|(old, _)| old))
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn update_image(&self, id: &ImageId, change: RowChange) -> anyhow::Result<Option<ImageRecord>> {
         let changed = self.change(id, move |old| Some(change(old))).await?;
         Ok(changed.and_then(|(_, new)| new))
     }
 
+    #[instrument(level = "debug", skip_all, fields(%label))]
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {
         let label = label.clone();
         self.blocking(move |db, labels| {

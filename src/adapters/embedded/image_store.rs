@@ -20,6 +20,7 @@ use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::{UploadTicket, STAGING_PREFIX};
 use resolvers::domain::variants::{ImageSize, VariantFacts};
 use resolvers::ports::{ImageStore, Staged, UploadStaging};
+use tracing::instrument;
 
 /// Image files under one directory, served by the local server at `<public_url>/images/<id>`.
 pub struct FileImageStore {
@@ -70,6 +71,7 @@ impl FileImageStore {
 #[async_trait]
 impl UploadStaging for FileImageStore {
     /// Stores the body of a `PUT /uploads/<ticket>` (already size-checked by the server).
+    #[instrument(level = "debug", skip_all, fields(%ticket))]
     async fn write_staged(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()> {
         write_file(self.staged_path(ticket), bytes).await
     }
@@ -77,14 +79,17 @@ impl UploadStaging for FileImageStore {
 
 #[async_trait]
 impl ImageStore for FileImageStore {
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn put(&self, id: &ImageId, _kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
         write_file(self.path_of(id), bytes).await
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn get(&self, id: &ImageId) -> anyhow::Result<Option<Bytes>> {
         read_optional(&self.path_of(id)).await
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn delete(&self, id: &ImageId) -> anyhow::Result<()> {
         remove_optional(&self.path_of(id)).await?;
         for size in ImageSize::VARIANTS {
@@ -93,15 +98,18 @@ impl ImageStore for FileImageStore {
         Ok(())
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn put_variant(&self, id: &ImageId, variant: &VariantFacts, bytes: Bytes) -> anyhow::Result<()> {
         write_file(self.variant_path(id, variant.size), bytes).await
     }
 
+    #[instrument(level = "debug", skip_all, fields(image = %id))]
     async fn get_variant(&self, id: &ImageId, size: ImageSize) -> anyhow::Result<Option<Bytes>> {
         read_optional(&self.variant_path(id, size)).await
     }
 
     /// `/images/<id>`, and `?size=<size>` for a variant: the same URL for the same bytes and size.
+    #[instrument(level = "debug", skip_all)]
     async fn url(&self, image: &ImageRecord, variant: Option<&VariantFacts>) -> anyhow::Result<String> {
         Ok(match variant {
             Some(variant) => format!("{}/images/{}?size={}", self.public_url, image.id, variant.size.as_str()),
@@ -112,10 +120,12 @@ impl ImageStore for FileImageStore {
     /// The local server's upload route. It does not expire: the local server is a
     /// single-user development tool on loopback; S3's presigned PUT is what expires.
     /// The local PUT route caps what it takes at the upload limit while it streams.
+    #[instrument(level = "debug", skip_all, fields(%ticket))]
     async fn presign_upload(&self, ticket: &UploadTicket, _byte_size: u64, _ttl: Duration) -> anyhow::Result<String> {
         Ok(format!("{}/uploads/{ticket}", self.public_url))
     }
 
+    #[instrument(level = "debug", skip_all, fields(%ticket))]
     async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
         let path = self.staged_path(ticket);
         let size = match tokio::fs::metadata(&path).await {
@@ -130,14 +140,17 @@ impl ImageStore for FileImageStore {
         Ok(Staged::Bytes(Bytes::from(bytes)))
     }
 
+    #[instrument(level = "debug", skip_all, fields(%ticket))]
     async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
         remove_optional(&self.staged_path(ticket)).await
     }
 
+    #[instrument(level = "debug", skip_all, fields(%sha256))]
     async fn put_scan_upload(&self, sha256: &Sha256Hex, _kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
         write_file(self.scan_uploads.join(sha256.as_str()), bytes).await
     }
 
+    #[instrument(level = "debug", skip_all, fields(%sha256))]
     async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
         read_optional(&self.scan_uploads.join(sha256.as_str())).await
     }

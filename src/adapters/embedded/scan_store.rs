@@ -9,6 +9,7 @@ use chrono::Utc;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use resolvers::domain::scan::{ScanRecord, ScanRequested, ScanStatus};
 use resolvers::ports::ScanStore;
+use tracing::instrument;
 
 /// scan id (SHA-256 hex) → scan record (JSON).
 const SCANS: TableDefinition<&str, &[u8]> = TableDefinition::new("scanTable");
@@ -57,6 +58,7 @@ fn live(record: Option<ScanRecord>) -> Option<ScanRecord> {
 
 #[async_trait]
 impl ScanStore for RedbScanStore {
+    #[instrument(level = "debug", skip_all, fields(scan = id))]
     async fn get(&self, id: &str) -> anyhow::Result<Option<ScanRecord>> {
         let id = id.to_owned();
         self.blocking(move |db| {
@@ -71,6 +73,7 @@ impl ScanStore for RedbScanStore {
         .await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn request(&self, pending: ScanRecord, force: bool) -> anyhow::Result<ScanRequested> {
         self.blocking(move |db| {
             let txn = db.begin_write()?;
@@ -86,6 +89,7 @@ impl ScanStore for RedbScanStore {
         .await
     }
 
+    #[instrument(level = "debug", skip_all, fields(scan = id))]
     async fn claim(&self, id: &str, reclaim: bool) -> anyhow::Result<Option<ScanRecord>> {
         let id = id.to_owned();
         self.blocking(move |db| {
@@ -105,6 +109,7 @@ impl ScanStore for RedbScanStore {
         .await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn finish(&self, record: ScanRecord) -> anyhow::Result<bool> {
         self.blocking(move |db| {
             let txn = db.begin_write()?;
@@ -119,6 +124,7 @@ impl ScanStore for RedbScanStore {
         .await
     }
 
+    #[instrument(level = "debug", skip_all)]
     async fn unfinished(&self, untouched_since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<String>> {
         self.blocking(move |db| {
             let txn = db.begin_read()?;

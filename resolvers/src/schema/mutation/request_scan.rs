@@ -6,6 +6,7 @@ use async_graphql::{Context, Object, Result, ResultExt, Upload, ID};
 use crate::error::ApiError;
 use crate::schema::scanner;
 use crate::schema::types::Scan;
+use tracing::instrument;
 
 #[derive(Default)]
 pub struct RequestScanMutation;
@@ -18,6 +19,7 @@ impl RequestScanMutation {
     /// `debug` keeps debug data with the scan (readable with the admin key). Scans of
     /// scan-only uploads expire after 7 days.
     #[graphql(guard = "crate::schema::Writer")]
+    #[instrument(skip_all, fields(image_id = image_id.as_ref().map(|id| id.as_str()), forced = force))]
     async fn request_scan(
         &self,
         ctx: &Context<'_>,

@@ -5,6 +5,7 @@ use async_graphql::{Context, Object, Result, ResultExt, ID};
 
 use crate::catalog::Catalog;
 use crate::schema::types::{Image, UploadTicket};
+use tracing::instrument;
 
 #[derive(Default)]
 pub struct RequestUploadMutation;
@@ -15,6 +16,7 @@ impl RequestUploadMutation {
     /// to and a ticket for `completeUpload`. `byteSize` is the file's exact length in bytes
     /// (at most `maxBytes`): on S3 the URL is signed for that length and refuses any other.
     #[graphql(guard = "crate::schema::Writer")]
+    #[instrument(skip_all, fields(%label, byte_size))]
     async fn request_upload(&self, ctx: &Context<'_>, label: String, byte_size: i64) -> Result<UploadTicket> {
         let catalog = ctx.data_unchecked::<Catalog>();
         Ok(catalog.request_upload(&label, byte_size).await.extend()?.into())
@@ -24,6 +26,7 @@ impl RequestUploadMutation {
     /// is removed; after `INTERNAL_SERVER_ERROR` the call can be retried with the same ticket.
     /// `weight` defaults to 0.5 (also when null).
     #[graphql(guard = "crate::schema::Writer")]
+    #[instrument(skip_all, fields(ticket = ticket.as_str()))]
     async fn complete_upload(
         &self,
         ctx: &Context<'_>,

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use crate::catalog::Catalog;
 use crate::error::ApiError;
 use crate::schema::types::Image;
+use tracing::instrument;
 
 #[derive(Default)]
 pub struct UploadMutation;
@@ -16,6 +17,7 @@ impl UploadMutation {
     /// whatever the file name or Content-Type say. Uploading the same bytes under the same
     /// label again returns the existing image. `weight` defaults to 0.5 (also when null).
     #[graphql(guard = "crate::schema::Writer")]
+    #[instrument(skip_all, fields(%label))]
     async fn upload(
         &self,
         ctx: &Context<'_>,

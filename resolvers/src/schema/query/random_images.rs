@@ -7,6 +7,7 @@ use crate::domain::image::Sha256Hex;
 use crate::error::ApiError;
 use crate::scanning::Scanner;
 use crate::schema::types::Image;
+use tracing::instrument;
 
 #[derive(Default)]
 pub struct RandomImagesQuery;
@@ -16,6 +17,7 @@ impl RandomImagesQuery {
     /// `count` weighted random images of `label` (independent draws, so repeats are possible).
     /// Empty when the label has no images. Costs `count` × the selection in query complexity.
     #[graphql(complexity = "count.max(0) as usize * child_complexity")]
+    #[instrument(level = "debug", skip_all, fields(%label, count))]
     async fn random_images(
         &self,
         ctx: &Context<'_>,
