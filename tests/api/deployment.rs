@@ -167,7 +167,7 @@ fn serverless_yml_declares_what_provision_creates() {
     assert_eq!(provider["environment"]["PAWQL_STAGE"], "${sls:stage}");
     assert_eq!(
         yml["functions"]["api"]["package"]["artifact"], "target/lambda/pawql/bootstrap.zip",
-        "where `cargo lambda build --release --arm64 --output-format zip` puts the binary"
+        "where `cargo lambda build --profile lambda-artifact --arm64 --output-format zip` puts the binary"
     );
     // Least privilege: no wildcard actions, no managed policies, and a wildcard resource only
     // for rekognition:DetectLabels (which has no resource-level permissions) and alone.
