@@ -83,6 +83,18 @@ async fn logged_clients(log: &RequestLog) -> AwsClients {
     crate::iam::enforcing(&logged)
 }
 
+/// A server as the Lambda API function runs (scans left to the stream handler), its AWS calls
+/// logged in `log`; and the logged clients, for the scan handler beside it.
+async fn lambda_api(log: &RequestLog) -> (TestApp, AwsClients) {
+    let clients = logged_clients(log).await;
+    let app = TestApp::builder(Backend::Aws)
+        .clients(clients.clone())
+        .stream_handler_scans()
+        .start()
+        .await;
+    (app, clients)
+}
+
 #[tokio::test]
 async fn each_operation_stays_within_its_aws_request_budget() {
     let log = RequestLog::default();
@@ -266,14 +278,8 @@ async fn each_operation_stays_within_its_aws_request_budget() {
 #[tokio::test]
 async fn a_scan_that_sends_bytes_inline_fetches_them_once() {
     let log = RequestLog::default();
-    let clients = logged_clients(&log).await;
-    let app = TestApp::builder(Backend::Aws)
-        .clients(clients.clone())
-        .stream_handler_scans()
-        .start()
-        .await;
-    let stage = app.stage().to_owned();
-    let scanner = pawql::app::aws_stream_scanner(&clients, &stage, &resolvers::CatalogSettings::default(), 80.0)
+    let (app, clients) = lambda_api(&log).await;
+    let scanner = pawql::app::aws_stream_scanner(&clients, app.stage(), &resolvers::CatalogSettings::default(), 80.0)
         .await
         .unwrap();
     let webp = app.upload("dog", "images/dog_farm_german_shepherd.webp", 0.5).await;
@@ -316,13 +322,7 @@ async fn a_scan_that_sends_bytes_inline_fetches_them_once() {
 #[tokio::test]
 async fn a_scan_costs_its_budget_on_the_lambda_path() {
     let log = RequestLog::default();
-    let clients = logged_clients(&log).await;
-    let app = TestApp::builder(Backend::Aws)
-        .clients(clients.clone())
-        .stream_handler_scans()
-        .start()
-        .await;
-    let stage = app.stage().to_owned();
+    let (app, clients) = lambda_api(&log).await;
     assert_eq!(log.take(), ["ssm.GetParametersByPath"], "the API function's cold start");
     let uploaded = app.upload("cat", "images/cat_chelsea.png", 0.5).await;
     log.take();
@@ -337,7 +337,7 @@ async fn a_scan_costs_its_budget_on_the_lambda_path() {
     );
 
     // The scan handler, as the stream invokes it: Rekognition reads the object from S3 itself.
-    let scanner = pawql::app::aws_stream_scanner(&clients, &stage, &resolvers::CatalogSettings::default(), 80.0)
+    let scanner = pawql::app::aws_stream_scanner(&clients, app.stage(), &resolvers::CatalogSettings::default(), 80.0)
         .await
         .unwrap();
     assert_eq!(
@@ -505,11 +505,7 @@ async fn recent_chunk_info_saves_the_shard_reads_and_never_serves_a_deleted_imag
 async fn pawql_results_reads_a_batch_a_hundred_scans_a_request() {
     let log = RequestLog::default();
     // As the API function runs: no in-process worker looking for scans at start-up.
-    let app = TestApp::builder(Backend::Aws)
-        .clients(logged_clients(&log).await)
-        .stream_handler_scans()
-        .start()
-        .await;
+    let (app, _) = lambda_api(&log).await;
     let entries: Vec<serde_json::Value> = (0..250u32)
         .map(|i| {
             json!({
