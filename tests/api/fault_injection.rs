@@ -1,8 +1,8 @@
 //! Fault injection: wrappers around every port (image store, chunk tables, scan store, cat
-//! detector) that fail a named step while it is armed ([`crate::hooked::Hooked`] ports with [`Faults`] as the
-//! hook, and [`FaultyDetector`]). `TestApp::builder(backend).faults(…)`
-//! runs a real server over the wrapped ports; the tests in `faults.rs` arm each step of upload, delete,
-//! setWeight and scan in turn and check what is left afterwards.
+//! detector) that fail a named step while it is armed: [`crate::hooked::Hooked`] ports with
+//! [`Faults`] as the hook, and [`FaultyDetector`]. `TestApp::builder(backend).faults(…)` runs a
+//! real server over the wrapped ports; the tests in `faults.rs` arm each step of upload,
+//! delete, setWeight and scan in turn and check what is left afterwards.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

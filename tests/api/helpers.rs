@@ -154,6 +154,7 @@ pub fn test_options() -> ServerOptions {
     }
 }
 
+/// A test's wrapper around one port (a table that lags, a detector that fails).
 type Wrap<T> = Box<dyn FnOnce(Arc<T>) -> Arc<T> + Send>;
 
 /// How to start a test server: the one way, over the ports production builds
