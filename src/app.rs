@@ -78,9 +78,10 @@ fn router_with_access(ports: Ports, settings: CatalogSettings, options: ServerOp
     let catalog = deps.catalog.clone();
     let mut state = AppState::new(build_schema(deps), catalog, staging, access);
     state.response_limit = options.response_limit;
+    state.request_limit = options.request_limit;
     // Resolved against it as a base: it must end in `/` (a Function URL does).
     state.stream_url = options.stream_url.map(|url| format!("{}/", url.trim_end_matches('/')));
-    router(state, &options.cors_origins)
+    router(state, options.routes, &options.cors_origins)
 }
 
 /// The label check waits for scans: without a detector it would hold every cat for ever.
@@ -218,7 +219,7 @@ pub fn aws_ports(clients: &AwsClients, backend: &AwsBackend, scanning: AwsScanni
 /// scans worked on by the scan handler, and writes closed while the stage has no key at all. A Lambda behind API
 /// Gateway is on the internet: an operator who has not set keys yet gets a stage that refuses
 /// writes with a message naming the parameter, not one that anybody can fill or empty.
-pub async fn lambda_router(
+async fn lambda_router(
     clients: &AwsClients,
     stage: &str,
     settings: CatalogSettings,
@@ -232,6 +233,14 @@ pub async fn lambda_router(
     );
     options.access = options.access.closed_without_keys(&parameter);
     options.response_limit = Some(crate::lambda::PAYLOAD_LIMIT);
+    options.request_limit = Some(crate::lambda::PAYLOAD_LIMIT);
+    // CORS is answered at the edge on AWS (the HTTP API's CorsConfiguration, the Function
+    // URL's Cors), which adds its own headers: the router adding them too would send
+    // `Access-Control-Allow-Origin` twice, and browsers refuse a response that does.
+    if !options.cors_origins.is_empty() {
+        tracing::info!(origins = ?options.cors_origins, "CORS is answered by API Gateway and the Function URL, not here");
+        options.cors_origins.clear();
+    }
     let scanning = AwsScanning::StreamHandler { min_confidence };
     aws_router(clients, stage, settings, scanning, options).await
 }
@@ -247,6 +256,19 @@ pub async fn lambda_api_router(
 ) -> anyhow::Result<Router> {
     let router = lambda_router(clients, stage, settings, min_confidence, options).await?;
     Ok(crate::lambda::cap_responses(router, crate::lambda::PAYLOAD_LIMIT))
+}
+
+/// The router of the stream function (responses streamed): [`lambda_router`] serving
+/// `POST /graphql/stream` alone, since its URL is public and outside the HTTP API's throttle.
+pub async fn lambda_stream_router(
+    clients: &AwsClients,
+    stage: &str,
+    settings: CatalogSettings,
+    min_confidence: f64,
+    mut options: ServerOptions,
+) -> anyhow::Result<Router> {
+    options.routes = crate::server::Routes::StreamOnly;
+    lambda_router(clients, stage, settings, min_confidence, options).await
 }
 
 /// Rekognition over the stage's bucket.

@@ -223,8 +223,8 @@ async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
     let clients = AwsClients::from_env().await;
     let min_confidence = args.cat_min_confidence;
     match args.handler {
-        Handler::Api | Handler::Stream => {
-            let router = pawql::app::lambda_router(
+        Handler::Api => {
+            let router = pawql::app::lambda_api_router(
                 &clients,
                 &args.stage.stage,
                 settings,
@@ -232,12 +232,18 @@ async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
                 args.access.options(),
             )
             .await?;
-            if args.handler == Handler::Stream {
-                pawql::lambda::run_streaming(router).await
-            } else {
-                // Buffered: every response held to the 6 MB payload (as lambda_api_router).
-                pawql::lambda::run(pawql::lambda::cap_responses(router, pawql::lambda::PAYLOAD_LIMIT)).await
-            }
+            pawql::lambda::run(router).await
+        }
+        Handler::Stream => {
+            let router = pawql::app::lambda_stream_router(
+                &clients,
+                &args.stage.stage,
+                settings,
+                min_confidence,
+                args.access.options(),
+            )
+            .await?;
+            pawql::lambda::run_streaming(router).await
         }
         Handler::ScanStream => {
             let scanner =

@@ -131,7 +131,7 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return payload_too_large(limit);
+        return HttpError::from(state.direct_upload_too_large()).into_response();
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -150,7 +150,7 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     let exceeded = Arc::new(AtomicBool::new(false));
     let body_reader = capped_body(body, limit, Arc::clone(&exceeded));
     let options = MultipartOptions::default()
-        .max_file_size(state.catalog.settings().limits.max_bytes)
+        .max_file_size(state.max_direct_upload_bytes())
         .max_num_files(MAX_FILES_PER_REQUEST);
     match async_graphql::http::receive_batch_body(content_type, body_reader, options).await {
         Ok(batch) => {
@@ -164,8 +164,8 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
             code_uncoded_errors(&mut response);
             respond(response, &headers)
         }
-        Err(_) if exceeded.load(Ordering::Relaxed) => payload_too_large(limit),
-        Err(ParseRequestError::PayloadTooLarge) => payload_too_large(state.catalog.settings().limits.max_bytes),
+        Err(_) if exceeded.load(Ordering::Relaxed) => HttpError::from(state.direct_upload_too_large()).into_response(),
+        Err(ParseRequestError::PayloadTooLarge) => HttpError::from(state.direct_upload_too_large()).into_response(),
         Err(err) => bad_request(format!("malformed GraphQL request: {err}")).into_response(),
     }
 }
@@ -210,10 +210,6 @@ fn capped_body(body: Body, limit: usize, exceeded: Arc<AtomicBool>) -> impl futu
             }
         })
         .into_async_read()
-}
-
-fn payload_too_large(limit: usize) -> Response {
-    HttpError::from(ApiError::PayloadTooLarge(format!("the limit is {limit} bytes"))).into_response()
 }
 
 /// A request GraphQL cannot even read: the client's fault.

@@ -51,6 +51,9 @@ pub struct AppState {
     documents: Arc<documents::DocumentCache>,
     /// The most one response may carry, where the door has a limit (the Lambda: 6 MB).
     pub response_limit: Option<usize>,
+    /// The most one request may carry as the door delivers it, where it has a limit (the
+    /// Lambda: 6 MB, binary bodies base64-encoded by API Gateway).
+    pub request_limit: Option<usize>,
     /// Where clients open `/graphql/stream` when it is not this server (on AWS, the stream
     /// function's URL, ending in `/`); `None`: here.
     pub stream_url: Option<String>,
@@ -70,6 +73,7 @@ impl AppState {
             access: Arc::new(access),
             documents: Arc::default(),
             response_limit: None,
+            request_limit: None,
             stream_url: None,
         }
     }
@@ -83,8 +87,56 @@ impl AppState {
 
     /// Largest request body accepted (one upload plus its multipart envelope).
     pub fn max_body_bytes(&self) -> usize {
-        self.catalog.settings().limits.max_bytes + MULTIPART_ENVELOPE_BYTES
+        self.max_direct_upload_bytes() + MULTIPART_ENVELOPE_BYTES
     }
+
+    /// The largest file `upload` and `POST /upload` take in the request itself: the upload
+    /// limit, or less where the door's request limit is smaller (on the Lambda about 4.4 MB:
+    /// API Gateway base64-encodes the body, and Lambda takes 6 MB). Larger files go through
+    /// `requestUpload`, whose PUT goes straight to storage.
+    pub fn max_direct_upload_bytes(&self) -> usize {
+        let max_bytes = self.catalog.settings().limits.max_bytes;
+        match self.request_limit {
+            Some(limit) => max_bytes.min(direct_upload_limit(limit)),
+            None => max_bytes,
+        }
+    }
+
+    /// The refusal of a direct upload over [`AppState::max_direct_upload_bytes`]: it names
+    /// the limit and, where presigned uploads take more, `requestUpload`.
+    pub fn direct_upload_too_large(&self) -> resolvers::ApiError {
+        let direct = self.max_direct_upload_bytes();
+        let max_bytes = self.catalog.settings().limits.max_bytes;
+        let message = if direct < max_bytes {
+            format!(
+                "a file sent in the request is at most {direct} bytes on this deployment; for files up to {max_bytes} bytes use requestUpload, PUT the file to its URL, then completeUpload"
+            )
+        } else {
+            format!("the upload limit is {max_bytes} bytes")
+        };
+        resolvers::ApiError::PayloadTooLarge(message)
+    }
+}
+
+/// The largest file a door with request limit `limit` (as the Lambda counts it: the event,
+/// with a binary body base64-encoded) can deliver in a multipart upload.
+pub fn direct_upload_limit(limit: usize) -> usize {
+    (limit.saturating_sub(REQUEST_ENVELOPE_BYTES) / 4 * 3).saturating_sub(MULTIPART_ENVELOPE_BYTES)
+}
+
+/// Room in a Lambda event for everything but the body: the request context, headers, the
+/// path and query. API Gateway's own headers and context are about 2 KB; browsers add more.
+const REQUEST_ENVELOPE_BYTES: usize = 16 * 1024;
+
+/// Which routes a router serves: every door serves its own, and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Routes {
+    /// Everything (the local server, the API function).
+    #[default]
+    All,
+    /// `POST /graphql/stream` alone (the stream function: its URL is public and outside the
+    /// HTTP API's throttle, so it serves nothing the API serves).
+    StreamOnly,
 }
 
 /// What the HTTP layer is told at start-up besides the ports.
@@ -100,8 +152,12 @@ pub struct ServerOptions {
     pub key_refresh: std::time::Duration,
     /// The most one response may carry (the Lambda's payload limit); `None`: no limit.
     pub response_limit: Option<usize>,
+    /// The most one request may carry (the Lambda's payload limit); `None`: no limit.
+    pub request_limit: Option<usize>,
     /// Where clients open `/graphql/stream` when it is elsewhere (`PAWQL_STREAM_URL`).
     pub stream_url: Option<String>,
+    /// Which routes this door serves.
+    pub routes: Routes,
 }
 
 impl Default for ServerOptions {
@@ -113,7 +169,9 @@ impl Default for ServerOptions {
             cors_origins: Vec::new(),
             key_refresh: DEFAULT_KEY_REFRESH,
             response_limit: None,
+            request_limit: None,
             stream_url: None,
+            routes: Routes::All,
         }
     }
 }
@@ -125,9 +183,26 @@ const MULTIPART_ENVELOPE_BYTES: usize = 64 * 1024;
 /// Lambda's own envelope and headers. (randomImages(100) with every small field is ~60 KB.)
 const RESPONSE_ENVELOPE_BYTES: usize = 256 * 1024;
 
-/// The router of every door (local server, Lambda).
-pub fn router(state: AppState, cors_origins: &[String]) -> Router {
-    let router = Router::new()
+/// The router of every door (local server, Lambda): `routes` says which routes it serves;
+/// CORS headers for `cors_origins` (empty where the door's edge answers CORS itself).
+pub fn router(state: AppState, routes: Routes, cors_origins: &[String]) -> Router {
+    let router = match routes {
+        Routes::All => all_routes(state),
+        Routes::StreamOnly => Router::new()
+            .route("/graphql/stream", post(stream::execute))
+            .fallback(not_here)
+            .layer(TraceLayer::new_for_http())
+            .with_state(state),
+    };
+    match cors(cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
+}
+
+/// Every route, for the local server and the API function.
+fn all_routes(state: AppState) -> Router {
+    Router::new()
         .route("/", get(viewer::page))
         .route("/graphql", get(graphql::get).post(graphql::execute))
         .route("/graphql/ws", get(websocket::subscribe))
@@ -142,11 +217,15 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route("/random", get(rest::random))
         .route("/uploads/{ticket}", put(uploads::put))
         .layer(TraceLayer::new_for_http())
-        .with_state(state);
-    match cors(cors_origins) {
-        Some(layer) => router.layer(layer),
-        None => router,
-    }
+        .with_state(state)
+}
+
+/// A route this door does not serve.
+async fn not_here() -> HttpError {
+    resolvers::ApiError::NotFound(
+        "this URL serves POST /graphql/stream only; everything else is on the API's URL".into(),
+    )
+    .into()
 }
 
 /// The CORS layer for the configured origins; `None` when none are.

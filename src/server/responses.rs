@@ -21,7 +21,7 @@ fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
 #[derive(Debug)]
 pub struct HttpError {
     error: ApiError,
-    status: StatusCode,
+    pub(super) status: StatusCode,
 }
 
 impl HttpError {

@@ -20,9 +20,15 @@ pub async fn upload(
     multipart: Multipart,
 ) -> Result<Response, HttpError> {
     state.access.current().await.refuse_writer(&headers)?;
-    let (label, weight, img) = read_upload_form(multipart).await?;
+    let (label, weight, img) = read_upload_form(multipart).await.map_err(|e| match e.status {
+        StatusCode::PAYLOAD_TOO_LARGE => state.direct_upload_too_large().into(),
+        _ => e,
+    })?;
     let label = label.ok_or_else(|| bad_input("the form field `label` is required"))?;
     let img = img.ok_or_else(|| bad_input("the form field `img` (the image file) is required"))?;
+    if img.len() > state.max_direct_upload_bytes() {
+        return Err(state.direct_upload_too_large().into());
+    }
     let weight = match weight.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
         None => None,
         Some(text) => Some(

@@ -384,3 +384,74 @@ async fn the_lambda_reports_picks_uploads_refusals_and_scans_as_emf_metrics() {
         assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "pawql", "{line}");
     }
 }
+
+/// A petAPI `/upload` form (label cat, weight 0.5) around `image`.
+fn petapi_form(image: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in [("label", "cat"), ("weight", "0.5")] {
+        body.extend(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+        );
+    }
+    body.extend(
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"img\"; filename=\"c.png\"\r\nContent-Type: image/png\r\n\r\n")
+            .bytes(),
+    );
+    body.extend(image);
+    body.extend(format!("\r\n--{BOUNDARY}--\r\n").bytes());
+    body
+}
+
+#[tokio::test]
+async fn a_file_too_large_for_the_lambda_payload_is_refused_by_pawql_naming_request_upload() {
+    let clients = MotoServer::shared().await.clients().await;
+    let stage = unique_stage();
+    aws::provision(&clients, &stage).await.unwrap();
+    set_keys(&clients, &stage, aws::resources::API_KEYS_PARAMETER, MOBILE_KEY).await;
+    let router = lambda_router(&clients, &stage, Default::default()).await;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let direct = pawql::server::direct_upload_limit(pawql::lambda::PAYLOAD_LIMIT);
+    let max_bytes = resolvers::domain::validation::UploadLimits::default().max_bytes;
+    assert!(direct < max_bytes && direct > 4_400_000, "{direct}");
+
+    // A valid PNG just over what a base64 body inside 6 MB can carry, but whose event Lambda
+    // still delivers: pawql's refusal, not AWS's.
+    let image = noise_png(1300, 1200);
+    assert!(image.len() > direct, "{}", image.len());
+    let mut graphql = event("apigw-v2-multipart-upload.json");
+    graphql["body"] = json!(b64.encode(multipart_upload(&image)));
+    graphql["headers"]["x-api-key"] = json!(MOBILE_KEY);
+    let mut rest = graphql.clone();
+    rest["rawPath"] = json!("/upload");
+    rest["requestContext"]["http"]["path"] = json!("/upload");
+    rest["body"] = json!(b64.encode(petapi_form(&image)));
+    for (door, request) in [("upload", graphql), ("/upload", rest)] {
+        let response = pawql::lambda::invoke(router.clone(), request)
+            .await
+            .expect("the event fits Lambda's 6 MB");
+        let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+        assert_eq!(response["statusCode"], 413, "{door}: {body}");
+        assert_eq!(
+            crate::helpers::error_codes(&body),
+            ["PAYLOAD_TOO_LARGE"],
+            "{door}: {body}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("requestUpload") && message.contains(&direct.to_string()),
+            "{door}: the refusal names the limit and the way round it: {message}"
+        );
+    }
+    let (_, labels) = invoke_graphql(&router, None, "{ labels { imageCount } }").await;
+    assert_eq!(labels["data"]["labels"][0]["imageCount"], 0, "nothing stored: {labels}");
+
+    // A file at the limit goes through.
+    let fits = noise_png(1200, 1200);
+    assert!(fits.len() <= direct, "{}", fits.len());
+    let mut upload = event("apigw-v2-multipart-upload.json");
+    upload["body"] = json!(b64.encode(multipart_upload(&fits)));
+    upload["headers"]["x-api-key"] = json!(MOBILE_KEY);
+    let response = pawql::lambda::invoke(router.clone(), upload).await.unwrap();
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["data"]["upload"]["byteSize"], fits.len(), "{body}");
+}

@@ -4,6 +4,13 @@
 //! JSON prelude, eight NUL bytes, then the body as it is written). A Function URL event for
 //! `POST /graphql/stream` follows a scan from `PENDING` to its final event while the scan
 //! handler finishes it; the first event arrives before the scan is done, so it really streams.
+//!
+//! The same function, with private reads and CORS origins configured, serves that route only
+//! (everything else is 404: the URL is public and outside the HTTP API's throttle), refuses a
+//! keyless subscription as the API would, and adds no CORS header of its own: the Function
+//! URL's `Cors` answers preflights and adds the headers (scripts/check-template.py checks it
+//! is there), so a header from the function would make `Access-Control-Allow-Origin` appear
+//! twice, which browsers refuse.
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -69,8 +76,12 @@ async fn response(
         .map(str::to_owned);
     let mut stream = body.into_data_stream();
     while let Some(Ok(chunk)) = stream.next().await {
-        let _ = api.chunks.send(chunk);
+        if !chunk.is_empty() {
+            let _ = api.chunks.send(chunk);
+        }
     }
+    // An empty chunk marks the end of this invocation's response.
+    let _ = api.chunks.send(Bytes::new());
     StatusCode::ACCEPTED
 }
 
@@ -124,6 +135,8 @@ async fn the_stream_function_streams_a_scan_from_pending_to_its_end() {
                 ("AWS_ACCESS_KEY_ID", "testing"),
                 ("AWS_SECRET_ACCESS_KEY", "testing"),
                 ("AWS_REGION", "us-east-1"),
+                ("PAWQL_PUBLIC_READS", "false"),
+                ("PAWQL_CORS_ORIGINS", "https://app.example"),
             ])
             .env_remove("PAWQL_BUCKET")
             .stdout(Stdio::null())
@@ -147,19 +160,29 @@ async fn the_stream_function_streams_a_scan_from_pending_to_its_end() {
     event["rawPath"] = json!("/graphql/stream");
     event["requestContext"]["http"]["path"] = json!("/graphql/stream");
     event["headers"]["accept"] = json!("text/event-stream");
+    event["headers"]["origin"] = json!("https://app.example");
     event["body"] = json!(operation.to_string());
     event["isBase64Encoded"] = json!(false);
-    event_tx.send(event).await.unwrap();
-
-    // The prelude, then the first event: the scan as it is, PENDING (nobody has run it).
     let mut received = Received {
         chunks: chunk_rx,
         bytes: Vec::new(),
     };
+
+    // Reads are private on this stage: a subscription without a key is refused, as on the API.
+    event_tx.send(event.clone()).await.unwrap();
+    let (prelude, body) = received.whole_response().await;
+    assert_eq!(prelude["statusCode"], 401, "{prelude} {body}");
+    assert!(body.contains("UNAUTHENTICATED"), "{body}");
+
+    // With the key: the prelude, then the first event: the scan as it is, PENDING (nobody has
+    // run it).
+    event["headers"]["x-api-key"] = json!("stream-test-key-0123456789");
+    event_tx.send(event.clone()).await.unwrap();
     let (prelude, events_seen) = received.until("PENDING").await;
     let prelude: Value = serde_json::from_str(&prelude).unwrap();
     assert_eq!(prelude["statusCode"], 200, "{prelude}");
     assert_eq!(prelude["headers"]["content-type"], "text/event-stream", "{prelude}");
+    assert_no_cors_headers(&prelude);
     assert_eq!(api.streaming_mode.lock().unwrap().as_deref(), Some("streaming"));
     assert!(
         !events_seen.contains("SUCCEEDED"),
@@ -182,6 +205,59 @@ async fn the_stream_function_streams_a_scan_from_pending_to_its_end() {
     assert_eq!(statuses.first().map(String::as_str), Some("PENDING"), "{events:?}");
     assert_eq!(statuses.last().map(String::as_str), Some("SUCCEEDED"), "{events:?}");
     assert_eq!(events.last().unwrap().event, "complete");
+    received.whole_response().await;
+
+    // Nothing else is served here: not the API's GraphQL, not petAPI's routes, not the page.
+    for (method, path, body) in [
+        ("POST", "/graphql", r#"{"query":"{ labels { label } }"}"#),
+        ("GET", "/graphql", ""),
+        ("POST", "/upload", ""),
+        ("GET", "/random", ""),
+        ("GET", "/", ""),
+        ("GET", "/healthz", ""),
+    ] {
+        let mut other = event.clone();
+        other["rawPath"] = json!(path);
+        other["requestContext"]["http"]["path"] = json!(path);
+        other["requestContext"]["http"]["method"] = json!(method);
+        other["headers"]["content-type"] = json!("application/json");
+        other["body"] = json!(body);
+        if path == "/random" {
+            other["rawQueryString"] = json!("label=cat");
+        }
+        event_tx.send(other).await.unwrap();
+        let (prelude, body) = received.whole_response().await;
+        assert_eq!(prelude["statusCode"], 404, "{method} {path}: {prelude} {body}");
+        assert!(body.contains("NOT_FOUND"), "{method} {path}: {body}");
+        assert_no_cors_headers(&prelude);
+    }
+
+    // A preflight, were Lambda to pass it on (it answers them itself): no CORS header from
+    // the function either.
+    let mut preflight = event.clone();
+    preflight["requestContext"]["http"]["method"] = json!("OPTIONS");
+    preflight["headers"]["access-control-request-method"] = json!("POST");
+    preflight["headers"]["access-control-request-headers"] = json!("content-type,x-api-key");
+    preflight["body"] = json!("");
+    event_tx.send(preflight).await.unwrap();
+    let (prelude, _) = received.whole_response().await;
+    assert_no_cors_headers(&prelude);
+}
+
+/// The function's response carries no CORS header: the Function URL adds exactly one set.
+fn assert_no_cors_headers(prelude: &Value) {
+    let headers = prelude["headers"].as_object().cloned().unwrap_or_default();
+    let cors: Vec<_> = headers
+        .keys()
+        .chain(
+            prelude["multiValueHeaders"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.keys()),
+        )
+        .filter(|name| name.to_ascii_lowercase().starts_with("access-control-"))
+        .collect();
+    assert!(cors.is_empty(), "the function sent CORS headers of its own: {prelude}");
 }
 
 /// The response body as it arrives from the function.
@@ -213,5 +289,28 @@ impl Received {
                 .expect("the stand-in runtime stopped");
             self.bytes.extend_from_slice(&chunk);
         }
+    }
+
+    /// Reads the rest of the current invocation's response: (prelude, body). Forgets it, so
+    /// the next call reads the next invocation's.
+    async fn whole_response(&mut self) -> (Value, String) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let chunk = tokio::time::timeout_at(deadline, self.chunks.recv())
+                .await
+                .expect("a whole response within 60 s")
+                .expect("the stand-in runtime stopped");
+            if chunk.is_empty() {
+                break;
+            }
+            self.bytes.extend_from_slice(&chunk);
+        }
+        let bytes = std::mem::take(&mut self.bytes);
+        let at = bytes
+            .windows(8)
+            .position(|w| w == [0u8; 8])
+            .unwrap_or_else(|| panic!("no prelude in {:?}", String::from_utf8_lossy(&bytes)));
+        let prelude = serde_json::from_slice(&bytes[..at]).unwrap();
+        (prelude, String::from_utf8_lossy(&bytes[at + 8..]).into_owned())
     }
 }
