@@ -42,6 +42,10 @@ pub enum ApiError {
     /// The label is being converted to a new storage layout (`pawql migrate`); retry shortly.
     #[error("{0}")]
     MigrationPending(String),
+    /// Keys could not be re-read for longer than they are trusted (SSM failing): requests
+    /// that present a key are refused until a re-read succeeds; retry shortly.
+    #[error("keys unavailable: {0}")]
+    KeysUnavailable(String),
     /// Anything that is our fault. The cause is logged, never sent.
     #[error("internal server error")]
     Internal(anyhow::Error),
@@ -77,6 +81,7 @@ impl ApiError {
             ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::MigrationPending(_) => "MIGRATION_PENDING",
             ApiError::TimedOut(_) => "TIMED_OUT",
+            ApiError::KeysUnavailable(_) => "KEYS_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -15,7 +15,9 @@
 //! - Reads (random images, lookups, scans) are public unless `public_reads` is off.
 //!
 //! Keys from SSM are re-read while the process lives ([`LiveAccess`]), so a revoked key stops
-//! working within the refresh interval instead of living as long as a warm Lambda.
+//! working within the refresh interval instead of living as long as a warm Lambda. Keys are
+//! trusted for that interval and no longer: while re-reads fail, requests that present a key
+//! get `KEYS_UNAVAILABLE` (503) once it has passed, rather than a revoked key working on.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -97,6 +99,9 @@ pub struct Access {
     /// Queries without a key are served (the default).
     pub public_reads: bool,
     pub without_keys: WithoutKeys,
+    /// The keys are older than they may be trusted (re-reads failing): a presented key is
+    /// refused with [`Refused::KeysUnavailable`], whichever it is.
+    pub keys_unavailable: bool,
 }
 
 impl Access {
@@ -107,6 +112,7 @@ impl Access {
             admin_keys: Keys::new(admin_keys),
             public_reads,
             without_keys: WithoutKeys::OpenWrites,
+            keys_unavailable: false,
         }
     }
 
@@ -152,6 +158,9 @@ impl Access {
         let Some(presented) = presented else {
             return Ok(Role::Anonymous);
         };
+        if self.keys_unavailable {
+            return Err(Refused::KeysUnavailable);
+        }
         let admin = self.admin_keys.matches(presented);
         let client = self.api_keys.matches(presented);
         match (admin, client) {
@@ -228,30 +237,45 @@ pub trait KeySource: Send + Sync {
     async fn keys(&self) -> anyhow::Result<(Keys, Keys)>;
 }
 
-/// How often keys from a [`KeySource`] are re-read: a revoked key works at most this long.
+/// How long keys from a [`KeySource`] are trusted: a revoked key works at most this long.
 pub const DEFAULT_KEY_REFRESH: Duration = Duration::from_secs(60);
 
+/// How long a request that finds the keys past their trust waits for the re-read under way
+/// before it is answered without them: one SSM call's worth, not its retries.
+const STALE_KEYS_WAIT: Duration = Duration::from_secs(2);
+
 /// The access in force now: fixed keys (flags, environment) plus keys from a source that is
-/// re-read when the last read is older than the refresh interval. The re-read happens on the
-/// request that finds the keys stale (a warm Lambda gets no timer ticks between invocations);
-/// only one request at a time re-reads, the others use the keys they have. A failed re-read
-/// keeps the last keys read and is retried on the next interval.
+/// re-read while the process lives.
+///
+/// Keys read at time t are trusted until t + `every`. From t + `every`/2 a re-read runs in the
+/// background: the request that notices starts it and goes on with the keys it has, so no
+/// request waits on SSM and its retries. A warm Lambda gets no timer ticks between
+/// invocations, so after a long idle spell the first request finds the keys past their trust:
+/// it waits up to [`STALE_KEYS_WAIT`] for the re-read, and if that has not succeeded, a
+/// presented key is refused with `KEYS_UNAVAILABLE` (reads that need no key still answer).
 pub enum LiveAccess {
     /// Keys that never change (the local server, the embedded backend): no lock per request.
     Fixed(Arc<Access>),
     /// Keys re-read from a source while the process lives.
-    Refreshed {
-        current: RwLock<Arc<Access>>,
-        refresh: Refresh,
-    },
+    Refreshed(Arc<Refresh>),
 }
 
-/// What a [`LiveAccess::Refreshed`] re-reads, and when.
+/// What a [`LiveAccess::Refreshed`] re-reads, and what it read last.
 pub struct Refresh {
     fixed: Access,
     source: Arc<dyn KeySource>,
     every: Duration,
-    last_read: tokio::sync::Mutex<Instant>,
+    last: RwLock<LastRead>,
+    /// A background re-read is under way.
+    reading: std::sync::atomic::AtomicBool,
+    /// Woken when a re-read ends, whatever its outcome.
+    read_ended: tokio::sync::Notify,
+}
+
+/// The last keys read successfully, and when.
+struct LastRead {
+    access: Arc<Access>,
+    at: Instant,
 }
 
 impl LiveAccess {
@@ -260,46 +284,88 @@ impl LiveAccess {
         LiveAccess::Fixed(Arc::new(access))
     }
 
-    /// `fixed` plus `first` read from `source` just now; re-read every `every`.
+    /// `fixed` plus `first` read from `source` just now; trusted for `every`.
     pub fn refreshed(fixed: Access, first: (Keys, Keys), source: Arc<dyn KeySource>, every: Duration) -> LiveAccess {
-        LiveAccess::Refreshed {
-            current: RwLock::new(Arc::new(fixed.with_keys(&first.0, &first.1))),
-            refresh: Refresh {
-                fixed,
-                source,
-                every,
-                last_read: tokio::sync::Mutex::new(Instant::now()),
-            },
-        }
+        LiveAccess::Refreshed(Arc::new(Refresh {
+            last: RwLock::new(LastRead {
+                access: Arc::new(fixed.with_keys(&first.0, &first.1)),
+                at: Instant::now(),
+            }),
+            fixed,
+            source,
+            every,
+            reading: Default::default(),
+            read_ended: tokio::sync::Notify::new(),
+        }))
     }
 
-    /// The access in force, re-read first if it is stale.
+    /// The access in force: the last keys read while they are trusted, a re-read started in
+    /// the background when they are half way there.
     pub async fn current(&self) -> Arc<Access> {
-        let LiveAccess::Refreshed { current, refresh } = self else {
+        let LiveAccess::Refreshed(refresh) = self else {
             return self.now();
         };
-        // Whoever holds the lock is re-reading: use the keys we have meanwhile.
-        if let Ok(mut last_read) = refresh.last_read.try_lock() {
-            if last_read.elapsed() >= refresh.every {
-                match refresh.source.keys().await {
-                    Ok((api, admin)) => {
-                        let fresh = Arc::new(refresh.fixed.with_keys(&api, &admin));
-                        *current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-                    }
-                    Err(e) => tracing::warn!("re-reading keys failed, keeping the last ones: {e:#}"),
-                }
-                *last_read = Instant::now();
-            }
+        let age = refresh.age();
+        if age >= refresh.every / 2 {
+            Refresh::start_reading(refresh);
         }
-        self.now()
+        if age < refresh.every {
+            return self.now();
+        }
+        // Past their trust: give the re-read under way a moment, then answer without keys.
+        let ended = refresh.read_ended.notified();
+        if refresh.reading.load(std::sync::atomic::Ordering::Acquire) {
+            let _ = tokio::time::timeout(STALE_KEYS_WAIT, ended).await;
+        }
+        if refresh.age() < refresh.every {
+            return self.now();
+        }
+        let mut stale = (*self.now()).clone();
+        stale.keys_unavailable = true;
+        Arc::new(stale)
     }
 
-    /// The access in force, without re-reading (start-up messages).
+    /// The last access read, without re-reading or judging its age (start-up messages).
     pub fn now(&self) -> Arc<Access> {
         match self {
             LiveAccess::Fixed(access) => access.clone(),
-            LiveAccess::Refreshed { current, .. } => current.read().unwrap_or_else(|e| e.into_inner()).clone(),
+            LiveAccess::Refreshed(refresh) => refresh.last.read().unwrap_or_else(|e| e.into_inner()).access.clone(),
         }
+    }
+}
+
+impl Refresh {
+    /// How long ago the keys in force were read.
+    fn age(&self) -> Duration {
+        self.last.read().unwrap_or_else(|e| e.into_inner()).at.elapsed()
+    }
+
+    /// Starts a re-read on the runtime unless one is under way. A failure keeps the last keys
+    /// (and their age: they are no more trusted for it) and is tried again by the next request.
+    fn start_reading(refresh: &Arc<Refresh>) {
+        use std::sync::atomic::Ordering;
+        if refresh.reading.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let refresh = refresh.clone();
+        tokio::spawn(async move {
+            match refresh.source.keys().await {
+                Ok((api, admin)) => {
+                    let access = Arc::new(refresh.fixed.with_keys(&api, &admin));
+                    *refresh.last.write().unwrap_or_else(|e| e.into_inner()) = LastRead {
+                        access,
+                        at: Instant::now(),
+                    };
+                }
+                Err(e) => tracing::warn!(
+                    age_s = refresh.age().as_secs(),
+                    "re-reading keys failed; keys are refused once older than {:?}: {e:#}",
+                    refresh.every
+                ),
+            }
+            refresh.reading.store(false, Ordering::Release);
+            refresh.read_ended.notify_waiters();
+        });
     }
 }
 
@@ -308,6 +374,8 @@ impl LiveAccess {
 pub enum Refused {
     UnknownKey,
     ReadsNeedKey,
+    /// Keys could not be re-read for longer than they are trusted.
+    KeysUnavailable,
 }
 
 impl Refused {
@@ -315,6 +383,9 @@ impl Refused {
         match self {
             Refused::UnknownKey => "the x-api-key presented is not a valid key",
             Refused::ReadsNeedKey => "this server needs an API key (header x-api-key) for every request",
+            Refused::KeysUnavailable => {
+                "keys cannot be checked right now (their store is not answering); retry shortly"
+            }
         }
     }
 
@@ -326,7 +397,10 @@ impl Refused {
 
 impl From<Refused> for HttpError {
     fn from(refused: Refused) -> HttpError {
-        ApiError::Unauthenticated(refused.message().to_owned()).into()
+        match refused {
+            Refused::KeysUnavailable => ApiError::KeysUnavailable(refused.message().to_owned()).into(),
+            _ => ApiError::Unauthenticated(refused.message().to_owned()).into(),
+        }
     }
 }
 

@@ -43,7 +43,7 @@ fn status_of(error: &ApiError) -> StatusCode {
         ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
         ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-        ApiError::MigrationPending(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ApiError::MigrationPending(_) | ApiError::KeysUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         ApiError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
         // The request was fine; this door cannot carry the answer.
         ApiError::ResponseTooLarge(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

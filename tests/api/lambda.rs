@@ -455,3 +455,83 @@ async fn a_file_too_large_for_the_lambda_payload_is_refused_by_pawql_naming_requ
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["data"]["upload"]["byteSize"], fits.len(), "{body}");
 }
+
+#[tokio::test]
+async fn keys_that_cannot_be_re_read_are_trusted_for_the_refresh_interval_and_no_longer() {
+    let plain = MotoServer::shared().await.clients().await;
+    let stage = unique_stage();
+    aws::provision(&plain, &stage).await.unwrap();
+    set_keys(&plain, &stage, aws::resources::API_KEYS_PARAMETER, MOBILE_KEY).await;
+    let failing = crate::canned::CannedAnswers::default();
+    let clients = aws::AwsClients {
+        ssm: aws_sdk_ssm::Client::from_conf(plain.ssm.config().to_builder().interceptor(failing.clone()).build()),
+        ..plain.clone()
+    };
+    let refresh = std::time::Duration::from_millis(600);
+    let options = pawql::server::ServerOptions {
+        key_refresh: refresh,
+        ..Default::default()
+    };
+    let router = lambda_router(&clients, &stage, options).await;
+    let started = tokio::time::Instant::now();
+    // SSM throttles every re-read from now on: the SDK and pawql retry it for about 20 s.
+    failing.arm(
+        "GetParametersByPath",
+        10_000,
+        crate::canned::Answer::Error("ThrottlingException"),
+    );
+    // No request waits on those retries: each one is answered long before they end.
+    let answered = |key| {
+        let router = router.clone();
+        async move {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(8),
+                invoke_graphql(&router, key, REWEIGHT_NOTHING),
+            )
+            .await
+            .expect("answered without waiting on SSM's retries")
+        }
+    };
+    let (_, fresh) = answered(Some(MOBILE_KEY)).await;
+    assert_eq!(fresh["data"]["deleteImage"], false, "{fresh}");
+    // Half way through the keys' trust: a re-read starts in the background, the key works.
+    tokio::time::sleep_until(started + refresh * 3 / 4).await;
+    let (_, trusted) = answered(Some(MOBILE_KEY)).await;
+    assert_eq!(trusted["data"]["deleteImage"], false, "{trusted}");
+    // Past it, with the re-read still failing: a presented key gets its own code.
+    tokio::time::sleep_until(started + refresh * 3 / 2).await;
+    let (status, stale) = answered(Some(MOBILE_KEY)).await;
+    assert_eq!(
+        (status, crate::helpers::error_codes(&stale)),
+        (503, vec!["KEYS_UNAVAILABLE".to_owned()]),
+        "{stale}"
+    );
+    assert!(failing.injected("GetParametersByPath") >= 1, "the re-read was tried");
+    // Reads that need no key still answer; a write without one is refused as ever.
+    let (_, labels) = tokio::time::timeout(
+        std::time::Duration::from_secs(8),
+        invoke_graphql(&router, None, "{ labels { imageCount } }"),
+    )
+    .await
+    .unwrap();
+    assert!(labels.get("errors").is_none(), "{labels}");
+    let (_, keyless_write) = invoke_graphql(&router, None, REWEIGHT_NOTHING).await;
+    assert_eq!(crate::helpers::error_codes(&keyless_write), ["UNAUTHENTICATED"]);
+
+    // SSM answers again: the key works once a re-read succeeds.
+    failing.arm(
+        "GetParametersByPath",
+        0,
+        crate::canned::Answer::Error("ThrottlingException"),
+    );
+    let recovered = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, body) = answered(Some(MOBILE_KEY)).await;
+        if body["data"]["deleteImage"] == false {
+            break;
+        }
+        assert_eq!(crate::helpers::error_codes(&body), ["KEYS_UNAVAILABLE"], "{body}");
+        assert!(tokio::time::Instant::now() < recovered, "keys never re-read: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
