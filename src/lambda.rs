@@ -42,6 +42,25 @@ pub async fn run_streaming(router: Router) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("Lambda runtime (streaming): {e}"))
 }
 
+/// The API function's timeout (serverless.yml `provider.timeout`): API Gateway gives up at 30 s.
+pub const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(29);
+
+/// Lambda's limit on a function's init phase (the cold start before the first event).
+pub const INIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A Lambda deadline (milliseconds since the epoch, as the Runtime API hands it out) as an
+/// instant on this process's clock; `None` for 0 (no deadline given).
+pub fn instant_of(deadline_ms: u64) -> Option<tokio::time::Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Some(tokio::time::Instant::now() + left)
+}
+
 /// Lambda's limit on a synchronous invocation's request and response payloads (6 MB).
 pub const PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 
@@ -83,8 +102,19 @@ pub fn cap_responses(router: Router, limit: usize) -> Router {
 
 /// Runs one event (the JSON API Gateway would send) through the adapter [`run`] uses, and
 /// returns the JSON response Lambda would hand back. For tests and debugging. Like Lambda,
-/// it refuses an event or a response over [`PAYLOAD_LIMIT`].
+/// it refuses an event or a response over [`PAYLOAD_LIMIT`], and gives the invocation the
+/// API function's deadline ([`API_TIMEOUT`] from now).
 pub async fn invoke(router: Router, event: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    invoke_within(router, event, API_TIMEOUT).await
+}
+
+/// [`invoke`] with `timeout` as the function's timeout: the invocation's deadline is that far
+/// from now, and like Lambda, nothing is answered past it.
+pub async fn invoke_within(
+    router: Router,
+    event: serde_json::Value,
+    timeout: std::time::Duration,
+) -> anyhow::Result<serde_json::Value> {
     let size = serde_json::to_vec(&event)?.len();
     anyhow::ensure!(
         size <= PAYLOAD_LIMIT,
@@ -93,9 +123,14 @@ pub async fn invoke(router: Router, event: serde_json::Value) -> anyhow::Result<
     let request: LambdaRequest = serde_json::from_value(event)?;
     let mut adapter = Adapter::from(router);
     let adapter = adapter.ready().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let response = adapter
-        .call(LambdaEvent::new(request, Context::default()))
+    let mut context = Context::default();
+    let deadline = std::time::SystemTime::now() + timeout;
+    context.deadline = deadline
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let response = tokio::time::timeout(timeout, adapter.call(LambdaEvent::new(request, context)))
         .await
+        .map_err(|_| anyhow::anyhow!("Task timed out after {:.2} seconds", timeout.as_secs_f64()))?
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let response = serde_json::to_value(&response)?;
     let size = serde_json::to_vec(&response)?.len();

@@ -224,33 +224,45 @@ async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
     let min_confidence = args.cat_min_confidence;
     match args.handler {
         Handler::Api => {
-            let router = pawql::app::lambda_api_router(
+            let router = within_init(pawql::app::lambda_api_router(
                 &clients,
                 &args.stage.stage,
                 settings,
                 min_confidence,
                 args.access.options(),
-            )
+            ))
             .await?;
             pawql::lambda::run(router).await
         }
         Handler::Stream => {
-            let router = pawql::app::lambda_stream_router(
+            let router = within_init(pawql::app::lambda_stream_router(
                 &clients,
                 &args.stage.stage,
                 settings,
                 min_confidence,
                 args.access.options(),
-            )
+            ))
             .await?;
             pawql::lambda::run_streaming(router).await
         }
         Handler::ScanStream => {
-            let scanner =
-                pawql::app::aws_stream_scanner(&clients, &args.stage.stage, &settings, min_confidence).await?;
+            let scanner = within_init(pawql::app::aws_stream_scanner(
+                &clients,
+                &args.stage.stage,
+                &settings,
+                min_confidence,
+            ))
+            .await?;
             pawql::scan_stream::run(scanner).await
         }
     }
+}
+
+/// Start-up work (the stage's SSM read, with its throttling retries) inside Lambda's 10 s init
+/// phase: it gives up with a clear error a margin before Lambda would kill it.
+async fn within_init<T>(start: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    let deadline = tokio::time::Instant::now() + pawql::lambda::INIT_LIMIT;
+    resolvers::deadline::scope(Some(deadline), start).await
 }
 
 async fn shutdown_signal() {

@@ -14,6 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tracing::{instrument, warn};
 
+use crate::deadline;
 use crate::domain::chunks::{chunk_of, LabelChunks, Slot, WriteShards};
 use crate::domain::hold::Hold;
 use crate::domain::image::ImageKind;
@@ -117,6 +118,12 @@ pub struct Catalog {
     recent_info: Arc<std::sync::Mutex<HashMap<Label, (Instant, LabelChunks)>>>,
 }
 
+/// The time an upload needs once started (decode, variants, S3 puts, the transaction): less
+/// left on the request's deadline and it is refused before anything is written.
+const UPLOAD_NEEDS: Duration = Duration::from_secs(5);
+/// The same for a re-weight or a delete (one transaction, and a delete's object).
+const WRITE_NEEDS: Duration = Duration::from_secs(2);
+
 impl Catalog {
     pub fn new(images: Arc<dyn ImageStore>, tables: Arc<dyn ChunkTables>, settings: CatalogSettings) -> Catalog {
         Catalog {
@@ -143,6 +150,7 @@ impl Catalog {
     /// the existing image unchanged (its weight included): uploads are safe to retry.
     #[instrument(skip(self, bytes), fields(bytes = bytes.len()))]
     pub async fn upload(&self, label: &str, weight: Option<f64>, bytes: Bytes) -> ApiResult<ImageRecord> {
+        deadline::ensure_time_for(UPLOAD_NEEDS, "an upload")?;
         let label = self.settings.labels.parse(label)?;
         let weight = weight.map(Weight::from_f64).transpose()?.unwrap_or(Weight::DEFAULT);
         let (facts, decoded) = decode_image_off_runtime(&bytes, self.settings.limits).await?;
@@ -161,7 +169,7 @@ impl Catalog {
             // timeout hit after the store acted): nothing points at it, so it goes, variants
             // and all.
             self.remove_orphan_object(&id).await;
-            return Err(ApiError::Internal(err.context("storing the uploaded image")));
+            return Err(ApiError::from(err.context("storing the uploaded image")));
         }
         let new = NewImage {
             id: id.clone(),
@@ -258,6 +266,7 @@ impl Catalog {
     /// for the client's fault); after an internal error it stays, so the call can be retried.
     #[instrument(skip(self))]
     pub async fn complete_upload(&self, ticket: &str, weight: Option<f64>) -> ApiResult<ImageRecord> {
+        deadline::ensure_time_for(UPLOAD_NEEDS, "completing an upload")?;
         let ticket = UploadTicket::parse(ticket, &self.settings.labels)?;
         // Checked before the staged file is touched, so a typo costs nothing.
         weight.map(Weight::from_f64).transpose()?;
@@ -284,7 +293,7 @@ impl Catalog {
     }
 
     async fn discard_staged(&self, ticket: &UploadTicket) {
-        if let Err(e) = self.images.delete_staged(ticket).await {
+        if let Err(e) = deadline::cleanup(self.images.delete_staged(ticket)).await {
             warn!(%ticket, error = format!("{e:#}"), "could not remove a staged upload");
         }
     }
@@ -292,10 +301,11 @@ impl Catalog {
     /// After a failed row write: delete the object unless a concurrent upload of the same
     /// bytes did get its row in (then the object is that row's and must stay).
     async fn remove_orphan_object(&self, id: &ImageId) {
-        match self.tables.get_image(id).await {
+        // In the time kept for clean-up: the request's own time may be what ran out.
+        match deadline::cleanup(self.tables.get_image(id)).await {
             Ok(Some(_)) => {}
             Ok(None) => {
-                if let Err(e) = self.images.delete(id).await {
+                if let Err(e) = deadline::cleanup(self.images.delete(id)).await {
                     warn!(%id, error = format!("{e:#}"), "could not remove an orphan image object");
                 }
             }
@@ -449,6 +459,7 @@ impl Catalog {
     pub async fn set_weight(&self, id: &str, weight: f64) -> ApiResult<ImageRecord> {
         let id = ImageId::parse(id, &self.settings.labels)?;
         let weight = Weight::from_f64(weight)?;
+        deadline::ensure_time_for(WRITE_NEEDS, "a re-weight")?;
         let changed = self.tables.set_weight(&id, weight).await;
         self.forget_recent(&id.label);
         changed?.ok_or_else(|| ApiError::NotFound(format!("no image with id {id}")))
@@ -459,6 +470,7 @@ impl Catalog {
     #[instrument(skip(self))]
     pub async fn delete(&self, id: &str) -> ApiResult<bool> {
         let id = ImageId::parse(id, &self.settings.labels)?;
+        deadline::ensure_time_for(WRITE_NEEDS, "a delete")?;
         let removed = self.tables.remove_image(&id).await;
         self.forget_recent(&id.label);
         let removed = removed?;
@@ -466,7 +478,7 @@ impl Catalog {
         // at missing bytes. The object is removed even when the row was already gone, so
         // retrying a delete that failed half-way (an error the client saw) finishes the job.
         // (Unless another label holds the same bytes: keys are `{sha256}/{label}`, per label.)
-        if let Err(e) = self.images.delete(&id).await {
+        if let Err(e) = deadline::cleanup(self.images.delete(&id)).await {
             return Err(ApiError::Internal(
                 e.context(format!("image {id}: row removed, object not; retry the delete")),
             ));

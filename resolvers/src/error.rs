@@ -52,10 +52,20 @@ pub enum ApiError {
 }
 
 impl From<anyhow::Error> for ApiError {
-    /// Port failures are ours, except a label caught mid-migration, which the client retries.
+    /// Port failures are ours, except a label caught mid-migration and a request that ran out
+    /// of time, which the client retries.
     fn from(err: anyhow::Error) -> ApiError {
-        match err.downcast_ref::<crate::ports::MigrationPending>() {
-            Some(pending) => ApiError::MigrationPending(pending.to_string()),
+        if let Some(pending) = err.downcast_ref::<crate::ports::MigrationPending>() {
+            return ApiError::MigrationPending(pending.to_string());
+        }
+        match err
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<crate::deadline::OutOfTime>())
+        {
+            Some(late) => {
+                tracing::warn!(error = format!("{err:#}"), "out of time");
+                ApiError::TimedOut(format!("{late}; retry with a new request"))
+            }
             None => ApiError::Internal(err),
         }
     }

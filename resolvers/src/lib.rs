@@ -4,6 +4,7 @@
 //! into the ports and serves the schema built by [`build_schema`] over HTTP or Lambda.
 
 pub mod catalog;
+pub mod deadline;
 pub mod domain;
 pub mod error;
 pub mod label_check;

@@ -194,6 +194,7 @@ pub fn router(state: AppState, routes: Routes, cors_origins: &[String]) -> Route
             .layer(TraceLayer::new_for_http())
             .with_state(state),
     };
+    let router = router.layer(axum::middleware::from_fn(within_invocation_deadline));
     match cors(cors_origins) {
         Some(layer) => router.layer(layer),
         None => router,
@@ -218,6 +219,20 @@ fn all_routes(state: AppState) -> Router {
         .route("/uploads/{ticket}", put(uploads::put))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Runs a request inside its Lambda invocation's deadline, when it has one (`resolvers::deadline`:
+/// every retry loop and AWS call of the request stops a margin before it, so clean-up runs and
+/// the answer leaves before Lambda ends the process). The local server's requests have none.
+async fn within_invocation_deadline(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let deadline = request
+        .extensions()
+        .get::<lambda_http::Context>()
+        .and_then(|context| crate::lambda::instant_of(context.deadline));
+    resolvers::deadline::scope(deadline, next.run(request)).await
 }
 
 /// A route this door does not serve.

@@ -535,3 +535,66 @@ async fn keys_that_cannot_be_re_read_are_trusted_for_the_refresh_interval_and_no
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// Every object key in the stage's bucket.
+async fn bucket_keys(clients: &aws::AwsClients, stage: &str) -> Vec<String> {
+    let bucket = aws::load_parameters(&clients.ssm, stage).await.unwrap()["bucket"].clone();
+    let listed = clients.s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upload_stops_at_the_invocation_deadline_cleans_up_and_says_so() {
+    let plain = MotoServer::shared().await.clients().await;
+    let stage = unique_stage();
+    aws::provision(&plain, &stage).await.unwrap();
+    set_keys(&plain, &stage, aws::resources::API_KEYS_PARAMETER, MOBILE_KEY).await;
+    // The table refuses every transaction for load: retried, and never going to succeed.
+    let busy = crate::canned::CannedAnswers::default();
+    let clients = aws::AwsClients {
+        dynamodb: crate::canned::answering(&plain.dynamodb, &busy),
+        ..plain.clone()
+    };
+    let router = lambda_router(&clients, &stage, Default::default()).await;
+    busy.arm("TransactWriteItems", 100_000, crate::canned::THROTTLED_WRITE);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut upload = event("apigw-v2-multipart-upload.json");
+    upload["body"] = json!(b64.encode(multipart_upload(&fixture("images/cat_kde_tabby_q85.jpg"))));
+    upload["headers"]["x-api-key"] = json!(MOBILE_KEY);
+
+    // A function with 12 s: the retries stop a margin before its end, the object the upload
+    // put is removed, and the client is told, instead of Lambda killing it mid-way.
+    let timeout = std::time::Duration::from_secs(12);
+    let response = pawql::lambda::invoke_within(router.clone(), upload.clone(), timeout)
+        .await
+        .expect("answered before the invocation's deadline");
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(crate::helpers::error_codes(&body), ["TIMED_OUT"], "{body}");
+    assert!(busy.injected("TransactWriteItems") > 1, "it did retry");
+    assert_eq!(
+        bucket_keys(&plain, &stage).await,
+        Vec::<String>::new(),
+        "the put object was removed"
+    );
+
+    // With less time left than an upload needs, nothing is even tried.
+    let tried = busy.injected("TransactWriteItems");
+    let response = pawql::lambda::invoke_within(router.clone(), upload, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(crate::helpers::error_codes(&body), ["TIMED_OUT"], "{body}");
+    assert!(
+        body["errors"][0]["message"].as_str().unwrap().contains("retry"),
+        "{body}"
+    );
+    assert_eq!(busy.injected("TransactWriteItems"), tried, "refused before it started");
+    assert_eq!(bucket_keys(&plain, &stage).await, Vec::<String>::new());
+    busy.arm("TransactWriteItems", 0, crate::canned::THROTTLED_WRITE);
+    let (_, labels) = invoke_graphql(&router, None, "{ labels { imageCount } }").await;
+    assert_eq!(labels["data"]["labels"][0]["imageCount"], 0, "no row: {labels}");
+}

@@ -4,6 +4,7 @@
 
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::Client;
+use resolvers::deadline;
 
 use super::contention::{self, Budget};
 use super::items::Item;
@@ -40,11 +41,16 @@ pub(super) async fn batch_get_projected(
                 }
             }
             let request = request.build()?;
-            let output = match client.batch_get_item().request_items(table, request).send().await {
+            let call = client.batch_get_item().request_items(table, request).send();
+            let what = format!("DynamoDB BatchGetItem {table}");
+            let output = match deadline::bounded(&what, async {
+                call.await.map_err(|e| contention::classify(e, &what))
+            })
+            .await
+            {
                 Ok(output) => output,
-                Err(e) => {
+                Err(err) => {
                     // Throttled as a whole: nothing was read, ask again for the same keys.
-                    let err = contention::classify(e, &format!("DynamoDB BatchGetItem {table}"));
                     if !contention::is_transient(&err) {
                         return Err(err);
                     }

@@ -110,9 +110,9 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// [`CONTENTION_BUDGET`] from now.
+    /// [`CONTENTION_BUDGET`] from now, or less if the request's deadline comes first.
     pub fn start() -> Budget {
-        Budget::within(CONTENTION_BUDGET)
+        Budget::within(resolvers::deadline::clamp(CONTENTION_BUDGET))
     }
 
     pub fn within(limit: Duration) -> Budget {
@@ -133,6 +133,12 @@ impl Budget {
     pub async fn pause(&mut self, what: &str) -> anyhow::Result<()> {
         self.attempt += 1;
         let pause = jittered(self.attempt);
+        if resolvers::deadline::remaining().is_some_and(|left| left < pause) {
+            return Err(resolvers::deadline::OutOfTime {
+                what: format!("{what} (contended, {} attempts)", self.attempt),
+            }
+            .into());
+        }
         if self.started.elapsed() + pause > self.limit {
             anyhow::bail!(
                 "{what}: still contended after {} attempts in {:?}",

@@ -18,6 +18,7 @@
 //! A slot is kept with probability ≥ 2/3, so a third request is rare. `labels` reads every
 //! label's shard items in one `BatchGetItem`.
 
+use resolvers::deadline;
 use std::collections::HashMap;
 
 use anyhow::Context;
@@ -101,15 +102,15 @@ impl DynamoChunkTables {
 
     /// One item by key, strongly consistent (writes are decided on what it says).
     async fn get_item(&self, table: &str, key: Item) -> anyhow::Result<Option<Item>> {
-        let output = self
+        let get = self
             .client
             .get_item()
             .table_name(table)
             .set_key(Some(key))
             .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| contention::classify(e, &format!("DynamoDB GetItem {table}")))?;
+            .send();
+        let what = format!("DynamoDB GetItem {table}");
+        let output = deadline::bounded(&what, async { get.await.map_err(|e| contention::classify(e, &what)) }).await?;
         Ok(output.item)
     }
 
@@ -168,9 +169,9 @@ impl DynamoChunkTables {
             .transact_get_items()
             .transact_items(get(&self.image_chunks_table, items::image_key(id))?)
             .transact_items(get(&self.chunk_info_table, items::info_key(&shard_key(label, hashed)))?)
-            .send()
-            .await
-            .map_err(|e| contention::classify(e, "DynamoDB TransactGetItems"))?;
+            .send();
+        let what = "DynamoDB TransactGetItems";
+        let output = deadline::bounded(what, async { output.await.map_err(|e| contention::classify(e, what)) }).await?;
         let responses = output.responses();
         let item = |i: usize| responses.get(i).and_then(|r| r.item()).filter(|item| !item.is_empty());
         let Some(row) = item(0) else {
@@ -281,12 +282,13 @@ impl DynamoChunkTables {
 
     /// One transaction; a lost race or contention comes back as [`contention::Transient`].
     async fn transact(&self, writes: Vec<TransactWriteItem>) -> anyhow::Result<()> {
-        self.client
+        let write = self
+            .client
             .transact_write_items()
             .set_transact_items(Some(writes))
-            .send()
-            .await
-            .map_err(|e| contention::classify(e, "DynamoDB TransactWriteItems"))?;
+            .send();
+        let what = "DynamoDB TransactWriteItems";
+        deadline::bounded(what, async { write.await.map_err(|e| contention::classify(e, what)) }).await?;
         Ok(())
     }
 

@@ -97,7 +97,8 @@ pub fn s3_config(sdk: &SdkConfig) -> aws_sdk_s3::config::Builder {
 pub async fn load_parameters(ssm: &aws_sdk_ssm::Client, stage: &str) -> anyhow::Result<HashMap<String, String>> {
     let mut budget = contention::Budget::start();
     loop {
-        match load_parameters_once(ssm, stage).await {
+        let what = format!("SSM GetParametersByPath of {stage}");
+        match resolvers::deadline::bounded(&what, load_parameters_once(ssm, stage)).await {
             Err(e) if contention::is_transient(&e) => budget.pause(&format!("SSM parameters of {stage}")).await?,
             done => return done,
         }

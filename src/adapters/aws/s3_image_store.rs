@@ -6,6 +6,7 @@
 //! Presigned uploads are PUT by the client straight to `staging/<label>/<token>`; the bucket's
 //! lifecycle rule (serverless.yml) expires what is never completed.
 
+use resolvers::deadline;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -62,7 +63,8 @@ impl S3ImageStore {
     }
 
     async fn put_object(&self, key: &str, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
-        self.client
+        let put = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -72,42 +74,39 @@ impl S3ImageStore {
             .cache_control(IMMUTABLE)
             .metadata("s3key", key)
             .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .with_context(|| format!("S3 PutObject {key}"))?;
+            .send();
+        let what = format!("S3 PutObject {key}");
+        deadline::bounded(&what, async { put.await.context(what.clone()) }).await?;
         Ok(())
     }
 
     /// The object, or `None` for a missing key (with `s3:ListBucket`, S3 says 404, not 403).
     async fn get_object(&self, key: &str) -> anyhow::Result<Option<GetObjectOutput>> {
-        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
-            Ok(object) => Ok(Some(object)),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-            Err(err) => Err(err).with_context(|| format!("S3 GetObject {key}")),
-        }
+        let what = format!("S3 GetObject {key}");
+        deadline::bounded(&what, async {
+            match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+                Ok(object) => Ok(Some(object)),
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+                Err(err) => Err(err).context(what.clone()),
+            }
+        })
+        .await
     }
 
     async fn get_bytes(&self, key: &str) -> anyhow::Result<Option<Bytes>> {
         let Some(object) = self.get_object(key).await? else {
             return Ok(None);
         };
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .with_context(|| format!("reading S3 object {key}"))?;
+        let what = format!("reading S3 object {key}");
+        let bytes = deadline::bounded(&what, async { object.body.collect().await.context(what.clone()) }).await?;
         Ok(Some(bytes.into_bytes()))
     }
 
     /// DeleteObject succeeds for a missing key, which is what the port asks for.
     async fn delete_object(&self, key: &str) -> anyhow::Result<()> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .with_context(|| format!("S3 DeleteObject {key}"))?;
+        let delete = self.client.delete_object().bucket(&self.bucket).key(key).send();
+        let what = format!("S3 DeleteObject {key}");
+        deadline::bounded(&what, async { delete.await.context(what.clone()) }).await?;
         Ok(())
     }
 }
