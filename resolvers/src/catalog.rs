@@ -248,11 +248,14 @@ impl Catalog {
             )));
         }
         let ticket = UploadTicket::new(label);
+        // Taken before signing: the store's clock reads later, so the signature lasts at
+        // least until the `expiresAt` the client is told. On S3 the URL also needs the
+        // signing role's session to last that long (docs/aws-rules.md, S2).
+        let expires_at = Utc::now() + UPLOAD_TICKET_TTL;
         let upload_url = self
             .images
             .presign_upload(&ticket, byte_size, UPLOAD_TICKET_TTL)
             .await?;
-        let expires_at = Utc::now() + UPLOAD_TICKET_TTL;
         Ok(UploadGrant {
             ticket,
             upload_url,

@@ -16,7 +16,7 @@ use crate::domain::detection::{DetectError, Detection};
 use crate::domain::image::{ImageId, ImageKind, ImageRecord, NewImage, Sha256Hex};
 use crate::domain::label::Label;
 use crate::domain::scan::{ScanRecord, ScanRequested};
-use crate::domain::ticket::UploadTicket;
+use crate::domain::ticket::{SignedUpload, UploadTicket};
 use crate::domain::variants::{ImageSize, VariantFacts};
 use crate::domain::weight::Weight;
 
@@ -101,7 +101,11 @@ pub trait ScanDispatch: Send + Sync {
 /// a presigned S3 URL and no staging is routed.
 #[async_trait]
 pub trait UploadStaging: Send + Sync {
-    /// Keeps `bytes` as the file of `ticket`, replacing an earlier PUT.
+    /// Checks a PUT's URL before any of its body is read: the ticket, its declared length and
+    /// its expiry must be as this store signed them, and the expiry not passed (FORBIDDEN).
+    fn verify(&self, upload: &SignedUpload) -> crate::error::ApiResult<()>;
+    /// Keeps `bytes` (of the length [`UploadStaging::verify`] accepted) as the file of
+    /// `ticket`, replacing an earlier PUT.
     async fn write_staged(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()>;
 }
 

@@ -88,8 +88,8 @@ async fn refused_presigned_files_leave_nothing_behind(backend: Backend) {
         let (_, body) = request_upload_raw(&app, "dog", size).await;
         assert_eq!(error_codes(&body), [code], "byteSize {size}: {body}");
     }
-    // The local stand-in also refuses an oversized PUT itself, whatever was declared (on S3
-    // the URL's signature covers the declared length: see the next test).
+    // The local stand-in refuses a PUT longer than its URL declares (on S3 the URL's
+    // signature covers the declared length: see `on_s3_the_upload_url_is_signed_…`).
     if backend == crate::helpers::Backend::Embedded {
         let grant = request_upload(&app, "dog", 1000).await;
         assert_eq!(
@@ -133,6 +133,152 @@ on_both_backends!(
     tickets_are_checked_before_anything_is_read
 );
 
+/// The local `PUT /uploads/{ticket}` holds the line S3 holds for a presigned URL: only a URL
+/// this server signed, before it expires, for exactly the declared bytes; and a staged file
+/// nobody completes does not outlive its ticket. Every refused PUT leaves nothing on disk.
+#[tokio::test]
+async fn locally_only_a_signed_unexpired_put_of_the_declared_size_is_staged() {
+    use resolvers::domain::ticket::{UploadSigner, UploadTicket};
+    let app = spawn_app(Backend::Embedded).await;
+    let crate::helpers::Storage::Embedded { data_dir } = &app.storage else {
+        unreachable!()
+    };
+    let photo = fixture("images/cat_chelsea.png");
+    let grant = request_upload(&app, "cat", photo.len()).await;
+    let signed_url = grant["uploadUrl"].as_str().unwrap().to_owned();
+    let (bare_url, query) = signed_url
+        .split_once('?')
+        .expect("the upload URL carries its signature");
+    let ticket = grant["ticket"].as_str().unwrap();
+    let labels = resolvers::domain::label::LabelSet::default_pets();
+    let put_status = |url: String, body: Vec<u8>| {
+        let client = app.client.clone();
+        async move { client.put(url).body(body).send().await.unwrap().status().as_u16() }
+    };
+
+    // The server's own key, read from its data directory: a URL it really issued, expired.
+    let key = std::fs::read(data_dir.join("upload-signing.key")).unwrap();
+    let signer = UploadSigner::from_key(&key).unwrap();
+    let parsed = UploadTicket::parse(ticket, &labels).unwrap();
+    let expired = signer.sign(
+        &parsed,
+        photo.len() as u64,
+        chrono::Utc::now() - chrono::Duration::seconds(1),
+    );
+    let another_server = UploadSigner::generate().unwrap();
+    let foreign = another_server.sign(
+        &parsed,
+        photo.len() as u64,
+        chrono::Utc::now() + chrono::Duration::minutes(5),
+    );
+    let unissued = format!("{}/uploads/cat.0123456789abcdef0123456789abcdef", app.address);
+    let refused: [(&str, String, Vec<u8>, u16); 7] = [
+        ("an unissued ticket, unsigned", unissued.clone(), photo.clone(), 403),
+        (
+            "an unissued ticket, this URL's signature",
+            format!("{unissued}?{query}"),
+            photo.clone(),
+            403,
+        ),
+        ("the bare ticket URL", bare_url.to_owned(), photo.clone(), 403),
+        (
+            "a larger declared size",
+            format!(
+                "{bare_url}?{}",
+                query.replace(&format!("size={}", photo.len()), "size=9999999")
+            ),
+            photo.clone(),
+            403,
+        ),
+        ("expired", format!("{bare_url}?{}", expired.query()), photo.clone(), 403),
+        (
+            "another server's key",
+            format!("{bare_url}?{}", foreign.query()),
+            photo.clone(),
+            403,
+        ),
+        (
+            "more bytes than declared",
+            signed_url.clone(),
+            [photo.clone(), vec![0; 10]].concat(),
+            413,
+        ),
+    ];
+    for (what, url, body, status) in refused {
+        assert_eq!(put_status(url, body).await, status, "{what}");
+        assert_eq!(app.staged_files().await, 0, "{what} staged something");
+    }
+    assert_eq!(
+        put_status(signed_url.clone(), photo[..100].to_vec()).await,
+        400,
+        "fewer bytes than declared"
+    );
+    assert_eq!(app.staged_files().await, 0);
+    let (_, body) = complete(&app, ticket, 0.5).await;
+    assert_eq!(error_codes(&body), ["NOT_FOUND"], "nothing was staged for the ticket");
+
+    // The URL it issued works, and a file nobody completes in the ticket's lifetime is gone.
+    assert_eq!(put_status(signed_url, photo).await, 200);
+    assert_eq!(app.staged_files().await, 1);
+    let staged = std::fs::read_dir(data_dir.join("staging/cat"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let written_long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(16 * 60);
+    std::fs::File::options()
+        .write(true)
+        .open(&staged)
+        .unwrap()
+        .set_modified(written_long_ago)
+        .unwrap();
+    let (_, body) = complete(&app, ticket, 0.5).await;
+    assert_eq!(
+        error_codes(&body),
+        ["NOT_FOUND"],
+        "a staged file older than its ticket is not filed"
+    );
+    assert_eq!(app.staged_files().await, 0, "and it is removed");
+}
+
+/// A staged file left by a server that stopped is swept when the store next opens.
+#[tokio::test]
+async fn staged_files_older_than_a_ticket_are_swept_when_the_local_store_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = fixture("images/cat_chelsea.png");
+    let (ticket, fresh_ticket) = {
+        let app = TestApp::builder(Backend::Embedded).data_dir(dir.path()).start().await;
+        let mut tickets = Vec::new();
+        for _ in 0..2 {
+            let grant = request_upload(&app, "cat", photo.len()).await;
+            assert_eq!(
+                put(&app, grant["uploadUrl"].as_str().unwrap(), photo.clone()).await,
+                200
+            );
+            tickets.push(grant["ticket"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(app.staged_files().await, 2);
+        app.stop().await;
+        (tickets[0].clone(), tickets[1].clone())
+    };
+    let token = ticket.split_once('.').unwrap().1;
+    let old = dir.path().join("staging/cat").join(token);
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(16 * 60);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+
+    let app = TestApp::builder(Backend::Embedded).data_dir(dir.path()).start().await;
+    assert_eq!(app.staged_files().await, 1, "the old file is swept, the fresh one kept");
+    assert!(!old.exists());
+    let (status, body) = complete(&app, &fresh_ticket, 0.5).await;
+    assert_eq!(status, 200, "a URL issued before the restart still counts: {body}");
+}
+
 async fn request_upload_raw(app: &TestApp, label: &str, byte_size: i64) -> (u16, Value) {
     app.graphql(
         "mutation($label: String!, $size: Int!) { requestUpload(label: $label, byteSize: $size) { ticket } }",
@@ -141,53 +287,94 @@ async fn request_upload_raw(app: &TestApp, label: &str, byte_size: i64) -> (u16,
     .await
 }
 
-/// moto takes a presigned PUT of any length (it checks no signature); S3 checks the signature,
-/// and the signature covers `content-length`: a body of any other size than declared is refused.
+/// moto takes a presigned PUT of any length (it checks no signature); S3 recomputes the
+/// signature from the request it gets, and the URL signs `content-length`. So the test does
+/// what S3 does, with its own SigV4 (not the SDK's signer): from the URL pawql handed out and
+/// the stage's credentials, the signature comes out right for a body of the declared
+/// `byteSize`, and wrong for any other length, which S3 would refuse.
 #[tokio::test]
 async fn on_s3_the_upload_url_is_signed_for_the_declared_length() {
     let app = spawn_app(crate::helpers::Backend::Aws).await;
     let grant = request_upload(&app, "cat", 12_345).await;
     let url = reqwest::Url::parse(grant["uploadUrl"].as_str().unwrap()).unwrap();
     let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
-    let signed: Vec<&str> = query["X-Amz-SignedHeaders"].split(';').collect();
-    assert!(signed.contains(&"content-length"), "{signed:?}");
-    assert!(query.contains_key("X-Amz-Signature"));
+    assert_eq!(query["X-Amz-Algorithm"], "AWS4-HMAC-SHA256");
+    assert_eq!(
+        query["X-Amz-SignedHeaders"], "content-length;host",
+        "exactly these, so S3 checks the length"
+    );
     assert!(query["X-Amz-Expires"].parse::<u64>().unwrap() <= 15 * 60);
 
-    // What S3 recomputes: the same PUT signed at the same instant with the declared length
-    // gives the same signature, with any other length another one, which S3 refuses.
-    let crate::helpers::Storage::Aws { clients, resources } = &app.storage else {
-        unreachable!()
-    };
-    let at = std::time::SystemTime::now();
-    let signature = |length: i64| {
-        let (s3, bucket) = (clients.s3.clone(), resources.bucket.clone());
-        async move {
-            let config = aws_sdk_s3::presigning::PresigningConfig::builder()
-                .start_time(at)
-                .expires_in(std::time::Duration::from_secs(900))
-                .build()
-                .unwrap();
-            let presigned = s3
-                .put_object()
-                .bucket(bucket)
-                .key("staging/cat/x")
-                .content_length(length)
-                .presigned(config)
-                .await
-                .unwrap();
-            let url = reqwest::Url::parse(presigned.uri()).unwrap();
-            url.query_pairs()
-                .find(|(k, _)| k == "X-Amz-Signature")
-                .unwrap()
-                .1
-                .into_owned()
-        }
-    };
-    assert_eq!(signature(12_345).await, signature(12_345).await);
-    assert_ne!(
-        signature(12_345).await,
-        signature(12_346).await,
-        "the length is part of what is signed"
+    let (key_id, secret) = crate::moto::CREDENTIALS;
+    let signature = |length: u64| sigv4_query_signature(&url, secret, length);
+    assert!(query["X-Amz-Credential"].starts_with(&format!("{key_id}/")));
+    assert_eq!(
+        signature(12_345),
+        query["X-Amz-Signature"],
+        "what S3 computes for the declared length"
     );
+    for other in [0, 12_344, 12_346, 10 * 1024 * 1024] {
+        assert_ne!(
+            signature(other),
+            query["X-Amz-Signature"],
+            "a body of {other} bytes is refused"
+        );
+    }
+}
+
+/// SigV4 for a presigned `PUT` (the AWS documentation's "Authenticating Requests: Using Query
+/// Parameters"): the canonical request with the URL's own query (less the signature), the
+/// signed headers as S3 would read them from a request with this `Content-Length`, and an
+/// unsigned payload; then the key derived from the secret, date, region and service.
+fn sigv4_query_signature(url: &reqwest::Url, secret: &str, content_length: u64) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    use sha2::{Digest, Sha256};
+    let hmac = |key: &[u8], text: &str| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        mac.update(text.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    };
+    // RFC 3986 unreserved characters stay; everything else is %XX (upper case), as SigV4 wants.
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let mut pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .into_owned()
+        .filter(|(name, _)| name != "X-Amz-Signature")
+        .map(|(name, value)| (encode(&name), encode(&value)))
+        .collect();
+    pairs.sort();
+    let canonical_query = pairs
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let host = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap()),
+        None => url.host_str().unwrap().to_owned(),
+    };
+    let canonical_request = format!(
+        "PUT\n{}\n{canonical_query}\ncontent-length:{content_length}\nhost:{host}\n\ncontent-length;host\nUNSIGNED-PAYLOAD",
+        url.path()
+    );
+    let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let amz_date = &query["X-Amz-Date"];
+    let scope = query["X-Amz-Credential"].split_once('/').unwrap().1.to_owned();
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical_request.as_bytes()))
+    );
+    let parts: Vec<&str> = scope.split('/').collect();
+    let (date, region, service) = (parts[0], parts[1], parts[2]);
+    let mut key = hmac(format!("AWS4{secret}").as_bytes(), date);
+    for part in [region, service, "aws4_request"] {
+        key = hmac(&key, part);
+    }
+    hex::encode(hmac(&key, &string_to_sign))
 }

@@ -8,19 +8,42 @@
 //! Presigned uploads are staged under `<data-dir>/staging/<label>/<token>`: the local server's
 //! `PUT /uploads/<ticket>` writes there (the stand-in for S3's presigned PUT), and
 //! `completeUpload` reads and removes the file.
+//!
+//! Only URLs this store handed out are taken. They are signed (`domain/ticket.rs`) with a key
+//! made once from the OS's CSPRNG and kept beside the staging directory in
+//! `<data-dir>/upload-signing.key` (mode 0600): a restart keeps the URLs already handed out
+//! working, and nobody who cannot read the data directory can make one.
+//!
+//! A staged file nobody completes is removed once it is older than the ticket lifetime (15
+//! minutes after its PUT; a file that old is never read either). S3's staging prefix does the
+//! same with a lifecycle rule, whose shortest period is a day; here nothing forces a day, and
+//! a shorter one bounds what unfinished uploads hold on disk to what can be PUT in 15 minutes.
+//! The sweep runs when the store opens (what a stopped server left) and on a staging write
+//! at most once a minute (one directory listing per minute, however many PUTs arrive), so
+//! there is no background task to own or stop.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use async_trait::async_trait;
 use bytes::Bytes;
+use resolvers::catalog::UPLOAD_TICKET_TTL;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
-use resolvers::domain::ticket::{UploadTicket, STAGING_PREFIX};
+use resolvers::domain::ticket::{SignedUpload, UploadSigner, UploadTicket, STAGING_PREFIX};
 use resolvers::domain::variants::{ImageSize, VariantFacts};
 use resolvers::ports::{ImageStore, Staged, UploadStaging};
-use tracing::instrument;
+use resolvers::ApiResult;
+use tracing::{instrument, warn};
+
+/// How long a staged file is kept after its PUT (see the module header).
+const KEEP_STAGED: Duration = UPLOAD_TICKET_TTL;
+/// How often staging writes also sweep old staged files.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// The signing key's file, beside the staging directory.
+const SIGNING_KEY_FILE: &str = "upload-signing.key";
 
 /// Image files under one directory, served by the local server at `<public_url>/images/<id>`.
 pub struct FileImageStore {
@@ -28,6 +51,10 @@ pub struct FileImageStore {
     staging: PathBuf,
     scan_uploads: PathBuf,
     public_url: String,
+    /// Signs the upload URLs this store hands out and checks the ones PUT to.
+    signer: UploadSigner,
+    /// When a staging write next sweeps old staged files.
+    next_sweep: Mutex<Instant>,
 }
 
 impl FileImageStore {
@@ -36,12 +63,27 @@ impl FileImageStore {
         for dir in [root, staging, scan_uploads] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
+        let signer = load_or_create_signer(&staging.with_file_name(SIGNING_KEY_FILE))?;
+        sweep_staging(staging);
         Ok(FileImageStore {
             root: root.to_owned(),
             staging: staging.to_owned(),
             scan_uploads: scan_uploads.to_owned(),
             public_url: public_url.trim_end_matches('/').to_owned(),
+            signer,
+            next_sweep: Mutex::new(Instant::now() + SWEEP_EVERY),
         })
+    }
+
+    /// Whether this staging write should sweep: at most once per [`SWEEP_EVERY`].
+    fn sweep_due(&self) -> bool {
+        let mut next = self.next_sweep.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        if now < *next {
+            return false;
+        }
+        *next = now + SWEEP_EVERY;
+        true
     }
 
     /// The staged file of a ticket. Tickets are validated (label, 32 hex digits), so the path
@@ -70,9 +112,20 @@ impl FileImageStore {
 
 #[async_trait]
 impl UploadStaging for FileImageStore {
-    /// Stores the body of a `PUT /uploads/<ticket>` (already size-checked by the server).
+    fn verify(&self, upload: &SignedUpload) -> ApiResult<()> {
+        self.signer.verify(upload, chrono::Utc::now())
+    }
+
+    /// Stores the body of a `PUT /uploads/<ticket>` (already checked by the server to be
+    /// exactly the signed length): to a temporary file, renamed into place once complete.
     #[instrument(level = "debug", skip_all, fields(%ticket))]
     async fn write_staged(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()> {
+        if self.sweep_due() {
+            let staging = self.staging.clone();
+            tokio::task::spawn_blocking(move || sweep_staging(&staging))
+                .await
+                .context("sweep task panicked")?;
+        }
         write_file(self.staged_path(ticket), bytes).await
     }
 }
@@ -117,22 +170,29 @@ impl ImageStore for FileImageStore {
         })
     }
 
-    /// The local server's upload route. It does not expire: the local server is a
-    /// single-user development tool on loopback; S3's presigned PUT is what expires.
-    /// The local PUT route caps what it takes at the upload limit while it streams.
+    /// The local server's upload route, signed like S3's presigned PUT: for exactly
+    /// `byte_size` bytes, until `ttl` from now.
     #[instrument(level = "debug", skip_all, fields(%ticket))]
-    async fn presign_upload(&self, ticket: &UploadTicket, _byte_size: u64, _ttl: Duration) -> anyhow::Result<String> {
-        Ok(format!("{}/uploads/{ticket}", self.public_url))
+    async fn presign_upload(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
+        let expires = chrono::Utc::now() + chrono::Duration::from_std(ttl).context("the ticket lifetime")?;
+        let signed = self.signer.sign(ticket, byte_size, expires);
+        Ok(format!("{}/uploads/{ticket}?{}", self.public_url, signed.query()))
     }
 
     #[instrument(level = "debug", skip_all, fields(%ticket))]
     async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
         let path = self.staged_path(ticket);
-        let size = match tokio::fs::metadata(&path).await {
-            Ok(meta) => meta.len(),
+        let meta = match tokio::fs::metadata(&path).await {
+            Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Staged::Missing),
             Err(e) => return Err(e).context("reading a staged upload"),
         };
+        // Past its keeping time it is as good as swept, whenever the sweep comes.
+        if is_stale(&meta, SystemTime::now()) {
+            remove_optional(&path).await?;
+            return Ok(Staged::Missing);
+        }
+        let size = meta.len();
         if size > max_bytes as u64 {
             return Ok(Staged::TooLarge(size));
         }
@@ -154,6 +214,98 @@ impl ImageStore for FileImageStore {
     async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
         read_optional(&self.scan_uploads.join(sha256.as_str())).await
     }
+}
+
+/// Whether a staged file (or a temporary one left beside it) was last written longer ago than
+/// it is kept. A file dated in the future (a clock set back) is kept until it is not.
+fn is_stale(meta: &std::fs::Metadata, now: SystemTime) -> bool {
+    meta.modified()
+        .ok()
+        .and_then(|written| now.duration_since(written).ok())
+        .is_some_and(|age| age >= KEEP_STAGED)
+}
+
+/// Removes staged files older than [`KEEP_STAGED`] from `<staging>/<label>/`, temporary files
+/// of writes that never finished included. Failures are logged: a sweep never fails a request.
+fn sweep_staging(staging: &Path) {
+    let now = SystemTime::now();
+    let mut removed = 0usize;
+    for label_dir in std::fs::read_dir(staging).into_iter().flatten().flatten() {
+        if !label_dir.file_type().is_ok_and(|kind| kind.is_dir()) {
+            continue;
+        }
+        for entry in std::fs::read_dir(label_dir.path()).into_iter().flatten().flatten() {
+            let stale = entry
+                .metadata()
+                .is_ok_and(|meta| meta.is_file() && is_stale(&meta, now));
+            if !stale {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => warn!(path = %entry.path().display(), error = %e, "could not sweep a staged upload"),
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "swept staged uploads older than the ticket lifetime");
+    }
+}
+
+/// The upload signing key kept at `path`, made on first use. It is written to a private
+/// temporary file and hard-linked into place, which fails if another opener got there first:
+/// then that key is the one read, and both agree.
+fn load_or_create_signer(path: &Path) -> anyhow::Result<UploadSigner> {
+    let read = |path: &Path| -> anyhow::Result<UploadSigner> {
+        let key = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        keep_private(path)?;
+        UploadSigner::from_key(&key).with_context(|| format!("{} is not an upload signing key", path.display()))
+    };
+    if path.exists() {
+        return read(path);
+    }
+    let signer = UploadSigner::generate()?;
+    let (tmp, mut file) = tempfile_in(path.parent().unwrap_or(Path::new(".")))?;
+    let written = private(&file)
+        .and_then(|()| file.write_all(signer.key()))
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match written {
+        Ok(()) => Ok(signer),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+    }
+}
+
+/// Makes a file only its owner can read or write (before anything secret is written to it).
+fn private(file: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
+/// Narrows a key file others can read (copied in by hand, say) back to its owner.
+fn keep_private(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            warn!(path = %path.display(), mode = format!("{mode:o}"), "the upload signing key was readable by others; now 0600");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting {}", path.display()))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Writes a file atomically, off the async runtime.
