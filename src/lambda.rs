@@ -34,8 +34,9 @@ pub async fn run(router: Router) -> anyhow::Result<()> {
 
 /// Serves Lambda invocations with streamed responses (a Function URL in `RESPONSE_STREAM`
 /// mode): each body chunk reaches the client as the router writes it, so a subscription's
-/// events arrive as they happen. Streamed responses may pass 6 MB (Lambda allows 20 MB);
-/// the router still plans within 6 MB, as on the buffered function.
+/// events arrive as they happen. Streamed responses may pass 6 MB (Lambda allows 200 MB,
+/// at most 2 MB/s past the first 6); the router still plans within 6 MB, as on the buffered
+/// function.
 pub async fn run_streaming(router: Router) -> anyhow::Result<()> {
     lambda_http::run_with_streaming_response(router)
         .await
@@ -47,6 +48,13 @@ pub const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(29);
 
 /// Lambda's limit on a function's init phase (the cold start before the first event).
 pub const INIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Start-up work (the stage's SSM read, with its throttling retries) inside Lambda's 10 s init
+/// phase: it gives up with a clear error a margin before Lambda would kill it.
+pub async fn within_init<T>(start: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    let deadline = tokio::time::Instant::now() + INIT_LIMIT;
+    resolvers::deadline::scope(Some(deadline), start).await
+}
 
 /// A Lambda deadline (milliseconds since the epoch, as the Runtime API hands it out) as an
 /// instant on this process's clock; `None` for 0 (no deadline given).

@@ -224,7 +224,7 @@ async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
     let min_confidence = args.cat_min_confidence;
     match args.handler {
         Handler::Api => {
-            let router = within_init(pawql::app::lambda_api_router(
+            let router = pawql::lambda::within_init(pawql::app::lambda_api_router(
                 &clients,
                 &args.stage.stage,
                 settings,
@@ -235,7 +235,7 @@ async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
             pawql::lambda::run(router).await
         }
         Handler::Stream => {
-            let router = within_init(pawql::app::lambda_stream_router(
+            let router = pawql::lambda::within_init(pawql::app::lambda_stream_router(
                 &clients,
                 &args.stage.stage,
                 settings,
@@ -246,7 +246,7 @@ async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
             pawql::lambda::run_streaming(router).await
         }
         Handler::ScanStream => {
-            let scanner = within_init(pawql::app::aws_stream_scanner(
+            let scanner = pawql::lambda::within_init(pawql::app::aws_stream_scanner(
                 &clients,
                 &args.stage.stage,
                 &settings,
@@ -256,13 +256,6 @@ async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
             pawql::scan_stream::run(scanner).await
         }
     }
-}
-
-/// Start-up work (the stage's SSM read, with its throttling retries) inside Lambda's 10 s init
-/// phase: it gives up with a clear error a margin before Lambda would kill it.
-async fn within_init<T>(start: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
-    let deadline = tokio::time::Instant::now() + pawql::lambda::INIT_LIMIT;
-    resolvers::deadline::scope(Some(deadline), start).await
 }
 
 async fn shutdown_signal() {

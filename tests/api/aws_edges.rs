@@ -20,7 +20,7 @@ use crate::moto::{unique_stage, MotoServer};
 async fn detector_refusing(refusal: &CannedAnswers) -> (crate::helpers::TestApp, RekognitionDetector, ImageId) {
     let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let (resources, clients) = crate::scan_stream::resources(&app);
-    let clients = crate::iam::enforcing(&clients);
+    let clients = crate::iam::enforcing(&clients, &[crate::iam::Function::Scan]);
     let rekognition = aws_sdk_rekognition::Client::from_conf(
         clients
             .rekognition

@@ -62,7 +62,7 @@ impl Intercept for RequestLog {
 
 async fn logged_clients(log: &RequestLog) -> AwsClients {
     let sdk = MotoServer::shared().await.sdk_config().await;
-    let logged = AwsClients {
+    AwsClients {
         s3: aws_sdk_s3::Client::from_conf(pawql::adapters::aws::s3_config(&sdk).interceptor(log.clone()).build()),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)
@@ -79,12 +79,17 @@ async fn logged_clients(log: &RequestLog) -> AwsClients {
                 .interceptor(log.clone())
                 .build(),
         ),
-    };
-    crate::iam::enforcing(&logged)
+    }
+}
+
+/// The logged clients with the IAM of `function`'s role.
+fn acting_as(clients: &AwsClients, function: &'static [crate::iam::Function]) -> AwsClients {
+    crate::iam::enforcing(clients, function)
 }
 
 /// A server as the Lambda API function runs (scans left to the stream handler), its AWS calls
-/// logged in `log`; and the logged clients, for the scan handler beside it.
+/// logged in `log` (with the API's role, as the harness gives it); and the logged clients
+/// with the scan handler's role, for the scan handler beside it.
 async fn lambda_api(log: &RequestLog) -> (TestApp, AwsClients) {
     let clients = logged_clients(log).await;
     let app = TestApp::builder(Backend::Aws)
@@ -92,7 +97,7 @@ async fn lambda_api(log: &RequestLog) -> (TestApp, AwsClients) {
         .stream_handler_scans()
         .start()
         .await;
-    (app, clients)
+    (app, acting_as(&clients, &[crate::iam::Function::Scan]))
 }
 
 #[tokio::test]
@@ -402,9 +407,14 @@ async fn the_sweep_and_a_redirected_random_cost_their_budget() {
     crate::lambda::set_keys(&plain, &stage, "apiKeys", "budget-key-0123456789").await;
 
     // The sweep over a stage with nothing stale: one Query per shard of the sparse index.
-    let scanner = pawql::app::aws_stream_scanner(&clients, &stage, &resolvers::CatalogSettings::default(), 80.0)
-        .await
-        .unwrap();
+    let scanner = pawql::app::aws_stream_scanner(
+        &acting_as(&clients, &[crate::iam::Function::Scan]),
+        &stage,
+        &resolvers::CatalogSettings::default(),
+        80.0,
+    )
+    .await
+    .unwrap();
     log.take();
     let deadline = tokio::time::Instant::now() + pawql::scan_stream::FUNCTION_TIMEOUT;
     pawql::scan_stream::sweep(&scanner, chrono::Duration::minutes(15), deadline)
@@ -415,7 +425,7 @@ async fn the_sweep_and_a_redirected_random_cost_their_budget() {
     // A ~5 MB image, filed through the presigned path, then drawn by petAPI's /random on the
     // Lambda: the pick, and a redirect instead of the bytes (no GetObject).
     let router = pawql::app::lambda_api_router(
-        &clients,
+        &acting_as(&clients, &[crate::iam::Function::Api]),
         &stage,
         resolvers::CatalogSettings::default(),
         80.0,
@@ -547,4 +557,40 @@ async fn pawql_results_reads_a_batch_a_hundred_scans_a_request() {
         "none of them exist"
     );
     assert_eq!(log.take(), ["dynamodb.BatchGetItem"; 3], "100 + 100 + 50 scans");
+}
+
+/// SSM answers `GetParametersByPath` at most 10 parameters a page: a stage with more (keys,
+/// settings, resources) is read whole, a page at a time (docs/aws-rules.md, P1).
+#[tokio::test]
+async fn a_stage_with_more_parameters_than_one_page_is_read_whole() {
+    let log = RequestLog::default();
+    let clients = logged_clients(&log).await;
+    let plain = MotoServer::shared().await.clients().await;
+    let stage = crate::moto::unique_stage();
+    pawql::adapters::aws::provision(&plain, &stage).await.unwrap();
+    let path = pawql::adapters::aws::resources::parameter_path(&stage);
+    for n in 0..14 {
+        plain
+            .ssm
+            .put_parameter()
+            .name(format!("{path}extra/p{n:02}"))
+            .value(format!("v{n}"))
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .unwrap();
+    }
+    let read = pawql::adapters::aws::load_parameters(&acting_as(&clients, &[crate::iam::Function::Api]).ssm, &stage)
+        .await
+        .unwrap();
+    for n in 0..14 {
+        assert_eq!(read[&format!("extra/p{n:02}")], format!("v{n}"));
+    }
+    assert!(read.len() > 14 && read.contains_key("bucket"), "{:?}", read.keys());
+    let pages = log.take();
+    assert!(
+        pages.len() >= read.len().div_ceil(10) && pages.iter().all(|p| p == "ssm.GetParametersByPath"),
+        "{} parameters in {pages:?}",
+        read.len()
+    );
 }

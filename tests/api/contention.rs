@@ -32,7 +32,7 @@ async fn troubled_clients(trouble: &CannedAnswers) -> pawql::adapters::aws::AwsC
         dynamodb: crate::canned::answering(&plain.dynamodb, trouble),
         ..plain
     };
-    crate::iam::enforcing(&clients)
+    crate::iam::enforcing(&clients, &[crate::iam::Function::Api])
 }
 
 #[tokio::test]

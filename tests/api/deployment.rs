@@ -169,19 +169,30 @@ fn serverless_yml_declares_what_provision_creates() {
         yml["functions"]["api"]["package"]["artifact"], "target/lambda/pawql/bootstrap.zip",
         "where `cargo lambda build --profile lambda-artifact --arm64 --output-format zip` puts the binary"
     );
-    // Least privilege: no wildcard actions, no managed policies, and a wildcard resource only
-    // for rekognition:DetectLabels (which has no resource-level permissions) and alone.
-    let statements = provider["iam"]["role"]["statements"].as_sequence().unwrap();
-    for statement in statements {
-        let actions = strings(&statement["Action"]);
-        for action in &actions {
-            assert!(!action.contains('*'), "wildcard action {action}");
-        }
-        if strings(&statement["Resource"]).iter().any(|r| r == "*") {
-            assert_eq!(actions, ["rekognition:DetectLabels"], "wildcard resource");
+    // Least privilege: a role per function, no wildcard actions, no managed policies, and a
+    // wildcard resource only for rekognition:DetectLabels (which has no resource-level
+    // permissions), alone, on the scan handler's role only.
+    assert!(provider["iam"].is_null(), "no shared role: each function names its own");
+    let declared = &yml["resources"]["Resources"];
+    let mut roles = BTreeSet::new();
+    for function in ["api", "stream", "scan"] {
+        let role = yml["functions"][function]["role"].as_str().unwrap();
+        assert!(roles.insert(role.to_owned()), "{function} shares {role}");
+        let properties = &declared[role]["Properties"];
+        assert!(properties["ManagedPolicyArns"].is_null(), "{role}");
+        for policy in properties["Policies"].as_sequence().unwrap() {
+            for statement in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+                let actions = strings(&statement["Action"]);
+                for action in &actions {
+                    assert!(!action.contains('*'), "wildcard action {action} on {role}");
+                }
+                if strings(&statement["Resource"]).iter().any(|r| r == "*") {
+                    assert_eq!(actions, ["rekognition:DetectLabels"], "wildcard resource on {role}");
+                    assert_eq!(function, "scan", "only the scan handler detects");
+                }
+            }
         }
     }
-    assert!(provider["iam"]["role"]["managedPolicies"].is_null());
 
     // The scan handler: the same artifact, told apart by PAWQL_HANDLER, fed by the scan
     // table's stream with retries, bisecting, a dead-letter queue, and a sweep.

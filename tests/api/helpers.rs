@@ -278,9 +278,14 @@ impl AppBuilder {
                 let plain = MotoServer::shared().await.clients().await;
                 let name = unique_stage();
                 aws::provision(&plain, &name).await.unwrap();
-                // The server's own calls go through IAM as deployed (serverless.yml's role);
-                // the test's checks of what was stored use the plain clients.
-                let clients = crate::iam::enforcing(self.clients.as_ref().unwrap_or(&plain));
+                // The server's own calls go through IAM as deployed (serverless.yml's roles:
+                // the API's, and the scan handler's too when it scans in process, as
+                // `pawql serve --backend aws` does); checks of what was stored use plain clients.
+                let roles: &'static [crate::iam::Function] = match self.worker {
+                    ScanWorker::InProcess => &[crate::iam::Function::Api, crate::iam::Function::Scan],
+                    ScanWorker::StreamHandler => &[crate::iam::Function::Api],
+                };
+                let clients = crate::iam::enforcing(self.clients.as_ref().unwrap_or(&plain), roles);
                 let backend = aws::open(&clients, &name, &self.settings).await.unwrap();
                 let scanning = match self.worker {
                     ScanWorker::InProcess => AwsScanning::InProcess {

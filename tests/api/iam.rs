@@ -1,15 +1,16 @@
 //! IAM as a real account would enforce it, on moto (which enforces none): an SDK interceptor on
 //! every client the code under test uses works out what each request needs (the IAM action and
 //! the resource, as AWS authorises it) and refuses it, as AWS would with `AccessDenied`, unless
-//! the Lambda role in `serverless.yml` allows it. A new call without a grant then fails the
-//! test that makes it, instead of a deployment.
+//! the role of the function making it (`serverless.yml`: each function has its own) allows
+//! it. A new call without a grant then fails the test that makes it, instead of a deployment.
 //!
 //! The rules modelled are the ones pawql's calls touch: DynamoDB transactions and batches are
 //! authorised per item action and table (`TransactWriteItems` needs `PutItem`, `UpdateItem`,
 //! `DeleteItem` or `ConditionCheckItem` on each table it writes; `TransactGetItems` needs
 //! `GetItem`), a `Query` or `Scan` of an index needs the index's ARN, `ListObjectsV2` needs
 //! `s3:ListBucket` on the bucket, `HeadObject` needs `s3:GetObject`, and Rekognition reading an
-//! S3 object needs the caller's `s3:GetObject` on it. Both functions share the one role.
+//! S3 object needs the caller's `s3:GetObject` on it. Log and stream-read grants are read but
+//! not exercised: no SDK client here makes those calls.
 
 use std::sync::OnceLock;
 
@@ -30,30 +31,65 @@ pub struct Permission {
     pub resource: String,
 }
 
-/// The statements of the Lambda role, as (actions, resource patterns).
-fn role() -> &'static Vec<(Vec<String>, Vec<String>)> {
-    static ROLE: OnceLock<Vec<(Vec<String>, Vec<String>)>> = OnceLock::new();
-    ROLE.get_or_init(|| {
+/// A deployed function, whose role a client acts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    /// The GraphQL API, and the operator commands that run with its rights.
+    Api,
+    /// The subscriptions stream behind the Function URL.
+    Stream,
+    /// The scan handler fed by the scan table's stream.
+    Scan,
+}
+
+impl Function {
+    const ALL: [Function; 3] = [Function::Api, Function::Stream, Function::Scan];
+
+    fn name(self) -> &'static str {
+        match self {
+            Function::Api => "api",
+            Function::Stream => "stream",
+            Function::Scan => "scan",
+        }
+    }
+}
+
+type Statements = Vec<(Vec<String>, Vec<String>)>;
+
+/// The Allow statements of each function's role, as (actions, resource patterns).
+fn roles() -> &'static std::collections::HashMap<Function, Statements> {
+    static ROLES: OnceLock<std::collections::HashMap<Function, Statements>> = OnceLock::new();
+    ROLES.get_or_init(|| {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("serverless.yml");
         let yml: Yaml = serde_yaml::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let resources = &yml["resources"]["Resources"];
-        yml["provider"]["iam"]["role"]["statements"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .filter(|s| s["Effect"] == "Allow")
-            .map(|s| {
-                let actions = s["Action"]
+        Function::ALL
+            .into_iter()
+            .map(|function| {
+                let role = yml["functions"][function.name()]["role"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("the {} function names no role of its own", function.name()));
+                let statements = resources[role]["Properties"]["Policies"]
                     .as_sequence()
-                    .unwrap()
+                    .unwrap_or_else(|| panic!("{role} has no inline policies"))
                     .iter()
-                    .map(|a| a.as_str().unwrap().to_owned())
+                    .flat_map(|policy| policy["PolicyDocument"]["Statement"].as_sequence().unwrap().clone())
+                    .filter(|s| s["Effect"] == "Allow")
+                    .map(|s| {
+                        let actions = s["Action"]
+                            .as_sequence()
+                            .unwrap()
+                            .iter()
+                            .map(|a| a.as_str().unwrap().to_owned())
+                            .collect();
+                        let patterns = match &s["Resource"] {
+                            Yaml::Sequence(list) => list.iter().map(|r| pattern(r, resources)).collect(),
+                            one => vec![pattern(one, resources)],
+                        };
+                        (actions, patterns)
+                    })
                     .collect();
-                let patterns = match &s["Resource"] {
-                    Yaml::Sequence(list) => list.iter().map(|r| pattern(r, resources)).collect(),
-                    one => vec![pattern(one, resources)],
-                };
-                (actions, patterns)
+                (function, statements)
             })
             .collect()
     })
@@ -66,7 +102,15 @@ fn pattern(resource: &Yaml, resources: &Yaml) -> String {
     }
     if let Some(get_att) = resource.get("Fn::GetAtt") {
         let logical = get_att[0].as_str().unwrap();
+        // Log groups are the Framework's, not in `resources`; no client here writes logs.
+        if logical.ends_with("LogGroup") {
+            return format!("loggroup/{logical}");
+        }
         let declared = &resources[logical];
+        if get_att[1] == "StreamArn" {
+            let name = declared["Properties"]["TableName"].as_str().unwrap();
+            return format!("table/{}/stream/*", name.trim_start_matches("pawql-${sls:stage}-"));
+        }
         return match declared["Type"].as_str().unwrap() {
             "AWS::DynamoDB::Table" => {
                 let name = declared["Properties"]["TableName"].as_str().unwrap();
@@ -109,9 +153,9 @@ fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
-/// Whether the role allows `permission`.
-pub fn allowed(permission: &Permission) -> bool {
-    role().iter().any(|(actions, patterns)| {
+/// Whether the role of `function` allows `permission`.
+pub fn allowed(function: Function, permission: &Permission) -> bool {
+    roles()[&function].iter().any(|(actions, patterns)| {
         actions.iter().any(|a| glob(a, &permission.action)) && patterns.iter().any(|p| glob(p, &permission.resource))
     })
 }
@@ -162,12 +206,19 @@ fn dynamodb(operation: &str, body: &Value) -> Vec<Permission> {
     }
 }
 
-/// What one S3 request needs, from its path-style URI (`/bucket/key?…`).
+/// What one S3 request needs, from its URI as serialized. That is the key alone (`/key?…`):
+/// the endpoint, and with it a path-style bucket, is added after serialization. A full
+/// path-style URI (`http://host/bucket/key?…`) is read too.
 fn s3(operation: &str, uri: &str) -> Vec<Permission> {
-    let path = uri.split("://").nth(1).unwrap_or(uri);
-    let path = path.split_once('/').map_or("", |(_, p)| p);
-    let path = path.split('?').next().unwrap_or("");
-    let key = path.split_once('/').map_or("", |(_, k)| k);
+    let path = match uri.split_once("://") {
+        Some((_, rest)) => rest
+            .split_once('/')
+            .map_or("", |(_, p)| p)
+            .split_once('/')
+            .map_or("", |(_, key)| key),
+        None => uri.trim_start_matches('/'),
+    };
+    let key = path.split('?').next().unwrap_or("");
     let object = format!("bucket/{key}");
     let (action, resource) = match operation {
         "GetObject" | "HeadObject" => ("GetObject", object),
@@ -216,9 +267,13 @@ pub fn needs(service: &str, operation: &str, uri: &str, body: &[u8]) -> Vec<Perm
     }
 }
 
-/// The interceptor: refuses a request the role does not allow, as AWS would.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct EnforceIam;
+/// The interceptor: refuses a request the role does not allow, as AWS would. `roles` is one
+/// function's, or, for a process that does the work of several (`pawql serve --backend aws`
+/// scans in process), theirs together.
+#[derive(Debug, Clone, Copy)]
+pub struct EnforceIam {
+    roles: &'static [Function],
+}
 
 impl Intercept for EnforceIam {
     fn name(&self) -> &'static str {
@@ -238,10 +293,10 @@ impl Intercept for EnforceIam {
         let body = request.body().bytes().unwrap_or_default();
         let service = metadata.service().to_lowercase();
         for permission in needs(&service, metadata.name(), request.uri(), body) {
-            if !allowed(&permission) {
+            if !self.roles.iter().any(|&function| allowed(function, &permission)) {
                 return Err(format!(
-                    "AccessDenied (IAM as deployed): serverless.yml's role does not allow {} on {}",
-                    permission.action, permission.resource
+                    "AccessDenied (IAM as deployed): serverless.yml's role of {:?} does not allow {} on {}",
+                    self.roles, permission.action, permission.resource
                 )
                 .into());
             }
@@ -250,55 +305,90 @@ impl Intercept for EnforceIam {
     }
 }
 
-/// `clients` with IAM enforced on every call, as the deployed functions' role would.
-pub fn enforcing(clients: &AwsClients) -> AwsClients {
+/// `clients` with IAM enforced on every call, as the role of `roles` would (see [`EnforceIam`]).
+pub fn enforcing(clients: &AwsClients, roles: &'static [Function]) -> AwsClients {
+    let enforce = EnforceIam { roles };
     AwsClients {
-        s3: aws_sdk_s3::Client::from_conf(clients.s3.config().to_builder().interceptor(EnforceIam).build()),
+        s3: aws_sdk_s3::Client::from_conf(clients.s3.config().to_builder().interceptor(enforce).build()),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
-            clients.dynamodb.config().to_builder().interceptor(EnforceIam).build(),
+            clients.dynamodb.config().to_builder().interceptor(enforce).build(),
         ),
-        ssm: aws_sdk_ssm::Client::from_conf(clients.ssm.config().to_builder().interceptor(EnforceIam).build()),
+        ssm: aws_sdk_ssm::Client::from_conf(clients.ssm.config().to_builder().interceptor(enforce).build()),
         rekognition: aws_sdk_rekognition::Client::from_conf(
-            clients
-                .rekognition
-                .config()
-                .to_builder()
-                .interceptor(EnforceIam)
-                .build(),
+            clients.rekognition.config().to_builder().interceptor(enforce).build(),
         ),
     }
 }
 
 #[test]
-fn the_role_is_read_as_written() {
+fn each_role_is_read_as_written() {
+    use Function::{Api, Scan, Stream};
     let need = |action: &str, resource: &str| Permission {
         action: action.to_owned(),
         resource: resource.to_owned(),
     };
-    for granted in [
-        need("dynamodb:GetItem", "table/chunkInfoTable"),
-        need("dynamodb:DeleteItem", "table/chunkInfoTable"),
-        need("dynamodb:Query", "table/scanTable/index/UnfinishedScans"),
-        need("s3:PutObject", "bucket/0123/cat"),
-        need("s3:ListBucket", "bucket"),
-        need("ssm:GetParametersByPath", "parameter/pawql/t1x2"),
-        need("rekognition:DetectLabels", "*"),
+    for (function, granted) in [
+        (Api, need("dynamodb:GetItem", "table/chunkInfoTable")),
+        (Api, need("dynamodb:DeleteItem", "table/chunkInfoTable")),
+        (Api, need("s3:PutObject", "bucket/0123/cat")),
+        (Api, need("s3:ListBucket", "bucket")),
+        (Api, need("ssm:GetParametersByPath", "parameter/pawql/t1x2")),
+        (Api, need("dynamodb:Query", "table/imageChunksTable")),
+        (Stream, need("s3:PutObject", "bucket/0123/cat")),
+        (Stream, need("dynamodb:BatchGetItem", "table/scanTable")),
+        (Scan, need("rekognition:DetectLabels", "*")),
+        (Scan, need("dynamodb:Query", "table/scanTable/index/UnfinishedScans")),
+        (Scan, need("s3:PutObject", "bucket/scan-debug/x")),
+        (
+            Scan,
+            need("dynamodb:GetRecords", "table/scanTable/stream/2026-12-02T00:00:00.000"),
+        ),
+        (Scan, need("sqs:SendMessage", "queue")),
     ] {
-        assert!(allowed(&granted), "{granted:?}");
+        assert!(allowed(function, &granted), "{function:?} {granted:?}");
     }
     // What a real account would refuse: the old sweep's Scan, writes to SSM, listing with
-    // object rights only, anything on another table.
-    for refused in [
-        need("dynamodb:Scan", "table/scanTable"),
-        need("ssm:PutParameter", "parameter/pawql/t1x2/apiKeys"),
-        need("s3:ListBucket", "bucket/x"),
-        need("dynamodb:GetItem", "table/someoneElsesTable"),
-        need("dynamodb:DeleteTable", "table/chunkInfoTable"),
+    // object rights only, anything on another table; and each function's work to the others.
+    for (function, refused) in [
+        (Api, need("dynamodb:Scan", "table/scanTable")),
+        (Api, need("ssm:PutParameter", "parameter/pawql/t1x2/apiKeys")),
+        (Api, need("s3:ListBucket", "bucket/x")),
+        (Api, need("dynamodb:GetItem", "table/someoneElsesTable")),
+        (Api, need("dynamodb:DeleteTable", "table/chunkInfoTable")),
         // The index of the layout before write shards is gone, and so is the right to it.
-        need("dynamodb:Query", "table/imageChunksTable/index/LabelChunkIndex"),
+        (
+            Api,
+            need("dynamodb:Query", "table/imageChunksTable/index/LabelChunkIndex"),
+        ),
+        (Api, need("rekognition:DetectLabels", "*")),
+        (Api, need("dynamodb:Query", "table/scanTable/index/UnfinishedScans")),
+        (Api, need("sqs:SendMessage", "queue")),
+        (Stream, need("rekognition:DetectLabels", "*")),
+        (Stream, need("dynamodb:Query", "table/imageChunksTable")),
+        (Scan, need("s3:PutObject", "bucket/0123/cat")),
+        (Scan, need("dynamodb:DeleteItem", "table/imageChunksTable")),
+        (Scan, need("dynamodb:BatchGetItem", "table/scanTable")),
     ] {
-        assert!(!allowed(&refused), "{refused:?}");
+        assert!(!allowed(function, &refused), "{function:?} {refused:?}");
     }
+}
+
+#[test]
+fn an_s3_request_is_authorised_on_its_whole_key() {
+    for uri in [
+        "/scan-debug/x.json?x-id=PutObject",
+        "http://127.0.0.1:5000/pawql-t-images/scan-debug/x.json?x-id=PutObject",
+    ] {
+        assert_eq!(
+            s3("PutObject", uri),
+            [Permission {
+                action: "s3:PutObject".into(),
+                resource: "bucket/scan-debug/x.json".into()
+            }],
+            "{uri}"
+        );
+    }
+    assert_eq!(s3("ListObjectsV2", "/?list-type=2")[0].resource, "bucket");
 }
 
 #[tokio::test]
@@ -307,7 +397,7 @@ async fn a_call_the_role_does_not_allow_fails_as_on_aws() {
     let plain = moto.clients().await;
     let stage = crate::moto::unique_stage();
     pawql::adapters::aws::provision(&plain, &stage).await.unwrap();
-    let clients = enforcing(&plain);
+    let clients = enforcing(&plain, &[Function::Api]);
     let scan_table = pawql::adapters::aws::resources::scan_table().name(&stage);
     let denied = clients
         .dynamodb

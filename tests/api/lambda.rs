@@ -30,7 +30,7 @@ const MOBILE_KEY: &str = "mobile-app-key-0123456789";
 
 /// The Lambda API function's router ([`pawql::app::lambda_api_router`], what `main` runs).
 async fn lambda_router(clients: &aws::AwsClients, stage: &str, options: pawql::server::ServerOptions) -> axum::Router {
-    let clients = crate::iam::enforcing(clients);
+    let clients = crate::iam::enforcing(clients, &[crate::iam::Function::Api]);
     pawql::app::lambda_api_router(&clients, stage, CatalogSettings::default(), 80.0, options)
         .await
         .unwrap()
@@ -324,7 +324,7 @@ async fn the_lambda_reports_picks_uploads_refusals_and_scans_as_emf_metrics() {
     set_keys(&clients, &stage, aws::resources::API_KEYS_PARAMETER, MOBILE_KEY).await;
     let router = lambda_router(&clients, &stage, Default::default()).await;
     let scanner = pawql::app::aws_stream_scanner(
-        &crate::iam::enforcing(&clients),
+        &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan]),
         &stage,
         &CatalogSettings::default(),
         80.0,
@@ -597,4 +597,59 @@ async fn an_upload_stops_at_the_invocation_deadline_cleans_up_and_says_so() {
     busy.arm("TransactWriteItems", 0, crate::canned::THROTTLED_WRITE);
     let (_, labels) = invoke_graphql(&router, None, "{ labels { imageCount } }").await;
     assert_eq!(labels["data"]["labels"][0]["imageCount"], 0, "no row: {labels}");
+}
+
+/// Lambda kills an init phase that passes 10 s. With SSM throttling every read of the stage,
+/// each function's start-up gives up inside that, saying why, instead of being killed mid-way.
+#[tokio::test]
+async fn a_cold_start_that_cannot_read_ssm_gives_up_inside_the_init_limit() {
+    let plain = MotoServer::shared().await.clients().await;
+    let stage = unique_stage();
+    aws::provision(&plain, &stage).await.unwrap();
+    let throttled = crate::canned::CannedAnswers::default();
+    throttled.arm(
+        "GetParametersByPath",
+        10_000,
+        crate::canned::Answer::Error("ThrottlingException"),
+    );
+    let clients = crate::iam::enforcing(
+        &aws::AwsClients {
+            ssm: aws_sdk_ssm::Client::from_conf(plain.ssm.config().to_builder().interceptor(throttled.clone()).build()),
+            ..plain.clone()
+        },
+        &[crate::iam::Function::Api],
+    );
+    let started = std::time::Instant::now();
+    let failed = pawql::lambda::within_init(pawql::app::lambda_api_router(
+        &clients,
+        &stage,
+        CatalogSettings::default(),
+        80.0,
+        Default::default(),
+    ))
+    .await
+    .expect_err("SSM never answers");
+    let took = started.elapsed();
+    assert!(took < pawql::lambda::INIT_LIMIT, "gave up after {took:?}");
+    assert!(throttled.injected("GetParametersByPath") >= 2, "it did retry");
+    let text = format!("{failed:#}");
+    assert!(
+        text.contains("GetParametersByPath") && text.contains("deadline"),
+        "says what did not finish: {text}"
+    );
+}
+
+/// The API function's timeout in serverless.yml is the one the code plans its deadline on,
+/// and below API Gateway's 30 s (docs/aws-rules.md, A1).
+#[test]
+fn the_deployed_api_timeout_is_the_one_the_code_plans_for() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("serverless.yml");
+    let yml: serde_yaml::Value = serde_yaml::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let timeout = yml["provider"]["timeout"].as_u64().expect("provider.timeout");
+    assert_eq!(timeout, pawql::lambda::API_TIMEOUT.as_secs());
+    assert!(timeout < 30, "API Gateway's HTTP API integration limit");
+    assert!(
+        yml["functions"]["api"]["timeout"].is_null(),
+        "the api function takes the provider's"
+    );
 }

@@ -94,7 +94,7 @@ async fn the_stream_function_streams_a_scan_from_pending_to_its_end() {
     let plain = MotoServer::shared().await.clients().await;
     // The API as deployed (no worker: scans wait for the scan handler), on a stage with a key.
     let app = TestApp::builder(Backend::Aws)
-        .clients(crate::iam::enforcing(&plain))
+        .clients(crate::iam::enforcing(&plain, &[crate::iam::Function::Api]))
         .stream_handler_scans()
         .start()
         .await;

@@ -125,7 +125,7 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
     let plain = MotoServer::shared().await.clients().await;
     let settings = CatalogSettings::default();
     let app = TestApp::builder(Backend::Aws)
-        .clients(crate::iam::enforcing(&plain))
+        .clients(crate::iam::enforcing(&plain, &[crate::iam::Function::Api]))
         .settings(settings.clone())
         .start()
         .await;
@@ -202,7 +202,7 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
     let trouble = CannedAnswers::default();
     trouble.arm("TransactWriteItems", 1, CONFLICT);
     // Under the stage role's IAM (serverless.yml), as the Lambda is: migrate needs no more.
-    let enforced = crate::iam::enforcing(&plain);
+    let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api]);
     let troubled = crate::canned::answering(&enforced.dynamodb, &trouble);
     let shards = WriteShards::default();
     let err = aws::migrate::migrate(&troubled, &resources, &labels, shards)

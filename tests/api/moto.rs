@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::{Credentials, Region};
 
+/// The (access key id, secret key) every client signs with; moto takes any.
+pub const CREDENTIALS: (&str, &str) = ("testing", "testing");
+
 pub struct MotoServer {
     pub endpoint: String,
     /// The watchdog shell; it exits (stopping moto) when the test process does.
@@ -74,9 +77,10 @@ impl MotoServer {
 
     /// SDK configuration pointing every client at this server, with dummy credentials.
     pub async fn sdk_config(&self) -> SdkConfig {
+        let (key_id, secret) = CREDENTIALS;
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+            .credentials_provider(Credentials::new(key_id, secret, None, None, "moto"))
             .endpoint_url(&self.endpoint)
             .load()
             .await

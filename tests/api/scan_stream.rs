@@ -159,8 +159,12 @@ pub(crate) fn stream_scanner_with(
     settings: &CatalogSettings,
 ) -> Scanner {
     let (resources, clients) = self::resources(app);
-    // As deployed: IAM enforced (the scan function shares the API's role).
-    let backend = aws::open_resources(&crate::iam::enforcing(&clients), resources, settings);
+    // As deployed: IAM enforced, with the scan function's role.
+    let backend = aws::open_resources(
+        &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan]),
+        resources,
+        settings,
+    );
     pawql::app::stream_scanner(backend, settings, detector)
 }
 
@@ -357,7 +361,7 @@ async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() 
     let mut stream = StreamReader::open(&app, &resources.scan_table).await;
     let scan = request_scan_of(&app, uploaded["id"].as_str().unwrap(), false, false).await;
     let scanner = pawql::app::aws_stream_scanner(
-        &crate::iam::enforcing(&clients),
+        &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan]),
         &stage,
         &CatalogSettings::default(),
         80.0,
@@ -596,17 +600,23 @@ async fn ordinary_scan_reads_leave_debug_data_where_it_is() {
     use resolvers::ports::ScanStore;
     let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let (resources, clients) = resources(&app);
-    let scans = aws::open_resources(
-        &crate::iam::enforcing(&clients),
-        resources.clone(),
-        &resolvers::CatalogSettings::default(),
-    )
-    .scans;
+    // Each side with its own function's role: the API records and reads scans, the scan
+    // handler claims and finishes them (and writes the debug data).
+    let scans_as = |function: &'static [crate::iam::Function]| {
+        aws::open_resources(
+            &crate::iam::enforcing(&clients, function),
+            resources.clone(),
+            &resolvers::CatalogSettings::default(),
+        )
+        .scans
+    };
+    let scans = scans_as(&[crate::iam::Function::Api]);
+    let handler = scans_as(&[crate::iam::Function::Scan]);
     for (id, padding, where_kept) in [("a".repeat(64), 1_000, "debug"), ("b".repeat(64), 500_000, "debugKey")] {
         scans.request(pending(&id), false).await.unwrap();
-        let claimed = scans.claim(&id, false).await.unwrap().expect("claimed");
+        let claimed = handler.claim(&id, false).await.unwrap().expect("claimed");
         let record = finished_with_debug(claimed, padding);
-        assert!(scans.finish(record.clone()).await.unwrap());
+        assert!(handler.finish(record.clone()).await.unwrap());
 
         // The item: the record without debug data, the debug data beside it (or in S3).
         let item = clients

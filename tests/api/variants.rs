@@ -270,7 +270,11 @@ async fn on_aws_with_a_cdn_image_urls_are_stable_cdn_urls() {
     let mut resources = pawql::adapters::aws::Resources::for_stage(&stage);
     resources.cdn_url = Some("https://d111111abcdef8.cloudfront.net/".into());
     let settings = resolvers::CatalogSettings::default();
-    let backend = pawql::adapters::aws::open_resources(&crate::iam::enforcing(&clients), resources.clone(), &settings);
+    let backend = pawql::adapters::aws::open_resources(
+        &crate::iam::enforcing(&clients, &[crate::iam::Function::Api]),
+        resources.clone(),
+        &settings,
+    );
     let catalog = resolvers::Catalog::new(backend.images, backend.tables, settings);
     let record = catalog
         .upload("dog", Some(0.5), fixture("images/dog_farm_german_shepherd.webp").into())

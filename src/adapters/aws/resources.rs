@@ -142,8 +142,9 @@ pub const API_KEYS_PARAMETER: &str = "apiKeys";
 pub const ADMIN_KEYS_PARAMETER: &str = "adminKeys";
 pub const BUCKET_ENV_VAR: &str = "PAWQL_BUCKET";
 
-/// The bucket name `pawql provision` uses. The deployed bucket adds the account id, since
-/// bucket names are global (see serverless.yml); the Lambda learns it from SSM either way.
+/// The bucket name `pawql provision` uses on an emulator. The deployed bucket has no fixed
+/// name (CloudFormation picks a unique one, since bucket names are global across accounts);
+/// the Lambda learns it from SSM either way.
 pub fn default_bucket_name(stage: &str) -> String {
     format!("pawql-{stage}-images")
 }
