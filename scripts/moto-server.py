@@ -5,10 +5,21 @@ conditional TransactWriteItems racing on one item can both pass their conditions
 DynamoDB never allows (transactions are serialisable). Our concurrency tests would then
 measure moto instead of us. So this runs moto's own WSGI app with one request at a time:
 connections are still accepted concurrently, but each request is handled under one lock.
+
+moto also ignores `TransactWriteItems`' `ClientRequestToken`, which DynamoDB documents: a
+repeat of a successful call with the same token within 10 minutes "returns successfully
+without making any changes", and one with the same token but other parameters is refused
+with `IdempotentParameterMismatchException`. pawql relies on that to resend a write whose
+outcome is unknown (docs/aws-rules.md, D3), so it is modelled here, in front of moto, for
+every client and process the tests start.
 """
 
+import hashlib
+import io
+import json
 import sys
 import threading
+import time
 
 from werkzeug.serving import run_simple
 
@@ -18,11 +29,74 @@ from moto.server import MotoRequestHandler
 app = DomainDispatcherApplication(create_backend_app)
 lock = threading.Lock()
 
+IDEMPOTENCY_WINDOW_SECONDS = 600
+# token -> (first seen, digest of the request's parameters, status, headers, body)
+answered_tokens = {}
+
 
 def serialised(environ, start_response):
     with lock:
+        replay = idempotent_repeat(environ)
+        if replay is not None:
+            status, headers, body = replay
+            start_response(status, headers)
+            return [body]
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, list(headers)
+            return start_response(status, headers, exc_info)
+
         # Materialise the body inside the lock: the handler's work happens while iterating.
-        return list(app(environ, start_response))
+        body = b"".join(app(environ, capture))
+        remember(environ, captured, body)
+        return [body]
+
+
+def transaction_token(environ):
+    """The (token, digest) of a TransactWriteItems with a ClientRequestToken, else None.
+    Reads the request body and puts it back for moto."""
+    if environ.get("HTTP_X_AMZ_TARGET") != "DynamoDB_20120810.TransactWriteItems":
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(raw)
+    environ["pawql.body"] = raw
+    try:
+        request = json.loads(raw)
+    except ValueError:
+        return None
+    token = request.get("ClientRequestToken")
+    if not token:
+        return None
+    return token, hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+def idempotent_repeat(environ):
+    found = transaction_token(environ)
+    if found is None:
+        return None
+    token, digest = found
+    now = time.monotonic()
+    for old in [t for t, seen in answered_tokens.items() if now - seen[0] > IDEMPOTENCY_WINDOW_SECONDS]:
+        del answered_tokens[old]
+    seen = answered_tokens.get(token)
+    if seen is None:
+        environ["pawql.token"] = (token, digest)
+        return None
+    if seen[1] != digest:
+        body = json.dumps({
+            "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+            "message": "The request uses the same client token as a previous, but non-identical request.",
+        }).encode()
+        return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))], body
+    return seen[2], seen[3], seen[4]
+
+
+def remember(environ, captured, body):
+    token = environ.get("pawql.token")
+    if token is not None and captured.get("status", "").startswith("200"):
+        answered_tokens[token[0]] = (time.monotonic(), token[1], captured["status"], captured["headers"], body)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ async fn s3_image_store_puts_gets_presigns_and_deletes_against_moto() {
     let resources = provision(&clients, &unique_stage()).await.unwrap();
     let s3 = clients.s3.clone();
     let bucket = resources.bucket.as_str();
-    let store = S3ImageStore::new(s3.clone(), bucket, DEFAULT_URL_TTL);
+    // The store as the API function runs it: with its role's IAM.
+    let acting = crate::iam::enforcing(&clients, &[crate::iam::Function::Api]);
+    let store = S3ImageStore::new(acting.s3.clone(), bucket, DEFAULT_URL_TTL);
 
     let bytes = fixture("images/cat_chelsea.png");
     let id = ImageId::new(LabelSet::default_pets().parse("cat").unwrap(), Sha256Hex::of(&bytes));

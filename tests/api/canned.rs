@@ -1,8 +1,10 @@
 //! [`CannedAnswers`]: an SDK interceptor that answers chosen requests the way a real AWS
 //! account does under load or refusal, and moto never does: a transaction cancelled for a
 //! conflict or throttling, a throughput or throttling exception, Rekognition refusing an S3
-//! object. Armed per operation (optionally only for bodies containing a text), a number of
-//! times; counts what it injected. Used by `contention.rs` and `aws_edges.rs`.
+//! object; and a write that was applied but whose answer was lost to a 500 (the outcome a
+//! caller cannot know). Armed per operation (optionally only for bodies containing a text), a
+//! number of times; counts what it injected. Used by `contention.rs`, `aws_edges.rs` and
+//! `unknown_outcomes.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,9 @@ pub enum Answer {
     Cancelled(&'static [&'static str]),
     /// An error response with this code.
     Error(&'static str),
+    /// The request is sent on and acts (moto applies the write), then its answer is replaced
+    /// by a 500 `InternalServerError`: DynamoDB's "the outcome is unknown".
+    AppliedThenLost,
 }
 
 /// A transaction cancelled because another one on the same item is in flight.
@@ -31,6 +36,8 @@ pub const CONFLICT: Answer = Answer::Cancelled(&["None", "TransactionConflict"])
 pub const THROTTLED_WRITE: Answer = Answer::Cancelled(&["None", "ThrottlingError"]);
 /// A request refused for throughput.
 pub const THROTTLED: Answer = Answer::Error("ProvisionedThroughputExceededException");
+/// A write applied, and answered with a 500 as if it might not have been.
+pub const APPLIED_THEN_LOST: Answer = Answer::AppliedThenLost;
 
 struct Armed {
     operation: &'static str,
@@ -116,8 +123,8 @@ impl Intercept for CannedAnswers {
         cfg.interceptor_state().store_put(Decided(answer));
         // A refused DynamoDB request must not act (a refused write did not write): moto is
         // asked a harmless ListTables instead, and its answer replaced below. Other services'
-        // armed requests are reads, sent as they are.
-        if service == "dynamodb" {
+        // armed requests are reads, sent as they are, and so is a write meant to act.
+        if service == "dynamodb" && !matches!(answer, Answer::AppliedThenLost) {
             request
                 .headers_mut()
                 .insert("x-amz-target", "DynamoDB_20120810.ListTables");
@@ -143,9 +150,18 @@ impl Intercept for CannedAnswers {
                 "CancellationReasons": reasons.iter().map(|code| json!({ "Code": code })).collect::<Vec<_>>(),
             }),
             Answer::Error(code) => json!({ "__type": code, "message": format!("{code} (canned by the test)") }),
+            Answer::AppliedThenLost => json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                "message": "Internal server error (canned by the test, after the write was applied)",
+            }),
+        };
+        let status: u16 = if matches!(answer, Answer::AppliedThenLost) {
+            500
+        } else {
+            400
         };
         let response = context.response_mut();
-        *response.status_mut() = 400u16.try_into().unwrap();
+        *response.status_mut() = status.try_into().unwrap();
         response
             .headers_mut()
             .insert("content-type", "application/x-amz-json-1.0");

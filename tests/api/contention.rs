@@ -67,6 +67,9 @@ async fn conflicts_and_throttling_are_retried_to_the_right_answer_not_a_500() {
     trouble.arm("TransactGetItems", 2, CONFLICT);
     trouble.arm("TransactWriteItems", 2, CONFLICT);
     assert!(app.delete_image(dog["id"].as_str().unwrap()).await);
+    // Both met by the delete itself, not left over for what follows.
+    assert_eq!(trouble.injected("TransactGetItems"), 3 + 2);
+    assert_eq!(trouble.injected("TransactWriteItems"), 2 + 2);
 
     // The label check's hold (what the scan handler writes) through conflicts: no error, so
     // no claim is burnt toward GAVE_UP.
@@ -80,6 +83,11 @@ async fn conflicts_and_throttling_are_retried_to_the_right_answer_not_a_500() {
         .await
         .unwrap();
     assert_eq!(held.unwrap().hold, Some(resolvers::domain::hold::Hold::AwaitingScan));
+    assert_eq!(
+        trouble.injected("TransactGetItems"),
+        3 + 2 + 3,
+        "the hold met its conflicts"
+    );
 
     // A pick whose chunk-info read is throttled past the SDK's own attempts: the label's only
     // image is held now, so the answer is "none", not an error.
@@ -101,36 +109,54 @@ async fn conflicts_and_throttling_are_retried_to_the_right_answer_not_a_500() {
     );
 }
 
-/// Chunk info that can be frozen: for its next `stale_reads` reads it answers as it stood
-/// then, as a read racing with writers does (or a cached one, with `PAWQL_CHUNK_INFO_MAX_AGE`).
-/// Everything else is the real table.
+/// Chunk info that can be frozen: its next reads answer as it stood then, as a read racing
+/// with writers does (or a cached one, with `PAWQL_CHUNK_INFO_MAX_AGE`). It counts the stale
+/// answers it gave, so a test shows that each path it claims really met one. Everything else
+/// is the real table.
 struct StaleInfo {
     inner: Arc<dyn ChunkTables>,
-    frozen: Mutex<Option<(LabelChunks, usize)>>,
+    /// The label, its chunk info as frozen, and how many more reads get it.
+    frozen: Mutex<Option<(Label, LabelChunks, usize)>>,
+    stale_served: std::sync::atomic::AtomicUsize,
 }
 
 impl StaleInfo {
+    /// Takes the label's chunk info as it is now; the next `stale_reads` reads answer it.
     async fn freeze(&self, label: &Label, stale_reads: usize) {
         let info = self.inner.chunk_info(label).await.unwrap().unwrap();
-        *self.frozen.lock().unwrap() = Some((info, stale_reads));
+        *self.frozen.lock().unwrap() = Some((label.clone(), info, stale_reads));
+    }
+
+    /// The next `stale_reads` reads answer the chunk info frozen earlier, again: a path's
+    /// first read is stale, and the re-read it makes on finding the slots changed is fresh,
+    /// as a strongly consistent re-read is.
+    fn stale_again(&self, stale_reads: usize) {
+        if let Some((_, _, left)) = self.frozen.lock().unwrap().as_mut() {
+            *left = stale_reads;
+        }
+    }
+
+    /// Stale chunk infos answered so far.
+    fn stale_served(&self) -> usize {
+        self.stale_served.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
 #[async_trait]
 impl ChunkTables for StaleInfo {
     async fn chunk_info(&self, label: &Label) -> anyhow::Result<Option<LabelChunks>> {
-        let stale = {
-            let mut frozen = self.frozen.lock().unwrap();
-            match frozen.as_mut() {
-                Some((info, left)) if *left > 0 => {
-                    *left -= 1;
-                    Some(info.clone())
-                }
-                _ => None,
+        let stale = match self.frozen.lock().unwrap().as_mut() {
+            Some((frozen, info, left)) if frozen == label && *left > 0 => {
+                *left -= 1;
+                Some(info.clone())
             }
+            _ => None,
         };
         match stale {
-            Some(info) => Ok(Some(info)),
+            Some(info) => {
+                self.stale_served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(Some(info))
+            }
             None => self.inner.chunk_info(label).await,
         }
     }
@@ -163,6 +189,7 @@ async fn stale_info_app() -> (TestApp, Arc<StaleInfo>) {
                 let stale = Arc::new(StaleInfo {
                     inner,
                     frozen: Mutex::new(None),
+                    stale_served: Default::default(),
                 });
                 *slot.lock().unwrap() = Some(stale.clone());
                 stale
@@ -181,7 +208,7 @@ async fn stale_chunk_info_never_hands_out_a_deleted_or_held_image() {
     let held = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
     let kept = app.upload("cat", "images/cat_kde_tabby_q85.jpg", 0.5).await;
     let cat = resolvers::domain::label::LabelSet::default_pets().parse("cat").unwrap();
-    info.freeze(&cat, 2).await;
+    info.freeze(&cat, 0).await;
     assert!(app.delete_image(deleted["id"].as_str().unwrap()).await);
     let held_id = ImageId::parse(
         held["id"].as_str().unwrap(),
@@ -195,14 +222,19 @@ async fn stale_chunk_info_never_hands_out_a_deleted_or_held_image() {
 
     // The chunk info read still counts all three, equally weighted; only `kept` may come
     // back (the slots, read strongly, say what is there now).
+    info.stale_again(1);
     let data = app
         .data("{ randomImages(label: \"cat\", count: 100) { id } }", json!({}))
         .await;
     let drawn = data["randomImages"].as_array().unwrap();
     assert_eq!(drawn.len(), 100);
     assert!(drawn.iter().all(|image| image["id"] == kept["id"]), "{data}");
-    // petAPI's /random hands out bytes: never the deleted image's (whose object is gone).
-    for _ in 0..10 {
+    assert!(info.stale_served() >= 1, "randomImages read the stale chunk info");
+    // petAPI's /random hands out bytes: never the deleted image's (whose object is gone),
+    // each call behind the stale chunk info too.
+    for call in 0..10 {
+        info.stale_again(1);
+        let served = info.stale_served();
         let response = app
             .client
             .get(format!("{}/random?label=cat", app.address))
@@ -214,6 +246,10 @@ async fn stale_chunk_info_never_hands_out_a_deleted_or_held_image() {
             response.bytes().await.unwrap().to_vec(),
             fixture("images/cat_kde_tabby_q85.jpg")
         );
+        assert!(
+            info.stale_served() > served,
+            "/random call {call} read the stale chunk info"
+        );
     }
 }
 
@@ -224,18 +260,24 @@ async fn a_weight_lowered_behind_stale_chunk_info_counts_as_lowered() {
     app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
     let cat = resolvers::domain::label::LabelSet::default_pets().parse("cat").unwrap();
     app.set_weight(lowered["id"].as_str().unwrap(), 0.5).await;
-    info.freeze(&cat, 3).await;
+    info.freeze(&cat, 0).await;
     app.set_weight(lowered["id"].as_str().unwrap(), 0.05).await;
 
-    // Fresh weights 0.05 : 0.5, so `lowered` is 1/11 of the draws; the first reads say 1/2.
+    // Fresh weights 0.05 : 0.5, so `lowered` is 1/11 of the draws; each batch's first
+    // chunk-info read says 1/2.
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut hits = 0;
     let draws = 1000;
     for _ in 0..draws / 100 {
+        info.stale_again(1);
         for image in app.catalog.random_images_with("cat", 100, &mut rng).await.unwrap() {
             hits += usize::from(image.id.to_string() == lowered["id"].as_str().unwrap());
         }
     }
     // Binomial(1000, 1/11): mean 90.9, sd 9.1; the stale weights would give ~500.
     assert!((55..=130).contains(&hits), "{hits} of {draws}");
+    assert!(
+        info.stale_served() >= draws / 100,
+        "every batch drew behind the stale chunk info"
+    );
 }

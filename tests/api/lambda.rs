@@ -468,6 +468,7 @@ async fn keys_that_cannot_be_re_read_are_trusted_for_the_refresh_interval_and_no
         ..plain.clone()
     };
     let refresh = std::time::Duration::from_millis(600);
+    // (`lambda_router` gives the clients the API function's IAM.)
     let options = pawql::server::ServerOptions {
         key_refresh: refresh,
         ..Default::default()

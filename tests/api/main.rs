@@ -37,6 +37,7 @@ mod scan_stream;
 mod schema;
 mod stream;
 mod ts_clients;
+mod unknown_outcomes;
 mod upload;
 mod variants;
 mod viewer;

@@ -29,7 +29,7 @@ fn n(value: impl ToString) -> AttributeValue {
 /// Rewrites a label as the code before write shards left it: chunks of 4 in upload order, one
 /// chunk-info item under the bare label with every chunk's volume and weight sum, rows with
 /// their `chunkNumber` and no place; the shard and slot items gone.
-async fn write_old_layout(clients: &AwsClients, resources: &Resources, label: &Label, rows: &[ImageRecord]) {
+pub(crate) async fn write_old_layout(clients: &AwsClients, resources: &Resources, label: &Label, rows: &[ImageRecord]) {
     let dynamo = &clients.dynamodb;
     let mut volumes: Vec<u64> = Vec::new();
     let mut sums: Vec<u64> = Vec::new();
@@ -109,7 +109,7 @@ async fn write_old_layout(clients: &AwsClients, resources: &Resources, label: &L
 }
 
 /// What the stage's images are, label by label: (id, weight, hold), sorted.
-async fn catalogue(app: &TestApp) -> Vec<(String, u64, Option<Hold>)> {
+pub(crate) async fn catalogue(app: &TestApp) -> Vec<(String, u64, Option<Hold>)> {
     let mut out = Vec::new();
     for label in app.catalog.settings().labels.iter() {
         for row in app.tables.all_images(label).await.unwrap() {

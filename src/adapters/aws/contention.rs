@@ -12,11 +12,22 @@
 //! All of them mean "nothing happened, try again": they are retried with jittered, growing
 //! pauses inside [`CONTENTION_BUDGET`], so a request that meets contention answers late rather
 //! than with a 500, and never outlives the API Lambda (29 s). Anything else is an error.
+//!
+//! Except for a write. DynamoDB documents `InternalServerError` as "the outcome is unknown":
+//! the transaction may have committed. So may one whose response was lost or timed out. A
+//! re-read and re-plan after such a write would see the write's own effect as someone else's
+//! (a delete that happened answers "nothing to delete", an upload finds "its" row already
+//! there). [`transact_exactly_once`] sends each transaction with a `ClientRequestToken` and,
+//! while the outcome is unknown, sends the very same request again: DynamoDB takes a repeat
+//! within 10 minutes as the same transaction, applied once, so the answer is the first try's.
+//! The SDK's own retries of a 500 resend the same request, token included, so they are safe
+//! too. Only a known refusal (a cancellation) goes back to the caller to re-read and re-plan,
+//! with a new token.
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::CancellationReason;
+use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
 use tokio::time::Instant;
 
 /// The longest one chunk-table operation keeps retrying contention: inside API Gateway's 29 s
@@ -95,6 +106,58 @@ fn cancellation_reasons(err: &dyn std::any::Any) -> Option<Vec<CancellationReaso
         return Some(e.cancellation_reasons().to_vec());
     }
     None
+}
+
+/// Error codes after which a write may or may not have been applied (DynamoDB's "Error
+/// handling": an `InternalServerError` on a write leaves its outcome unknown).
+const UNKNOWN_OUTCOME_CODES: [&str; 2] = ["InternalServerError", "ServiceUnavailable"];
+
+/// Whether a `TransactWriteItems` error leaves open whether it was applied: a 500 or 503, a
+/// response that never came, or one that could not be read.
+fn outcome_unknown<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    match err {
+        SdkError::ServiceError(service) => service
+            .err()
+            .code()
+            .is_some_and(|code| UNKNOWN_OUTCOME_CODES.contains(&code)),
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) | SdkError::DispatchFailure(_) => true,
+        _ => false,
+    }
+}
+
+/// A fresh `ClientRequestToken` (1 to 36 characters): 128 random bits in hex.
+fn request_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// One transaction, applied at most once and answered as its first try would have been (see
+/// the module header): sent with a token of its own, and resent unchanged with that token while
+/// the outcome is unknown, inside the contention budget and the request's deadline. A known
+/// refusal comes back classified, as from [`classify`], for the caller to re-read and re-plan.
+pub async fn transact_exactly_once(
+    client: &aws_sdk_dynamodb::Client,
+    writes: Vec<TransactWriteItem>,
+    what: &str,
+) -> anyhow::Result<()> {
+    let token = request_token();
+    let mut budget = Budget::start();
+    loop {
+        let sent = client
+            .transact_write_items()
+            .set_transact_items(Some(writes.clone()))
+            .client_request_token(&token)
+            .send();
+        match resolvers::deadline::bounded(what, async { Ok(sent.await) }).await? {
+            Ok(_) => return Ok(()),
+            Err(err) if outcome_unknown(&err) => {
+                tracing::warn!(what, token, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), "write outcome unknown; resending it with its token");
+                budget
+                    .pause(&format!("{what} (outcome unknown: it may have been applied)"))
+                    .await?;
+            }
+            Err(err) => return Err(classify(err, what)),
+        }
+    }
 }
 
 /// Whether an error means "try again".
@@ -182,7 +245,9 @@ mod tests {
         assert!(!retryable_cancellation(&[reason("ItemCollectionSizeLimitExceeded")]));
     }
 
-    #[tokio::test]
+    /// On tokio's paused clock: what is tested is the budget's arithmetic, not how punctual the
+    /// machine's timer is under load.
+    #[tokio::test(start_paused = true)]
     async fn a_budget_gives_up_once_its_time_is_spent() {
         let limit = Duration::from_millis(300);
         let mut budget = Budget::within(limit);

@@ -280,16 +280,11 @@ impl DynamoChunkTables {
         Ok(out)
     }
 
-    /// One transaction; a lost race or contention comes back as [`contention::Transient`].
+    /// One transaction, applied once even when an answer is lost
+    /// ([`contention::transact_exactly_once`]); a lost race or contention comes back as
+    /// [`contention::Transient`].
     async fn transact(&self, writes: Vec<TransactWriteItem>) -> anyhow::Result<()> {
-        let write = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send();
-        let what = "DynamoDB TransactWriteItems";
-        deadline::bounded(what, async { write.await.map_err(|e| contention::classify(e, what)) }).await?;
-        Ok(())
+        contention::transact_exactly_once(&self.client, writes, "DynamoDB TransactWriteItems").await
     }
 
     /// Changes one existing image: `change` says what its row becomes (`None`: removed).

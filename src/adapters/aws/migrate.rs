@@ -134,15 +134,10 @@ async fn migrate_label(
         .expression_attribute_values(":revision", n(revision))
         .build()?;
     switch.push(TransactWriteItem::builder().delete(delete).build());
-    client
-        .transact_write_items()
-        .set_transact_items(Some(switch))
-        .send()
+    contention::transact_exactly_once(client, switch, "DynamoDB TransactWriteItems (switch)")
         .await
         .map_err(|e| {
-            contention::classify(e, "DynamoDB TransactWriteItems (switch)").context(
-                "the label changed while it was converted (is an old deployment still writing?): run pawql migrate again",
-            )
+            e.context("the label changed while it was converted (is an old deployment still writing?): run pawql migrate again")
         })?;
     Ok(Some(count))
 }
