@@ -5,6 +5,7 @@
 //! held (images, weights, holds, scans) is all there afterwards, with the chunk invariant.
 
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use pawql::adapters::aws::{self, AwsClients, Resources};
@@ -198,9 +199,10 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
         .unwrap();
     assert_eq!(rest.status(), 503, "petAPI's /random says: try again");
 
-    // A run cut off at its switch (after the slots and rows went in): still waiting.
+    // A run whose switch is refused every time it converts the label (after the slots and
+    // rows went in): it gives up saying so, and the label is still waiting.
     let trouble = CannedAnswers::default();
-    trouble.arm("TransactWriteItems", 1, CONFLICT);
+    trouble.arm("TransactWriteItems", aws::migrate::ATTEMPTS, CONFLICT);
     // Under the stage role's IAM (serverless.yml), as the Lambda is: migrate needs no more.
     let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api]);
     let troubled = crate::canned::answering(&enforced.dynamodb, &trouble);
@@ -209,7 +211,7 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
         .await
         .unwrap_err();
     assert!(format!("{err:#}").contains("run pawql migrate again"), "{err:#}");
-    assert_eq!(trouble.injected("TransactWriteItems"), 1);
+    assert_eq!(trouble.injected("TransactWriteItems"), aws::migrate::ATTEMPTS);
     let (_, body) = app.graphql("{ randomImage(label: \"cat\") { id } }", json!({})).await;
     assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
 
@@ -383,4 +385,227 @@ async fn an_embedded_store_of_the_old_layout_is_converted_when_opened() {
         txn.open_table(CHUNK_INFO).unwrap().get("cat").unwrap().is_none(),
         "and the old chunk info"
     );
+}
+
+/// An old deployment's writer that acts once, just as the migration sends its first row copy:
+/// it deletes that very row (and its object), as the old code's delete did, and re-weights
+/// another, each bumping the old chunk info's `revision` in the same transaction.
+#[derive(Clone)]
+struct OldWriterAtFirstCopy {
+    fired: Arc<std::sync::atomic::AtomicBool>,
+    act: Arc<dyn Fn(String) + Send + Sync>,
+}
+
+impl std::fmt::Debug for OldWriterAtFirstCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OldWriterAtFirstCopy")
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for OldWriterAtFirstCopy {
+    fn name(&self) -> &'static str {
+        "OldWriterAtFirstCopy"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let metadata = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(context.request().body().bytes().unwrap_or_default()).unwrap_or_default();
+        let is_row_copy = metadata.name() == "PutItem"
+            && body["TableName"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("imageChunksTable"));
+        if is_row_copy && !self.fired.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let key = body["Item"]["s3key"]["S"].as_str().unwrap().to_owned();
+            let act = self.act.clone();
+            // The writer is another process: it runs to the end before this request goes on.
+            std::thread::spawn(move || act(key)).join().unwrap();
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn migrate_beside_an_old_writer_loses_nothing_and_brings_nothing_back() {
+    let plain = MotoServer::shared().await.clients().await;
+    let app = TestApp::builder(Backend::Aws).start().await;
+    let labels = LabelSet::default_pets();
+    let cat = labels.parse("cat").unwrap();
+    for n in 0..5u32 {
+        let (status, body) = app
+            .upload_raw(
+                "cat",
+                Some(0.2 + f64::from(n) / 10.0),
+                "p.png",
+                "image/png",
+                crate::random::png_number(n).to_vec(),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let before = catalogue(&app).await;
+    let (resources, _) = resources(&app);
+    let mut rows = app.tables.all_images(&cat).await.unwrap();
+    rows.sort_by_key(|row| row.created_at);
+    write_old_layout(&plain, &resources, &cat, &rows).await;
+
+    let keys: Vec<String> = rows.iter().map(|row| row.id.storage_key()).collect();
+    // (deleted, re-weighted) as the old writer chose them.
+    let touched: Arc<Mutex<Option<(String, String)>>> = Arc::default();
+    let act = {
+        let (plain, resources, keys, touched) = (plain.clone(), resources.clone(), keys.clone(), touched.clone());
+        move |deleted: String| {
+            let other = keys.iter().find(|k| **k != deleted).unwrap().clone();
+            *touched.lock().unwrap() = Some((deleted.clone(), other.clone()));
+            let (plain, resources) = (plain.clone(), resources.clone());
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                old_layout_write(&plain, &resources, "cat", &deleted, None).await;
+                plain
+                    .s3
+                    .delete_object()
+                    .bucket(&resources.bucket)
+                    .key(&deleted)
+                    .send()
+                    .await
+                    .unwrap();
+                old_layout_write(&plain, &resources, "cat", &other, Some("0.95")).await;
+            });
+        }
+    };
+    let writer = OldWriterAtFirstCopy {
+        fired: Arc::default(),
+        act: Arc::new(act),
+    };
+    let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api]);
+    let beside_old_writer = aws_sdk_dynamodb::Client::from_conf(
+        enforced
+            .dynamodb
+            .config()
+            .to_builder()
+            .interceptor(writer.clone())
+            .build(),
+    );
+    let report = aws::migrate::migrate(&beside_old_writer, &resources, &labels, WriteShards::default())
+        .await
+        .expect("converted again once the old writer's changes were seen");
+    assert!(
+        writer.fired.load(std::sync::atomic::Ordering::SeqCst),
+        "the old writer acted mid-migration"
+    );
+    assert_eq!(
+        report.iter().find(|m| m.label == "cat").unwrap().images,
+        Some(4),
+        "{report:?}"
+    );
+
+    // Nothing lost: the new weight stands. Nothing back: the deleted image is gone for good.
+    let (deleted, reweighted) = touched.lock().unwrap().clone().unwrap();
+    let key_of = |id: &str| ImageId::parse(id, &labels).unwrap().storage_key();
+    let expected: Vec<_> = before
+        .iter()
+        .filter(|(id, _, _)| key_of(id) != deleted)
+        .map(|(id, weight, hold)| {
+            let weight = if key_of(id) == reweighted { 950_000_000 } else { *weight };
+            (id.clone(), weight, hold.clone())
+        })
+        .collect();
+    assert_eq!(catalogue(&app).await, expected);
+    let stored: Vec<String> = app
+        .tables
+        .all_images(&cat)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.id.storage_key())
+        .collect();
+    assert_eq!(stored.len(), 4);
+    assert_eq!(
+        app.stored_files().await,
+        4,
+        "every row has its object, and no row lacks one"
+    );
+    app.assert_chunk_invariant().await;
+    let labels_now = app.labels().await;
+    let cat_now = labels_now
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["label"] == "cat")
+        .unwrap()
+        .clone();
+    assert_eq!(cat_now["imageCount"], 4, "{labels_now}");
+    for _ in 0..20 {
+        let (_, body) = app.graphql("{ randomImage(label: \"cat\") { id } }", json!({})).await;
+        let id = body["data"]["randomImage"]["id"].as_str().unwrap().to_owned();
+        assert!(
+            stored
+                .iter()
+                .any(|key| ImageId::parse(&id, &labels).unwrap().storage_key() == *key),
+            "{id}"
+        );
+    }
+}
+
+/// What the old layout's code wrote for a delete (`weight: None`) or a re-weight: the row,
+/// and the bump of the old chunk info's `revision`, in one transaction.
+async fn old_layout_write(clients: &AwsClients, resources: &Resources, label: &str, s3key: &str, weight: Option<&str>) {
+    use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+    let row_key = std::collections::HashMap::from([
+        ("label".to_owned(), AttributeValue::S(label.to_owned())),
+        ("s3key".to_owned(), AttributeValue::S(s3key.to_owned())),
+    ]);
+    let row = match weight {
+        None => TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(&resources.image_chunks_table)
+                    .set_key(Some(row_key))
+                    .build()
+                    .unwrap(),
+            )
+            .build(),
+        Some(weight) => TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&resources.image_chunks_table)
+                    .set_key(Some(row_key))
+                    .update_expression("SET #weight = :weight")
+                    .expression_attribute_names("#weight", "weight")
+                    .expression_attribute_values(":weight", n(weight))
+                    .build()
+                    .unwrap(),
+            )
+            .build(),
+    };
+    let info = TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(&resources.chunk_info_table)
+                .key("label", AttributeValue::S(label.to_owned()))
+                .update_expression("SET #revision = #revision + :one")
+                .expression_attribute_names("#revision", "revision")
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .unwrap(),
+        )
+        .build();
+    clients
+        .dynamodb
+        .transact_write_items()
+        .transact_items(row)
+        .transact_items(info)
+        .send()
+        .await
+        .unwrap();
 }

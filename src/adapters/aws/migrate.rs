@@ -6,10 +6,18 @@
 //! 1. read the old chunk info (for its `revision`) and every row of the label;
 //! 2. file the rows, in id order, through the same plans as new uploads: their slot items and
 //!    the rows with their place go in with `PutItem`, 16 at a time (the label is not switched yet,
-//!    so nothing reads them);
+//!    so nothing reads them). Each row's put is conditional on the row being exactly as step 1
+//!    read it, so an old Lambda's delete or re-weight in between is never overwritten: a
+//!    deleted image does not come back, a new weight is not lost;
 //! 3. one transaction writes the shard items and deletes the old chunk info, on condition that
 //!    its `revision` is what step 1 read: the switch is atomic, and a label written meanwhile
-//!    (an old Lambda still running) is refused and converted again by the next run.
+//!    (an old Lambda still running) is refused.
+//!
+//! A label an old Lambda wrote to meanwhile (a row's condition or the switch's failed) is
+//! converted again from step 1, up to [`ATTEMPTS`] times in one run, then left for the next
+//! run with an error saying so. Slot items an earlier attempt wrote and the new filing does
+//! not have (the label has fewer images now) are deleted before the switch, so the switched
+//! label has exactly its slots.
 //!
 //! Idempotent and resumable: a converted label has no old chunk info and is skipped; a run cut
 //! off before step 3 left the label unswitched, and the next run recomputes the same filing
@@ -33,6 +41,15 @@ use super::resources::Resources;
 /// Item writes in flight at once while a label is filed.
 const PUTS_IN_FLIGHT: usize = 16;
 
+/// Conversions of one label in one run, when old Lambdas keep writing to it.
+pub const ATTEMPTS: u32 = 3;
+
+/// The label changed while it was converted (an old deployment still writing): converted
+/// again from the start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ChangedMeanwhile(String);
+
 /// What `pawql migrate` did to one label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migrated {
@@ -52,9 +69,25 @@ pub async fn migrate(
     let mut report = Vec::new();
     for label in labels.iter() {
         let started = Instant::now();
-        let images = migrate_label(client, resources, labels, label, shards)
-            .await
-            .with_context(|| format!("migrating label {label}"))?;
+        let mut attempt = 1;
+        let mut slots_written = std::collections::BTreeSet::new();
+        let images = loop {
+            match migrate_label(client, resources, labels, label, shards, &mut slots_written).await {
+                Err(e) if e.downcast_ref::<ChangedMeanwhile>().is_some() && attempt < ATTEMPTS => {
+                    tracing::warn!(%label, attempt, error = %e, "the label changed while it was converted; converting it again");
+                    attempt += 1;
+                }
+                done => {
+                    break done.map_err(|e| match e.downcast_ref::<ChangedMeanwhile>() {
+                        Some(_) => e.context(format!(
+                            "the label kept changing while it was converted ({ATTEMPTS} attempts; is an old deployment still writing?): run pawql migrate again"
+                        )),
+                        None => e,
+                    })
+                    .with_context(|| format!("migrating label {label}"))?;
+                }
+            }
+        };
         report.push(Migrated {
             label: label.to_string(),
             images,
@@ -70,6 +103,7 @@ async fn migrate_label(
     labels: &LabelSet,
     label: &Label,
     shards: WriteShards,
+    slots_written: &mut std::collections::BTreeSet<String>,
 ) -> anyhow::Result<Option<usize>> {
     let legacy = client
         .get_item()
@@ -90,33 +124,54 @@ async fn migrate_label(
         .clone();
 
     let mut rows = query_rows(client, &resources.image_chunks_table, label.as_str(), |item| {
-        items::image_record(&without_place(item), labels)
+        Ok((items::image_record(&without_place(item), labels)?, item.clone()))
     })
     .await?;
-    rows.sort_by_key(|row| row.id.storage_key());
+    rows.sort_by_key(|(row, _)| row.id.storage_key());
     let count = rows.len();
+    let as_read: std::collections::HashMap<String, Item> = rows
+        .iter()
+        .map(|(row, item)| (row.id.storage_key(), item.clone()))
+        .collect();
+    let rows = rows.into_iter().map(|(row, _)| row);
 
     let mut infos: Vec<ShardInfo> = (0..shards.count())
         .map(|s| ShardInfo::empty(label.as_str(), s))
         .collect();
-    let mut puts: Vec<(String, Item)> = Vec::with_capacity(2 * count);
+    let mut puts: Vec<Copy> = Vec::with_capacity(2 * count);
     for row in rows {
         let shard = shards.shard_of(&row.id) as usize;
         let plan = refile(infos[shard].clone(), None, Some(row), None)?;
         for write in &plan.writes {
             match write {
-                Write::PutRow(record) => puts.push((resources.image_chunks_table.clone(), items::image_item(record))),
-                Write::PutSlot(slot, record) => puts.push((
-                    resources.chunk_info_table.clone(),
-                    items::slot_item(label.as_str(), *slot, record),
-                )),
+                Write::PutRow(record) => puts.push(Copy {
+                    table: resources.image_chunks_table.clone(),
+                    item: items::image_item(record),
+                    unless_changed_from: as_read.get(&record.id.storage_key()).cloned(),
+                }),
+                Write::PutSlot(slot, record) => puts.push(Copy {
+                    table: resources.chunk_info_table.clone(),
+                    item: items::slot_item(label.as_str(), *slot, record),
+                    unless_changed_from: None,
+                }),
                 Write::PutShard(_) => {}
                 other => anyhow::bail!("filing a row planned {other:?}"),
             }
         }
         infos[shard] = plan.info;
     }
+    // Every slot this run puts, before it puts them: an attempt that stops half-way may have
+    // written any of them.
+    let slots_now: std::collections::BTreeSet<String> = puts
+        .iter()
+        .filter(|copy| copy.table == resources.chunk_info_table)
+        .filter_map(|copy| copy.item.get("label").and_then(|v| v.as_s().ok()).cloned())
+        .collect();
+    slots_written.extend(slots_now.iter().cloned());
     put_all(client, puts).await?;
+    for stray in slots_written.difference(&slots_now) {
+        delete_stray_slot(client, &resources.chunk_info_table, stray).await?;
+    }
 
     let mut switch: Vec<TransactWriteItem> = Vec::with_capacity(infos.len() + 1);
     for info in &infos {
@@ -137,7 +192,13 @@ async fn migrate_label(
     contention::transact_exactly_once(client, switch, "DynamoDB TransactWriteItems (switch)")
         .await
         .map_err(|e| {
-            e.context("the label changed while it was converted (is an old deployment still writing?): run pawql migrate again")
+            if contention::is_transient(&e) {
+                // Refused on its revision, or in conflict with a writer: either way the label
+                // may have changed since step 1.
+                ChangedMeanwhile(format!("the switch was refused: {e:#}")).into()
+            } else {
+                e
+            }
         })?;
     Ok(Some(count))
 }
@@ -184,12 +245,46 @@ pub(super) async fn query_rows<T>(
     }
 }
 
-/// Puts items (table, item), [`PUTS_IN_FLIGHT`] at a time. `PutItem` rather than
-/// `BatchWriteItem`: it is an action the stage's role already grants (the command runs with
-/// what the Lambda may do, no more), and a throttled put is retried like any other write.
-async fn put_all(client: &Client, puts: Vec<(String, Item)>) -> anyhow::Result<()> {
+/// One item a conversion writes: a row with its place (conditional on the row as read) or a
+/// slot (new, unconditional).
+struct Copy {
+    table: String,
+    item: Item,
+    /// The row as step 1 read it: the put happens only if it is still exactly that.
+    unless_changed_from: Option<Item>,
+}
+
+/// A condition that an item still has exactly the attributes `read` (none more, none other):
+/// every attribute equal, and, of those the code knows may appear, none added.
+fn unchanged_from(read: &Item) -> (String, std::collections::HashMap<String, String>, Item) {
+    let mut conditions = vec!["attribute_exists(#label)".to_owned()];
+    let mut names = std::collections::HashMap::from([("#label".to_owned(), "label".to_owned())]);
+    let mut values = Item::new();
+    let mut attributes: Vec<&String> = read.keys().filter(|name| *name != "label").collect();
+    attributes.sort();
+    for (i, name) in attributes.into_iter().enumerate() {
+        names.insert(format!("#a{i}"), name.clone());
+        values.insert(format!(":v{i}"), read[name].clone());
+        conditions.push(format!("#a{i} = :v{i}"));
+    }
+    for (i, optional) in [items::HELD_REASON, "slot", "chunkNumber", "placeholder", "variants"]
+        .into_iter()
+        .filter(|name| !read.contains_key(*name))
+        .enumerate()
+    {
+        names.insert(format!("#o{i}"), optional.to_owned());
+        conditions.push(format!("attribute_not_exists(#o{i})"));
+    }
+    (conditions.join(" AND "), names, values)
+}
+
+/// Puts the copies, [`PUTS_IN_FLIGHT`] at a time. `PutItem` rather than `BatchWriteItem`:
+/// it is an action the API's role already grants (the command runs with what the Lambda may
+/// do, plus reading a label's rows), a row's put can be conditional, and a throttled put is
+/// retried like any other write.
+async fn put_all(client: &Client, puts: Vec<Copy>) -> anyhow::Result<()> {
     let mut results = futures_util::stream::iter(puts)
-        .map(|(table, item)| put_one(client, table, item))
+        .map(|copy| put_one(client, copy))
         .buffer_unordered(PUTS_IN_FLIGHT);
     while let Some(result) = results.next().await {
         result?;
@@ -197,17 +292,58 @@ async fn put_all(client: &Client, puts: Vec<(String, Item)>) -> anyhow::Result<(
     Ok(())
 }
 
-async fn put_one(client: &Client, table: String, item: Item) -> anyhow::Result<()> {
+/// Deletes a slot item an earlier attempt of this run wrote and this one does not.
+async fn delete_stray_slot(client: &Client, table: &str, key: &str) -> anyhow::Result<()> {
     let mut budget = Budget::start();
     loop {
         let sent = client
-            .put_item()
-            .table_name(&table)
-            .set_item(Some(item.clone()))
+            .delete_item()
+            .table_name(table)
+            .set_key(Some(items::info_key(key)))
             .send()
             .await;
         match sent {
             Ok(_) => return Ok(()),
+            Err(e) => {
+                let err = contention::classify(e, &format!("DynamoDB DeleteItem {table} (stray slot)"));
+                if !contention::is_transient(&err) {
+                    return Err(err);
+                }
+                budget.pause(&format!("DeleteItem {table}")).await?;
+            }
+        }
+    }
+}
+
+async fn put_one(client: &Client, copy: Copy) -> anyhow::Result<()> {
+    let Copy {
+        table,
+        item,
+        unless_changed_from,
+    } = copy;
+    let condition = unless_changed_from.as_ref().map(unchanged_from);
+    let mut budget = Budget::start();
+    loop {
+        let mut put = client.put_item().table_name(&table).set_item(Some(item.clone()));
+        if let Some((expression, names, values)) = &condition {
+            put = put
+                .condition_expression(expression)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values((!values.is_empty()).then(|| values.clone()));
+        }
+        match put.send().await {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                let key = item
+                    .get("s3key")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                return Err(ChangedMeanwhile(format!("row {key} was changed or removed after it was read")).into());
+            }
             Err(e) => {
                 let err = contention::classify(e, &format!("DynamoDB PutItem {table}"));
                 if !contention::is_transient(&err) {
