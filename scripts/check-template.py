@@ -28,10 +28,10 @@ where N is the `streamConcurrency` parameter the template was packaged with (non
   GET/HEAD only, reads the bucket through an origin access control, the bucket policy lets it
   read objects but not staged uploads, scan-only uploads or scan debug data, and the functions
   are given its URL (PAWQL_CDN_URL).
-- Alarms: every alarm notifies a topic, the ones the README promises exist, every function has
-  an errors and a throttles alarm, the stream function's concurrency alarm fires at 80% of its
-  cap (N when set), and no topic is encrypted with the aws/sns key (CloudWatch cannot publish
-  to it).
+- Alarms: every alarm notifies a topic, the ones docs/deploying.md promises exist, every
+  function has an errors and a throttles alarm, the stream function's concurrency alarm fires
+  at 80% of its cap (N when set), and no topic is encrypted with the aws/sns key (CloudWatch
+  cannot publish to it).
 - AWS limits (docs/aws-rules.md; each message names its row): every function's timeout is at
   most 900 s (L5), its name fits 64 characters for any stage of up to MAX_STAGE_LENGTH (51)
   characters (L10), and its environment variables take at most 4 KB with intrinsics estimated

@@ -60,8 +60,8 @@ fn router_with_access(ports: Ports, settings: CatalogSettings, options: ServerOp
     let mut deps = Deps::new(images.clone(), tables.clone(), settings.clone());
     deps.introspection = options.introspection;
     if let Some(parts) = scanning {
-        let scanner =
-            Scanner::new(parts.scans, images, tables, parts.detector, &settings).with_settings(parts.settings);
+        let scanner = Scanner::new(parts.scans, images, tables, parts.detector, settings.scan_scope())
+            .with_settings(parts.settings);
         let scanner = match parts.worker {
             ScanWorker::InProcess => {
                 let (dispatch, queue) = worker::channel();
@@ -303,6 +303,12 @@ pub fn stream_scanner(backend: AwsBackend, settings: &CatalogSettings, detector:
     let sdk_call_limit = aws::default_timeouts()
         .operation_timeout()
         .unwrap_or(std::time::Duration::from_secs(25));
-    Scanner::new(backend.scans, backend.images, backend.tables, detector, settings)
-        .with_settings(ScanSettings::for_sdk_detector(sdk_call_limit))
+    Scanner::new(
+        backend.scans,
+        backend.images,
+        backend.tables,
+        detector,
+        settings.scan_scope(),
+    )
+    .with_settings(ScanSettings::for_sdk_detector(sdk_call_limit))
 }

@@ -56,19 +56,6 @@ pub async fn within_init<T>(start: impl std::future::Future<Output = anyhow::Res
     resolvers::deadline::scope(Some(deadline), start).await
 }
 
-/// A Lambda deadline (milliseconds since the epoch, as the Runtime API hands it out) as an
-/// instant on this process's clock; `None` for 0 (no deadline given).
-pub fn instant_of(deadline_ms: u64) -> Option<tokio::time::Instant> {
-    if deadline_ms == 0 {
-        return None;
-    }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Some(tokio::time::Instant::now() + left)
-}
-
 /// Lambda's limit on a synchronous invocation's request and response payloads (6 MB).
 pub const PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 

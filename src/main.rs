@@ -3,7 +3,7 @@
 //!   DynamoDB, e.g. on moto);
 //! - `pawql provision`: creates a stage's bucket, tables and SSM parameters on the configured
 //!   AWS endpoint (for emulators and sandboxes; production is deployed by serverless.yml);
-//! - `pawql migrate`: converts a stage written before write shards (see README, Deployment);
+//! - `pawql migrate`: converts a stage written before write shards (see docs/migrating.md);
 //! - `pawql variants`: gives images stored before sized variants their variants;
 //! - `pawql upload | random | scan | results`: the client commands (src/cli), against any
 //!   pawql server;

@@ -34,7 +34,8 @@ use crate::ports::{ChunkTables, ImageStore, Staged};
 const REDRAW_ROUNDS: u32 = 6;
 const REDRAW_PAUSE: Duration = Duration::from_millis(25);
 /// Slots read at once for each open draw: a slot is kept with probability above 1/2, so two
-/// settle a draw in one read with probability above 3/4 (1 when a chunk's weights are equal).
+/// settle a draw in one read with probability above 3/4 (the bounds and their proof are in the
+/// header of `domain/chunks.rs`).
 const SLOTS_PER_DRAW: usize = 2;
 /// Reads of slots within one read of the chunk info: a round leaves a draw open with
 /// probability below 1/4, so after this many an open draw is left with probability < 10⁻¹⁵.
@@ -58,9 +59,21 @@ pub struct CatalogSettings {
     /// How old a label's chunk info a pick may use (kept in this process). Zero (the default):
     /// every pick reads it, and picks are exactly proportional to the weights as they are.
     /// Above zero (opt-in): proportional to the weights as they stood at most this long ago,
-    /// and a pick reads only its slots, so one label takes many more picks a second (README,
-    /// "How picks stay exact"). A deleted or held image is never handed out either way.
+    /// and a pick reads only its slots, so one label takes many more picks a second
+    /// (docs/picks.md, "Bounded staleness"). A deleted or held image is never handed out
+    /// either way.
     pub chunk_info_max_age: Duration,
+}
+
+impl CatalogSettings {
+    /// What of these settings the scanner uses.
+    pub fn scan_scope(&self) -> crate::scanning::ScanScope {
+        crate::scanning::ScanScope {
+            labels: self.labels.clone(),
+            limits: self.limits,
+            label_check: self.label_check.clone(),
+        }
+    }
 }
 
 impl Default for CatalogSettings {

@@ -75,13 +75,7 @@ pub fn clamp(limit: Duration) -> Duration {
     remaining().map_or(limit, |left| left.min(limit))
 }
 
-/// The work deadline was reached: what was under way is abandoned and the request answered
-/// `TIMED_OUT` (see `From<anyhow::Error> for ApiError`).
-#[derive(Debug, thiserror::Error)]
-#[error("{what}: not finished before the request's deadline")]
-pub struct OutOfTime {
-    pub what: String,
-}
+pub use crate::error::OutOfTime;
 
 /// `Err(TIMED_OUT)` unless `needed` is left before the work deadline: for work that would
 /// otherwise be cut off half done.

@@ -51,17 +51,28 @@ pub enum ApiError {
     Internal(anyhow::Error),
 }
 
+/// A label still in the chunk layout before write shards: `pawql migrate` converts it. Until
+/// then its picks and writes answer `MIGRATION_PENDING` (retryable).
+#[derive(Debug, thiserror::Error)]
+#[error("label {0} is being converted to the sharded chunk layout (pawql migrate); retry in a minute")]
+pub struct MigrationPending(pub String);
+
+/// The work deadline was reached (`deadline.rs`): what was under way is abandoned and the
+/// request answered `TIMED_OUT` (see `From<anyhow::Error> for ApiError`).
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: not finished before the request's deadline")]
+pub struct OutOfTime {
+    pub what: String,
+}
+
 impl From<anyhow::Error> for ApiError {
     /// Port failures are ours, except a label caught mid-migration and a request that ran out
     /// of time, which the client retries.
     fn from(err: anyhow::Error) -> ApiError {
-        if let Some(pending) = err.downcast_ref::<crate::ports::MigrationPending>() {
+        if let Some(pending) = err.downcast_ref::<MigrationPending>() {
             return ApiError::MigrationPending(pending.to_string());
         }
-        match err
-            .chain()
-            .find_map(|cause| cause.downcast_ref::<crate::deadline::OutOfTime>())
-        {
+        match err.chain().find_map(|cause| cause.downcast_ref::<OutOfTime>()) {
             Some(late) => {
                 tracing::warn!(error = format!("{err:#}"), "out of time");
                 ApiError::TimedOut(format!("{late}; retry with a new request"))

@@ -14,8 +14,7 @@ use crate::domain::image::{ImageId, ImageRecord};
 use crate::domain::label::Label;
 use crate::domain::scan::{ScanRecord, ScanSource, ScanStatus};
 use crate::error::ApiResult;
-use crate::ports::{ChunkTables, ScanDispatch, ScanStore};
-use crate::scanning::record_request;
+use crate::ports::{record_scan_request, ChunkTables, ScanDispatch, ScanStore};
 use tracing::instrument;
 
 /// The label check of one label, over the ports it reads and writes.
@@ -53,7 +52,7 @@ impl LabelCheck {
     pub async fn request_at_upload(&self, image: &ImageRecord) -> ApiResult<()> {
         let source = ScanSource::Image { id: image.id.clone() };
         let pending = ScanRecord::pending(image.id.sha256.clone(), source, false, Utc::now());
-        let scan = record_request(self.scans.as_ref(), self.dispatch.as_ref(), pending, false).await?;
+        let scan = record_scan_request(self.scans.as_ref(), self.dispatch.as_ref(), pending, false).await?;
         if scan.status.is_final() {
             self.settle(&scan).await?;
         }

@@ -174,11 +174,26 @@ impl Inserted {
 /// transaction on another thread, and again if the transaction has to be retried.
 pub type RowChange = Arc<dyn Fn(&ImageRecord) -> ImageRecord + Send + Sync>;
 
-/// A label still in the chunk layout before write shards: `pawql migrate` converts it. Until
-/// then its picks and writes answer `MIGRATION_PENDING` (retryable).
-#[derive(Debug, thiserror::Error)]
-#[error("label {0} is being converted to the sharded chunk layout (pawql migrate); retry in a minute")]
-pub struct MigrationPending(pub String);
+/// Records `pending` (deduplicated by content, see [`ScanStore::request`]) and hands a new one
+/// to `dispatch`; an existing scan of the same bytes is returned as it is.
+pub async fn record_scan_request(
+    scans: &dyn ScanStore,
+    dispatch: &dyn ScanDispatch,
+    pending: ScanRecord,
+    force: bool,
+) -> crate::error::ApiResult<ScanRecord> {
+    match scans.request(pending, force).await? {
+        ScanRequested::New(record) => {
+            dispatch.dispatch(record.id.as_str());
+            Ok(record)
+        }
+        ScanRequested::Existing(record) => Ok(record),
+    }
+}
+
+/// What a store answers for a label still in the layout before write shards (its home is
+/// `error.rs`, with the other failures a client is told of).
+pub use crate::error::MigrationPending;
 
 /// The two chunk tables of the petAPI design, `chunkInfoTable` (a chunk-info item per write
 /// shard, and one item per slot) and `imageChunksTable` (one row per image), kept by the plans

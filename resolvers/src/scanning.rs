@@ -20,11 +20,13 @@ use tracing::warn;
 use crate::domain::detection::DetectError;
 use crate::domain::image::{ImageId, ImageKind, Sha256Hex};
 use crate::domain::label::{Label, LabelSet};
-use crate::domain::scan::{ScanDebug, ScanRecord, ScanRequested, ScanSource, ScanStatus, ScanVerdict};
+use crate::domain::scan::{ScanDebug, ScanRecord, ScanSource, ScanStatus, ScanVerdict};
 use crate::domain::validation::{validate_image_off_runtime, UploadLimits};
 use crate::error::{ApiError, ApiResult};
 use crate::label_check::LabelCheck;
-use crate::ports::{CatDetector, ChunkTables, ImageStore, NoDispatch, ScanDispatch, ScanInput, ScanStore};
+use crate::ports::{
+    record_scan_request, CatDetector, ChunkTables, ImageStore, NoDispatch, ScanDispatch, ScanInput, ScanStore,
+};
 use tracing::instrument;
 
 /// How hard `run` tries before a scan fails.
@@ -63,21 +65,15 @@ impl ScanSettings {
     }
 }
 
-/// Records `pending` (deduplicated by content, see [`ScanStore::request`]) and hands a new one
-/// to `dispatch`; an existing scan of the same bytes is returned as it is.
-pub(crate) async fn record_request(
-    scans: &dyn ScanStore,
-    dispatch: &dyn ScanDispatch,
-    pending: ScanRecord,
-    force: bool,
-) -> ApiResult<ScanRecord> {
-    match scans.request(pending, force).await? {
-        ScanRequested::New(record) => {
-            dispatch.dispatch(record.id.as_str());
-            Ok(record)
-        }
-        ScanRequested::Existing(record) => Ok(record),
-    }
+/// What of a catalogue's settings scanning uses.
+#[derive(Debug, Clone)]
+pub struct ScanScope {
+    /// The labels a scanned image can have.
+    pub labels: LabelSet,
+    /// What a scan-only upload may be, as a direct upload may.
+    pub limits: UploadLimits,
+    /// The label whose images are held until a scan finds a cat ([`LabelCheck`]).
+    pub label_check: Option<Label>,
 }
 
 /// Time allowed for a scan's reads and writes of its record (claim, image row, verdict).
@@ -112,15 +108,15 @@ pub struct Scanner {
 }
 
 impl Scanner {
-    /// A scanner over these ports, for a catalogue with `catalog` settings (labels, upload
-    /// limits, the label check). It dispatches nothing ([`NoDispatch`]) and uses the default
-    /// [`ScanSettings`] until told otherwise.
+    /// A scanner over these ports, for a catalogue of `scope` (its labels, upload limits and
+    /// label check: `CatalogSettings::scan_scope`). It dispatches nothing ([`NoDispatch`]) and
+    /// uses the default [`ScanSettings`] until told otherwise.
     pub fn new(
         scans: Arc<dyn ScanStore>,
         images: Arc<dyn ImageStore>,
         tables: Arc<dyn ChunkTables>,
         detector: Arc<dyn CatDetector>,
-        catalog: &crate::catalog::CatalogSettings,
+        scope: ScanScope,
     ) -> Scanner {
         Scanner {
             scans,
@@ -128,10 +124,10 @@ impl Scanner {
             tables,
             detector,
             dispatch: Arc::new(NoDispatch),
-            labels: catalog.labels.clone(),
-            limits: catalog.limits,
+            labels: scope.labels,
+            limits: scope.limits,
             settings: ScanSettings::default(),
-            label_check: catalog.label_check.clone(),
+            label_check: scope.label_check,
         }
     }
 
@@ -212,7 +208,7 @@ impl Scanner {
     }
 
     async fn record(&self, pending: ScanRecord, force: bool) -> ApiResult<ScanRecord> {
-        record_request(self.scans.as_ref(), self.dispatch.as_ref(), pending, force).await
+        record_scan_request(self.scans.as_ref(), self.dispatch.as_ref(), pending, force).await
     }
 
     /// `scanResult(id)`.

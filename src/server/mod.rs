@@ -231,8 +231,21 @@ async fn within_invocation_deadline(
     let deadline = request
         .extensions()
         .get::<lambda_http::Context>()
-        .and_then(|context| crate::lambda::instant_of(context.deadline));
+        .and_then(|context| instant_of(context.deadline));
     resolvers::deadline::scope(deadline, next.run(request)).await
+}
+
+/// A Lambda deadline (milliseconds since the epoch, as the Runtime API hands it out) as an
+/// instant on this process's clock; `None` for 0 (no deadline given).
+pub fn instant_of(deadline_ms: u64) -> Option<tokio::time::Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Some(tokio::time::Instant::now() + left)
 }
 
 /// A route this door does not serve.

@@ -447,7 +447,7 @@ async fn outbound_aws_calls_give_up_instead_of_hanging() {
     assert!(format!("{err:?}").to_lowercase().contains("timeout"), "{err:?}");
     drop(silent);
 
-    // And production clients have the limits the README states: 3 s to connect, 10 s an
+    // And production clients have the limits docs/access.md states: 3 s to connect, 10 s an
     // attempt, 25 s a call with its retries (inside API Gateway's 29 s).
     let defaults = pawql::adapters::aws::default_timeouts();
     assert_eq!(defaults.connect_timeout(), Some(Duration::from_secs(3)));

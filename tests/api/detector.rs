@@ -52,7 +52,7 @@ fn valid_variants_of_the_cat_photo_are_read_as_cats() {
     assert!(!blank.is_cat, "a 1x1 white pixel is no cat: {blank:?}");
 }
 
-/// The margins the README states for the threshold (0.2): on the fixtures, cats (the photos
+/// The margins docs/scans.md states for the threshold (0.2): on the fixtures, cats (the photos
 /// and the valid variants of the cat photo) score at least 0.43 and everything else at most
 /// 0.012.
 #[test]

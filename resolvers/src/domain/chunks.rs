@@ -12,16 +12,26 @@
 //! - Within a shard, a **chunk** is a weight class: the images whose weights share their
 //!   leading bit (at most 30 classes for weights in 1..=10⁹ billionths). A chunk's images
 //!   sit in dense **slots** `0..chunkVolume`, one item each, so any one of them is read by key.
-//! - The shard item lists, per chunk: `chunkVolume`, `chunkWeightSum` and `chunkCeiling` (an
-//!   upper bound of the weights in it, within the class: at most 4/3 of the lightest).
+//! - The shard item lists, per chunk: `chunkVolume`, `chunkWeightSum` and `chunkCeiling` (the
+//!   largest weight filed in the chunk since it was last empty; see the bounds below).
 //!
 //! A pick: chunk `c` of shard `s` with probability `chunkWeightSum / total` (all shard items,
 //! one request), then a uniform slot of it, kept with probability `weight / chunkCeiling` and
 //! otherwise drawn again in the same chunk. Given the chunk, image `i` is kept with probability
 //! ∝ (1 / volume) · (w_i / ceiling) ∝ w_i, so P(i | c) = w_i / W_c, and
-//! P(i) = (W_c / W) · (w_i / W_c) = w_i / W exactly. A slot is kept with probability above 1/2
-//! (1 when the chunk's weights are equal), so two slots read at once settle a draw with
-//! probability above 3/4, and almost always in practice.
+//! P(i) = (W_c / W) · (w_i / W_c) = w_i / W exactly.
+//!
+//! The bounds, which the rest of the code and the docs point to:
+//! - Chunk `c` holds the weights `2^c ..= min(2^(c+1) - 1, 10⁹)` ([`chunk_of`]). Its ceiling
+//!   only grows while the chunk holds images (filing and re-weighting raise it, removing does
+//!   not lower it), and an emptied chunk leaves the lists, so its ceiling starts afresh. So
+//!   every image `i` of the chunk has `2^c ≤ w_i ≤ ceiling ≤ class_ceiling(c) < 2^(c+1)`
+//!   ([`class_ceiling`]): the ceiling is below twice the chunk's lightest weight.
+//! - Hence a slot is kept with probability `w_i / ceiling > 2^c / 2^(c+1) = 1/2`. It is 1 when
+//!   every image filed in the chunk since it was last empty had the same weight (as with one
+//!   default weight for everything). No better bound holds: a chunk holding `2^c` and
+//!   `2^(c+1) - 1` keeps the lighter with probability just above 1/2.
+//! - Two slots read at once therefore leave a draw open with probability below 1/4.
 //!
 //! Every change is planned here ([`refile`]) as a list of [`Write`]s that a backend applies
 //! atomically; removing an image from the middle of a chunk moves the chunk's last image into
@@ -33,7 +43,7 @@ use super::image::{ImageId, ImageRecord};
 use super::weight::WEIGHT_SCALE;
 
 /// Default number of write shards of a label: three items take ≥ 1,500 uploads a second by
-/// DynamoDB's per-partition limit (see README, "How picks stay exact").
+/// DynamoDB's per-partition limit (BENCHMARKS.md, "Scale").
 pub const DEFAULT_WRITE_SHARDS: u32 = 3;
 /// More shards make every pick read more items; past this, bookkeeping reads dominate.
 pub const MAX_WRITE_SHARDS: u32 = 32;
@@ -75,25 +85,15 @@ pub fn chunk_of(pooled: u64) -> Option<u32> {
     (pooled > 0).then(|| 63 - pooled.leading_zeros())
 }
 
-/// The largest weight a chunk (class) can hold: below twice its lightest.
+/// The largest weight a chunk (class) can hold: `2^(chunk+1) - 1` (10⁹ for the top class), below
+/// twice the lightest the class holds, `2^chunk`. A chunk's `chunkCeiling` never exceeds it.
 pub fn class_ceiling(chunk: u32) -> u64 {
     ((1u64 << (chunk + 1)) - 1).min(WEIGHT_SCALE)
 }
 
-/// One slot: the `index`th image of chunk `chunk` of shard `shard`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Slot {
-    pub shard: u32,
-    pub chunk: u32,
-    pub index: u64,
-}
-
-impl Slot {
-    /// The key of the slot's item: `cat#0#57#12`.
-    pub fn key(&self, label: &str) -> String {
-        format!("{label}#{}#{}#{}", self.shard, self.chunk, self.index)
-    }
-}
+// A slot is where a row is filed, so the row (`image.rs`) holds it; re-exported here, with
+// the chunks it is a place in.
+pub use super::image::Slot;
 
 /// The key of a shard's chunk-info item: `cat#0`. Labels never contain `#`, so these keys
 /// cannot meet a label's own (the layout before write shards, see `pawql migrate`).

@@ -1,4 +1,5 @@
-//! Image identity and the catalogue record of one image.
+//! Image identity and the catalogue record of one image: its facts, the sizes of its variants,
+//! and its place in its label's chunks (a [`Slot`]).
 //!
 //! An image id is `{label}-{sha256 of the bytes}`, so uploading the same bytes twice under
 //! one label names the same image (idempotent re-upload), and the same bytes under two
@@ -88,7 +89,7 @@ impl ImageId {
 
     /// Where a sized variant of the image is stored: `variants/<sha256>/<label>/<size>`
     /// (content-addressed like the original, under one prefix a CDN may read).
-    pub fn variant_key(&self, size: crate::domain::variants::ImageSize) -> String {
+    pub fn variant_key(&self, size: ImageSize) -> String {
         format!("variants/{}/{}/{}", self.sha256.as_str(), self.label, size.as_str())
     }
 
@@ -175,7 +176,7 @@ pub struct ImageRecord {
     /// The write shard whose chunk info counts the image.
     pub shard: u32,
     /// Its slot (chunk and place in it) while in the random pool; `None` while held.
-    pub slot: Option<crate::domain::chunks::Slot>,
+    pub slot: Option<Slot>,
     pub weight: Weight,
     pub kind: ImageKind,
     pub width: u32,
@@ -187,7 +188,7 @@ pub struct ImageRecord {
     pub hold: Option<crate::domain::hold::Hold>,
     /// Its stored sized variants, smallest first (`variants.rs`); a size not here is served
     /// by the original.
-    pub variants: Vec<crate::domain::variants::VariantFacts>,
+    pub variants: Vec<VariantFacts>,
     /// Its BlurHash; `None` for an image stored before variants (until `pawql variants`).
     pub placeholder: Option<String>,
 }
@@ -212,12 +213,12 @@ pub struct NewImage {
     pub facts: ImageFacts,
     pub created_at: DateTime<Utc>,
     pub hold: Option<crate::domain::hold::Hold>,
-    pub variants: Vec<crate::domain::variants::VariantFacts>,
+    pub variants: Vec<VariantFacts>,
     pub placeholder: Option<String>,
 }
 
 impl NewImage {
-    /// The row, not yet filed: [`crate::domain::chunks::refile`] gives it its place.
+    /// The row, not yet filed: `refile` (`domain/chunks.rs`) gives it its place.
     pub fn into_record(self) -> ImageRecord {
         ImageRecord {
             id: self.id,
@@ -253,6 +254,79 @@ pub(crate) fn sample_record(n: u32, weight: Weight) -> ImageRecord {
         hold: None,
         variants: Vec::new(),
         placeholder: None,
+    }
+}
+
+/// The sizes a client can ask for (`Image.url(size:)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ImageSize {
+    Thumb,
+    Small,
+    Medium,
+    Original,
+}
+
+impl ImageSize {
+    /// The sizes stored apart from the original, smallest first.
+    pub const VARIANTS: [ImageSize; 3] = [ImageSize::Thumb, ImageSize::Small, ImageSize::Medium];
+
+    /// The longest side a variant of this size has at most; `None`: the original.
+    pub fn longest_side(self) -> Option<u32> {
+        match self {
+            ImageSize::Thumb => Some(256),
+            ImageSize::Small => Some(640),
+            ImageSize::Medium => Some(1280),
+            ImageSize::Original => None,
+        }
+    }
+
+    /// The name in storage keys, rows and `?size=`: `thumb`, `small`, `medium`, `original`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageSize::Thumb => "thumb",
+            ImageSize::Small => "small",
+            ImageSize::Medium => "medium",
+            ImageSize::Original => "original",
+        }
+    }
+
+    /// A size by name, as `?size=` and storage spell it (any case).
+    pub fn parse(name: &str) -> Option<ImageSize> {
+        [
+            ImageSize::Thumb,
+            ImageSize::Small,
+            ImageSize::Medium,
+            ImageSize::Original,
+        ]
+        .into_iter()
+        .find(|size| {
+            size.as_str().eq_ignore_ascii_case(name) || (name.eq_ignore_ascii_case("med") && *size == ImageSize::Medium)
+        })
+    }
+}
+
+/// A stored variant's facts, kept on the image row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantFacts {
+    pub size: ImageSize,
+    pub kind: ImageKind,
+    pub width: u32,
+    pub height: u32,
+    pub byte_size: u64,
+}
+
+/// One slot: the `index`th image of chunk `chunk` of shard `shard`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slot {
+    pub shard: u32,
+    pub chunk: u32,
+    pub index: u64,
+}
+
+impl Slot {
+    /// The key of the slot's item: `cat#0#57#12`.
+    pub fn key(&self, label: &str) -> String {
+        format!("{label}#{}#{}#{}", self.shard, self.chunk, self.index)
     }
 }
 

@@ -14,65 +14,10 @@ use bytes::Bytes;
 use image::imageops::FilterType;
 use image::{DynamicImage, GenericImageView};
 
+// The sizes and a variant's facts are part of an image's facts (`image.rs`), so the row can
+// hold them without this file; re-exported here, where the renditions are made.
 use super::image::{ImageFacts, ImageKind};
-
-/// The sizes a client can ask for (`Image.url(size:)`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ImageSize {
-    Thumb,
-    Small,
-    Medium,
-    Original,
-}
-
-impl ImageSize {
-    /// The sizes stored apart from the original, smallest first.
-    pub const VARIANTS: [ImageSize; 3] = [ImageSize::Thumb, ImageSize::Small, ImageSize::Medium];
-
-    /// The longest side a variant of this size has at most; `None`: the original.
-    pub fn longest_side(self) -> Option<u32> {
-        match self {
-            ImageSize::Thumb => Some(256),
-            ImageSize::Small => Some(640),
-            ImageSize::Medium => Some(1280),
-            ImageSize::Original => None,
-        }
-    }
-
-    /// The name in storage keys, rows and `?size=`: `thumb`, `small`, `medium`, `original`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImageSize::Thumb => "thumb",
-            ImageSize::Small => "small",
-            ImageSize::Medium => "medium",
-            ImageSize::Original => "original",
-        }
-    }
-
-    /// A size by name, as `?size=` and storage spell it (any case).
-    pub fn parse(name: &str) -> Option<ImageSize> {
-        [
-            ImageSize::Thumb,
-            ImageSize::Small,
-            ImageSize::Medium,
-            ImageSize::Original,
-        ]
-        .into_iter()
-        .find(|size| {
-            size.as_str().eq_ignore_ascii_case(name) || (name.eq_ignore_ascii_case("med") && *size == ImageSize::Medium)
-        })
-    }
-}
-
-/// A stored variant's facts, kept on the image row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VariantFacts {
-    pub size: ImageSize,
-    pub kind: ImageKind,
-    pub width: u32,
-    pub height: u32,
-    pub byte_size: u64,
-}
+pub use super::image::{ImageSize, VariantFacts};
 
 /// A variant made from an upload: its facts and its bytes.
 #[derive(Debug, Clone)]

@@ -62,8 +62,9 @@ pub struct Costs {
     /// Read units of a pick, strongly consistent (when its first slots settle it).
     pub pick_rcu: f64,
     /// The expected read units of a pick in the worst case: slots kept with probability just
-    /// above 1/2 (a chunk's weights spread over their whole class), so a round of two slots
-    /// settles a draw with probability 3/4 and 4/3 rounds are read on average.
+    /// above 1/2 (a chunk's weights spread over their whole class; the bound is proved in the
+    /// header of `resolvers/src/domain/chunks.rs`), so a round of two slots settles a draw with
+    /// probability 3/4 and 4/3 rounds are read on average.
     pub pick_rcu_worst_expected: f64,
     /// Read and write units of an upload (its reads, and its transaction).
     pub upload_rcu: f64,

@@ -15,8 +15,9 @@
 //!
 //! A random pick costs two requests, both strongly consistent `BatchGetItem`s: the label's
 //! shard items, then the drawn slots (their items are copies of the rows, so no row is read).
-//! A slot is kept with probability ≥ 2/3, so a third request is rare. `labels` reads every
-//! label's shard items in one `BatchGetItem`.
+//! A slot is kept with probability above 1/2 (the bound is proved in the header of
+//! `resolvers/src/domain/chunks.rs`), so a third request is needed for fewer than a quarter of
+//! the draws. `labels` reads every label's shard items in one `BatchGetItem`.
 
 use resolvers::deadline;
 use std::collections::HashMap;

@@ -23,7 +23,7 @@
 //! off before step 3 left the label unswitched, and the next run recomputes the same filing
 //! (same rows, same order) and overwrites what the first wrote. Until its switch, a label's
 //! picks and writes answer `MIGRATION_PENDING` (the deployed code finds no shard items): the
-//! window is the time from deploying to the end of `pawql migrate` (see README, Deployment).
+//! window is the time from deploying to the end of `pawql migrate` (see docs/migrating.md).
 
 use std::time::Instant;
 

@@ -136,7 +136,7 @@ pub fn env_vars() -> Vec<&'static str> {
 /// The bucket's SSM parameter and environment variable.
 pub const BUCKET_PARAMETER: &str = "bucket";
 /// Optional SecureStrings, comma-separated: the API keys (writes) and admin keys (debug data)
-/// (see README, Access). Not created by `provision` or serverless.yml: secrets are set by their
+/// (see docs/access.md). Not created by `provision` or serverless.yml: secrets are set by their
 /// owner (`aws ssm put-parameter --type SecureString`), never written into a template.
 pub const API_KEYS_PARAMETER: &str = "apiKeys";
 pub const ADMIN_KEYS_PARAMETER: &str = "adminKeys";
