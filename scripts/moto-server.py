@@ -58,8 +58,9 @@ def transaction_token(environ):
     Reads the request body and puts it back for moto."""
     if environ.get("HTTP_X_AMZ_TARGET") != "DynamoDB_20120810.TransactWriteItems":
         return None
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    raw = environ["wsgi.input"].read(length)
+    length = environ.get("CONTENT_LENGTH")
+    # Without a length (a chunked body) read to the end, so moto still gets the whole body.
+    raw = environ["wsgi.input"].read(int(length)) if length else environ["wsgi.input"].read()
     environ["wsgi.input"] = io.BytesIO(raw)
     environ["pawql.body"] = raw
     try:

@@ -203,7 +203,14 @@ impl Catalog {
                 self.after_upload(inserted.into_record(), checked).await
             }
             Err(err) => {
-                self.remove_orphan_object(&id).await;
+                // A row write whose outcome is unknown may yet stand: its object stays (an
+                // object without a row is harmless, and a retry of the upload reuses it; a row
+                // without its object is not).
+                if err.downcast_ref::<crate::error::WriteOutcomeUnknown>().is_some() {
+                    warn!(%id, error = format!("{err:#}"), "row write outcome unknown; the object is kept");
+                } else {
+                    self.remove_orphan_object(&id).await;
+                }
                 Err(ApiError::from(err.context("recording the uploaded image")))
             }
         }

@@ -57,6 +57,15 @@ pub enum ApiError {
 #[error("label {0} is being converted to the sharded chunk layout (pawql migrate); retry in a minute")]
 pub struct MigrationPending(pub String);
 
+/// A write may or may not have been applied, and there was no more time to find out (a
+/// DynamoDB transaction resent with its token until the deadline or its budget): whoever
+/// cleans up after a failed write must leave what that write points at.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: its outcome is unknown (it may have been applied)")]
+pub struct WriteOutcomeUnknown {
+    pub what: String,
+}
+
 /// The work deadline was reached (`deadline.rs`): what was under way is abandoned and the
 /// request answered `TIMED_OUT` (see `From<anyhow::Error> for ApiError`).
 #[derive(Debug, thiserror::Error)]

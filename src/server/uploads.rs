@@ -56,9 +56,18 @@ pub async fn put(
     // Capped at the declared length while it streams (requestUpload keeps that within the
     // upload limit), so a longer body is refused without being buffered whole.
     let limit = usize::try_from(declared).unwrap_or(usize::MAX);
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(format!("this upload URL is for exactly {declared} bytes (the byteSize given to requestUpload), and the body is longer")))?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // Over the cap is a longer body; anything else (a client that stopped sending) is not.
+        let too_long = std::error::Error::source(&e)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if too_long {
+            ApiError::PayloadTooLarge(format!(
+                "this upload URL is for exactly {declared} bytes (the byteSize given to requestUpload), and the body is longer"
+            ))
+        } else {
+            ApiError::BadUserInput(format!("the upload's body could not be read whole: {e}"))
+        }
+    })?;
     if bytes.len() as u64 != declared {
         return Err(wrong_length(bytes.len() as u64).into());
     }

@@ -126,3 +126,31 @@ async fn a_migration_switch_whose_answer_is_lost_is_done_once() {
     let (_, body) = app.graphql("{ randomImage(label: \"cat\") { id } }", json!({})).await;
     assert!(body["data"]["randomImage"]["id"].is_string(), "served again: {body}");
 }
+
+/// A resend that meets the first attempt still running is answered
+/// `TransactionInProgressException`: still unknown, so resent again with the token, never
+/// re-planned (a delete that happened says so).
+#[tokio::test]
+async fn a_resend_that_meets_the_first_still_in_progress_waits_for_it() {
+    let trouble = CannedAnswers::default();
+    let app = app_losing_answers(&trouble).await;
+    let uploaded = app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
+    let before = app.labels().await;
+    let dog = app.upload("dog", "images/dog_darknet_bicycle.jpg", 0.5).await;
+    trouble.arm("TransactWriteItems", 1, APPLIED_THEN_LOST);
+    trouble.arm_when(
+        "TransactWriteItems",
+        Some("ClientRequestToken"),
+        5,
+        crate::canned::Answer::Error("TransactionInProgressException"),
+    );
+    assert!(
+        app.delete_image(dog["id"].as_str().unwrap()).await,
+        "the delete happened, and says so"
+    );
+    assert_eq!(trouble.injected("TransactWriteItems"), 1 + 5);
+    assert_eq!(app.dynamo.as_ref().unwrap().lost_races(), 0);
+    assert_eq!(app.labels().await, before);
+    assert!(uploaded["id"].is_string());
+    app.assert_chunk_invariant().await;
+}

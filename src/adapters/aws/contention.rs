@@ -19,10 +19,14 @@
 //! (a delete that happened answers "nothing to delete", an upload finds "its" row already
 //! there). [`transact_exactly_once`] sends each transaction with a `ClientRequestToken` and,
 //! while the outcome is unknown, sends the very same request again: DynamoDB takes a repeat
-//! within 10 minutes as the same transaction, applied once, so the answer is the first try's.
-//! The SDK's own retries of a 500 resend the same request, token included, so they are safe
-//! too. Only a known refusal (a cancellation) goes back to the caller to re-read and re-plan,
-//! with a new token.
+//! within 10 minutes of its completion as the same transaction, applied once, so the answer is
+//! the first try's. A repeat that meets the first still running is answered
+//! `TransactionInProgressException`; that too is resent with the token, never re-planned. The
+//! SDK's own retries of a 500 resend the same request, token included, so they are safe too.
+//! Only a known refusal (a cancellation) goes back to the caller to re-read and re-plan, with a
+//! new token. When the outcome is still unknown at the end (the request's deadline, or the
+//! budget spent), the error says so ([`resolvers::error::WriteOutcomeUnknown`]), so the caller
+//! does not clean up after a write that may stand.
 
 use std::time::Duration;
 
@@ -110,16 +114,26 @@ fn cancellation_reasons(err: &dyn std::any::Any) -> Option<Vec<CancellationReaso
 
 /// Error codes after which a write may or may not have been applied (DynamoDB's "Error
 /// handling": an `InternalServerError` on a write leaves its outcome unknown).
-const UNKNOWN_OUTCOME_CODES: [&str; 2] = ["InternalServerError", "ServiceUnavailable"];
+/// `TransactionInProgressException` is the answer to a repeat of a transaction still running:
+/// whether it will apply is not known yet.
+const UNKNOWN_OUTCOME_CODES: [&str; 3] = [
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+];
 
-/// Whether a `TransactWriteItems` error leaves open whether it was applied: a 500 or 503, a
-/// response that never came, or one that could not be read.
-fn outcome_unknown<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+/// Whether a `TransactWriteItems` error leaves open whether it was applied: any 5xx (whatever
+/// its code, a proxy's 502 too), a repeat meeting the first still in progress, a response that
+/// never came, or one that could not be read.
+fn outcome_unknown<E: ProvideErrorMetadata>(err: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool {
     match err {
-        SdkError::ServiceError(service) => service
-            .err()
-            .code()
-            .is_some_and(|code| UNKNOWN_OUTCOME_CODES.contains(&code)),
+        SdkError::ServiceError(service) => {
+            service.raw().status().is_server_error()
+                || service
+                    .err()
+                    .code()
+                    .is_some_and(|code| UNKNOWN_OUTCOME_CODES.contains(&code))
+        }
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) | SdkError::DispatchFailure(_) => true,
         _ => false,
     }
@@ -141,19 +155,30 @@ pub async fn transact_exactly_once(
 ) -> anyhow::Result<()> {
     let token = request_token();
     let mut budget = Budget::start();
+    // A definite answer to a resend is the transaction's (the token makes every send the same
+    // one); only giving up without one leaves the outcome open.
+    let unknown = |cause: anyhow::Error| cause.context(resolvers::error::WriteOutcomeUnknown { what: what.to_owned() });
     loop {
         let sent = client
             .transact_write_items()
             .set_transact_items(Some(writes.clone()))
             .client_request_token(&token)
             .send();
-        match resolvers::deadline::bounded(what, async { Ok(sent.await) }).await? {
+        // Abandoned in flight at the deadline: it may still be applied.
+        let answered = match resolvers::deadline::bounded(what, async { Ok(sent.await) }).await {
+            Ok(answered) => answered,
+            Err(out_of_time) => return Err(unknown(out_of_time)),
+        };
+        match answered {
             Ok(_) => return Ok(()),
             Err(err) if outcome_unknown(&err) => {
                 tracing::warn!(what, token, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), "write outcome unknown; resending it with its token");
-                budget
+                if let Err(spent) = budget
                     .pause(&format!("{what} (outcome unknown: it may have been applied)"))
-                    .await?;
+                    .await
+                {
+                    return Err(unknown(spent));
+                }
             }
             Err(err) => return Err(classify(err, what)),
         }

@@ -283,13 +283,31 @@ fn unchanged_from(read: &Item) -> (String, std::collections::HashMap<String, Str
 /// do, plus reading a label's rows), a row's put can be conditional, and a throttled put is
 /// retried like any other write.
 async fn put_all(client: &Client, puts: Vec<Copy>) -> anyhow::Result<()> {
+    // After a failure no new put is sent, but those in flight are waited for (a dropped
+    // request may still land): none may arrive after the next attempt has begun.
+    let failed = std::sync::atomic::AtomicBool::new(false);
     let mut results = futures_util::stream::iter(puts)
-        .map(|copy| put_one(client, copy))
+        .map(|copy| {
+            let failed = &failed;
+            async move {
+                if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Ok(());
+                }
+                put_one(client, copy).await
+            }
+        })
         .buffer_unordered(PUTS_IN_FLIGHT);
+    let mut first_error = None;
     while let Some(result) = results.next().await {
-        result?;
+        if let Err(e) = result {
+            failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            first_error.get_or_insert(e);
+        }
     }
-    Ok(())
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Deletes a slot item an earlier attempt of this run wrote and this one does not.
@@ -329,7 +347,10 @@ async fn put_one(client: &Client, copy: Copy) -> anyhow::Result<()> {
             put = put
                 .condition_expression(expression)
                 .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values((!values.is_empty()).then(|| values.clone()));
+                .set_expression_attribute_values((!values.is_empty()).then(|| values.clone()))
+                .return_values_on_condition_check_failure(
+                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                );
         }
         match put.send().await {
             Ok(_) => return Ok(()),
@@ -337,6 +358,17 @@ async fn put_one(client: &Client, copy: Copy) -> anyhow::Result<()> {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
+                // An earlier attempt of this very put applied and its answer was lost: the row
+                // is already what is being put, which is not a change by anyone else.
+                let found = e.as_service_error().and_then(|e| match e {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed) => {
+                        failed.item().cloned()
+                    }
+                    _ => None,
+                });
+                if found.as_ref() == Some(&item) {
+                    return Ok(());
+                }
                 let key = item
                     .get("s3key")
                     .and_then(|v| v.as_s().ok())

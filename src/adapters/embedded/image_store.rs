@@ -196,8 +196,12 @@ impl ImageStore for FileImageStore {
         if size > max_bytes as u64 {
             return Ok(Staged::TooLarge(size));
         }
-        let bytes = tokio::fs::read(&path).await.context("reading a staged upload")?;
-        Ok(Staged::Bytes(Bytes::from(bytes)))
+        // A sweep may remove it between the two reads: then it is missing, as swept.
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Staged::Bytes(Bytes::from(bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Staged::Missing),
+            Err(e) => Err(e).context("reading a staged upload"),
+        }
     }
 
     #[instrument(level = "debug", skip_all, fields(%ticket))]
@@ -359,6 +363,12 @@ fn tempfile_in(dir: &Path) -> anyhow::Result<(PathBuf, std::fs::File)> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
     let path = dir.join(name);
-    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    // Owner-only from the first instant: the signing key is written through this too, and a
+    // file others could open even briefly could be read through that handle later.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path)?;
     Ok((path, file))
 }
