@@ -432,13 +432,9 @@ impl aws_sdk_dynamodb::config::Intercept for OldWriterAtFirstCopy {
     }
 }
 
-#[tokio::test]
-async fn migrate_beside_an_old_writer_loses_nothing_and_brings_nothing_back() {
-    let plain = MotoServer::shared().await.clients().await;
-    let app = TestApp::builder(Backend::Aws).start().await;
-    let labels = LabelSet::default_pets();
-    let cat = labels.parse("cat").unwrap();
-    for n in 0..5u32 {
+/// `count` small distinct cats with varied weights (0.2, 0.3, …).
+pub(crate) async fn upload_cats(app: &TestApp, count: u32) {
+    for n in 0..count {
         let (status, body) = app
             .upload_raw(
                 "cat",
@@ -450,6 +446,15 @@ async fn migrate_beside_an_old_writer_loses_nothing_and_brings_nothing_back() {
             .await;
         assert_eq!(status, 200, "{body}");
     }
+}
+
+#[tokio::test]
+async fn migrate_beside_an_old_writer_loses_nothing_and_brings_nothing_back() {
+    let plain = MotoServer::shared().await.clients().await;
+    let app = TestApp::builder(Backend::Aws).start().await;
+    let labels = LabelSet::default_pets();
+    let cat = labels.parse("cat").unwrap();
+    crate::migrate::upload_cats(&app, 5).await;
     let before = catalogue(&app).await;
     let (resources, _) = resources(&app);
     let mut rows = app.tables.all_images(&cat).await.unwrap();

@@ -91,18 +91,7 @@ async fn a_migration_switch_whose_answer_is_lost_is_done_once() {
     let app = TestApp::builder(Backend::Aws).start().await;
     let labels = LabelSet::default_pets();
     let cat = labels.parse("cat").unwrap();
-    for n in 0..5u32 {
-        let (status, body) = app
-            .upload_raw(
-                "cat",
-                Some(0.2 + f64::from(n) / 10.0),
-                "p.png",
-                "image/png",
-                crate::random::png_number(n).to_vec(),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-    }
+    crate::migrate::upload_cats(&app, 5).await;
     let catalogue_before = crate::migrate::catalogue(&app).await;
     let totals_before = app.labels().await;
     let (resources, _) = crate::scan_stream::resources(&app);
