@@ -12,11 +12,16 @@ without making any changes", and one with the same token but other parameters is
 with `IdempotentParameterMismatchException`. pawql relies on that to resend a write whose
 outcome is unknown (docs/aws-rules.md, D3), so it is modelled here, in front of moto, for
 every client and process the tests start.
+
+moto enforces no IAM either. Requests signed with a `role:<functions>:<stage>` access key id
+are checked against the functions' roles in serverless.yml first (scripts/moto_iam.py), and
+refused as AWS would refuse them, before moto or the token bookkeeping sees them.
 """
 
 import hashlib
 import io
 import json
+import os
 import sys
 import threading
 import time
@@ -25,6 +30,11 @@ from werkzeug.serving import run_simple
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.server import MotoRequestHandler
+
+# moto_iam sits next to this script. Python puts the script's folder on sys.path, but not
+# under -P or PYTHONSAFEPATH, so say so explicitly: this then runs from any cwd, any way.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import moto_iam  # noqa: E402
 
 app = DomainDispatcherApplication(create_backend_app)
 lock = threading.Lock()
@@ -35,8 +45,16 @@ answered_tokens = {}
 
 
 def serialised(environ, start_response):
+    # Read and checked outside the lock: neither touches moto, and a slow upload should not
+    # hold up every other request.
+    raw = request_body(environ)
+    refused = moto_iam.refusal(environ, raw)
+    if refused is not None:
+        status, headers, answer = refused
+        start_response(status, headers)
+        return [answer]
     with lock:
-        replay = idempotent_repeat(environ)
+        replay = idempotent_repeat(environ, raw)
         if replay is not None:
             status, headers, body = replay
             start_response(status, headers)
@@ -53,16 +71,25 @@ def serialised(environ, start_response):
         return [body]
 
 
-def transaction_token(environ):
-    """The (token, digest) of a TransactWriteItems with a ClientRequestToken, else None.
-    Reads the request body and puts it back for moto."""
+def request_body(environ):
+    """The request's body, read once and put back for moto."""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        raw = environ["wsgi.input"].read(int(length))
+    elif environ.get("wsgi.input_terminated"):
+        # A chunked body (werkzeug has de-chunked it): read to the end, so moto still gets all.
+        raw = environ["wsgi.input"].read()
+    else:
+        # Neither a length nor chunks: no body. Reading on would wait for the client to close.
+        raw = b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    return raw
+
+
+def transaction_token(environ, raw):
+    """The (token, digest) of a TransactWriteItems with a ClientRequestToken, else None."""
     if environ.get("HTTP_X_AMZ_TARGET") != "DynamoDB_20120810.TransactWriteItems":
         return None
-    length = environ.get("CONTENT_LENGTH")
-    # Without a length (a chunked body) read to the end, so moto still gets the whole body.
-    raw = environ["wsgi.input"].read(int(length)) if length else environ["wsgi.input"].read()
-    environ["wsgi.input"] = io.BytesIO(raw)
-    environ["pawql.body"] = raw
     try:
         request = json.loads(raw)
     except ValueError:
@@ -73,8 +100,8 @@ def transaction_token(environ):
     return token, hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
 
 
-def idempotent_repeat(environ):
-    found = transaction_token(environ)
+def idempotent_repeat(environ, raw):
+    found = transaction_token(environ, raw)
     if found is None:
         return None
     token, digest = found

@@ -148,13 +148,14 @@ async fn each_operation_stays_within_its_aws_request_budget() {
             "s3.PutObject",
             "s3.PutObject",
             "dynamodb.GetItem",
-            "dynamodb.GetItem",
+            "dynamodb.BatchGetItem",
             "dynamodb.TransactWriteItems"
         ],
         "is it new, the object and its one variant (451×300: only a thumbnail is smaller; nothing \
-         read from S3), its shard's chunk info (none yet, so the label's item of the layout \
-         before write shards is looked for: once per shard), then row, slot and chunk info in one \
-         transaction; every service counted"
+         read from S3), its shard's chunk info (none yet, so the label's item under its bare name \
+         and its other shards' items are looked at in one request, for a label still waiting for \
+         `pawql migrate`: once per shard), then row, slot and chunk info in one transaction; every \
+         service counted"
     );
     // The next upload to a shard that exists: no look for the old layout.
     let shards = resolvers::domain::chunks::WriteShards::default();

@@ -42,16 +42,8 @@ pub(crate) async fn write_old_layout(clients: &AwsClients, resources: &Resources
         }
         volumes[chunk] += 1;
         sums[chunk] += row.pooled_nanos();
-        let mut item: Item = dynamo
-            .get_item()
-            .table_name(&resources.image_chunks_table)
-            .key("label", AttributeValue::S(label.to_string()))
-            .key("s3key", AttributeValue::S(row.id.storage_key()))
-            .send()
-            .await
-            .unwrap()
-            .item
-            .unwrap();
+        let mut item = take_spread_row(clients, resources, row).await;
+        item.insert("label".to_owned(), AttributeValue::S(label.to_string()));
         item.remove("shard");
         item.remove("slot");
         item.insert("chunkNumber".to_owned(), n(chunk));
@@ -107,6 +99,67 @@ pub(crate) async fn write_old_layout(clients: &AwsClients, resources: &Resources
         .send()
         .await
         .unwrap();
+}
+
+/// Removes an image's row from where this layout keeps it (its row partition) and answers it.
+async fn take_spread_row(clients: &AwsClients, resources: &Resources, row: &ImageRecord) -> Item {
+    clients
+        .dynamodb
+        .delete_item()
+        .table_name(&resources.image_chunks_table)
+        .set_key(Some(aws::image_key(&row.id)))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .expect("the row was there")
+}
+
+/// Rewrites a label as the code before rows were spread left it: shard items and slots as
+/// now but without `rowPartitions`, every row under the bare label.
+async fn write_unspread_layout(clients: &AwsClients, resources: &Resources, label: &Label, rows: &[ImageRecord]) {
+    for row in rows {
+        let mut item = take_spread_row(clients, resources, row).await;
+        item.insert("label".to_owned(), AttributeValue::S(label.to_string()));
+        clients
+            .dynamodb
+            .put_item()
+            .table_name(&resources.image_chunks_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+    for shard in 0..WriteShards::default().count() {
+        clients
+            .dynamodb
+            .update_item()
+            .table_name(&resources.chunk_info_table)
+            .key("label", AttributeValue::S(format!("{label}#{shard}")))
+            .update_expression("REMOVE #partitions")
+            .condition_expression("attribute_exists(#partitions)")
+            .expression_attribute_names("#partitions", aws::ROW_PARTITIONS_ATTRIBUTE)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// How many rows sit under the bare label (where only a label awaiting migration has any).
+async fn unspread_rows(clients: &AwsClients, resources: &Resources, label: &str) -> i32 {
+    clients
+        .dynamodb
+        .query()
+        .table_name(&resources.image_chunks_table)
+        .key_condition_expression("#label = :label")
+        .expression_attribute_names("#label", "label")
+        .expression_attribute_values(":label", AttributeValue::S(label.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .count()
 }
 
 /// What the stage's images are, label by label: (id, weight, hold), sorted.
@@ -266,6 +319,138 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
         .unwrap();
     assert!(again.iter().all(|label| label.images.is_none()), "{again:?}");
     app.assert_chunk_invariant().await;
+}
+
+/// Today's layout, rows under the bare label: `pawql migrate` closes the label to every
+/// writer, spreads the rows, and reopens it, losing nothing; a run cut off after closing it
+/// leaves it closed and the next run finishes it.
+#[tokio::test]
+async fn migrate_spreads_the_rows_of_a_label_written_before_they_were_spread() {
+    let plain = MotoServer::shared().await.clients().await;
+    let app = TestApp::builder(Backend::Aws)
+        .clients(crate::iam::enforcing(&plain, &[crate::iam::Function::Api]))
+        .start()
+        .await;
+    let labels = LabelSet::default_pets();
+    let cat = labels.parse("cat").unwrap();
+    upload_cats(&app, 6).await;
+    let (_, body) = app.graphql("{ randomImage(label: \"cat\") { id } }", json!({})).await;
+    let some_cat = body["data"]["randomImage"]["id"].as_str().unwrap().to_owned();
+    app.tables
+        .set_hold(&ImageId::parse(&some_cat, &labels).unwrap(), Some(Hold::AwaitingScan))
+        .await
+        .unwrap();
+    let stage_before = catalogue(&app).await;
+    let totals_before = app.labels().await;
+    let (resources, _) = resources(&app);
+    let rows = app.tables.all_images(&cat).await.unwrap();
+    write_unspread_layout(&plain, &resources, &cat, &rows).await;
+    assert_eq!(unspread_rows(&plain, &resources, "cat").await, 6);
+    assert_eq!(
+        catalogue(&app).await,
+        stage_before,
+        "maintenance still sees the label whole"
+    );
+
+    // Deployed, not yet migrated: picks and writes wait, and leave nothing.
+    let files = app.stored_files().await;
+    let (_, body) = app.graphql("{ randomImage(label: \"cat\") { id } }", json!({})).await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
+    let (_, body) = app.set_weight(&some_cat, 0.9).await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
+    let (_, body) = app
+        .upload_raw(
+            "cat",
+            None,
+            "p.png",
+            "image/png",
+            crate::random::png_number(77).to_vec(),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
+    assert_eq!(
+        (app.stored_files().await, catalogue(&app).await),
+        (files, stage_before.clone())
+    );
+
+    // A run whose reopening is refused every time: the label stays closed, to every writer.
+    let trouble = CannedAnswers::default();
+    trouble.arm_when(
+        "TransactWriteItems",
+        Some("rowPartitions"),
+        aws::migrate::ATTEMPTS,
+        CONFLICT,
+    );
+    let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api]);
+    let troubled = crate::canned::answering(&enforced.dynamodb, &trouble);
+    let shards = WriteShards::default();
+    let err = aws::migrate::migrate(&troubled, &resources, &labels, shards)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("run pawql migrate again"), "{err:#}");
+    assert_eq!(trouble.injected("TransactWriteItems"), aws::migrate::ATTEMPTS);
+    let (_, body) = app.graphql("{ randomImage(label: \"cat\") { id } }", json!({})).await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
+    let (_, body) = app.set_weight(&some_cat, 0.9).await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
+    let (_, body) = app
+        .upload_raw(
+            "cat",
+            None,
+            "p.png",
+            "image/png",
+            crate::random::png_number(78).to_vec(),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
+    assert_eq!(
+        (app.stored_files().await, catalogue(&app).await),
+        (files, stage_before.clone())
+    );
+
+    // The next run finishes it.
+    let report = aws::migrate::migrate(&enforced.dynamodb, &resources, &labels, shards)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.iter().find(|m| m.label == "cat").unwrap().images,
+        Some(6),
+        "{report:?}"
+    );
+    assert_eq!(
+        unspread_rows(&plain, &resources, "cat").await,
+        0,
+        "the old rows are gone"
+    );
+    app.assert_chunk_invariant().await;
+    assert_eq!(catalogue(&app).await, stage_before);
+    assert_eq!(app.labels().await, totals_before);
+    let drawn = app
+        .data("{ randomImages(label: \"cat\", count: 50) { id } }", json!({}))
+        .await;
+    let drawn = drawn["randomImages"].as_array().unwrap();
+    assert_eq!(drawn.len(), 50);
+    assert!(
+        drawn.iter().all(|image| image["id"] != some_cat.as_str()),
+        "the held cat stays out"
+    );
+    let (_, body) = app.set_weight(&some_cat, 0.9).await;
+    assert_eq!(body["data"]["setWeight"]["weight"], 0.9, "{body}");
+    let (status, body) = app
+        .upload_raw(
+            "cat",
+            None,
+            "p.png",
+            "image/png",
+            crate::random::png_number(79).to_vec(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.assert_chunk_invariant().await;
+    let again = aws::migrate::migrate(&enforced.dynamodb, &resources, &labels, shards)
+        .await
+        .unwrap();
+    assert!(again.iter().all(|label| label.images.is_none()), "{again:?}");
 }
 
 /// The stage a test app's resources belong to: `pawql-{stage}-chunkInfoTable`.

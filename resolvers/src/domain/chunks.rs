@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use super::image::{ImageId, ImageRecord};
 use super::weight::WEIGHT_SCALE;
 
-/// Default number of write shards of a label: three items take ≥ 1,500 uploads a second by
+/// Default number of write shards of a label: three items take 1,500 uploads a second by
 /// DynamoDB's per-partition limit (BENCHMARKS.md, "Scale").
 pub const DEFAULT_WRITE_SHARDS: u32 = 3;
 /// More shards make every pick read more items; past this, bookkeeping reads dominate.

@@ -52,7 +52,7 @@ pub struct DynamoChunkTables {
 }
 
 /// What the main row's write must find: nothing (an insert) or the row exactly as read.
-enum RowGuard<'a> {
+pub(super) enum RowGuard<'a> {
     Absent,
     Unchanged(&'a ImageRecord),
 }
@@ -124,7 +124,7 @@ impl DynamoChunkTables {
         {
             Some(item) => items::versioned_shard(&item),
             None => {
-                self.refuse_if_legacy(label).await?;
+                self.refuse_if_waiting(label).await?;
                 Ok(VersionedShard {
                     info: ShardInfo::empty(label, shard),
                     revision: 0,
@@ -133,9 +133,9 @@ impl DynamoChunkTables {
         }
     }
 
-    /// A label with chunk info under its bare name is in the layout before write shards:
-    /// `pawql migrate` converts it. Asked only where a label has no shard items (a new label),
-    /// so it costs nothing on a label in use.
+    /// A label with an item under its bare name is in a layout `pawql migrate` converts (before
+    /// write shards, or closed while its rows are spread). Asked only where a label has no
+    /// shard items (a new label), so it costs nothing on a label in use.
     async fn refuse_if_legacy(&self, label: &str) -> anyhow::Result<()> {
         if self
             .get_item(&self.chunk_info_table, items::info_key(label))
@@ -143,6 +143,22 @@ impl DynamoChunkTables {
             .is_some()
         {
             return Err(MigrationPending(label.to_owned()).into());
+        }
+        Ok(())
+    }
+
+    /// Before a shard's first item is written: the label must not be waiting for `pawql
+    /// migrate`, neither under its bare name nor through another shard's item without
+    /// `rowPartitions` (rows not spread yet). One `BatchGetItem`, once per shard in a label's
+    /// life.
+    async fn refuse_if_waiting(&self, label: &str) -> anyhow::Result<()> {
+        let mut keys = vec![items::info_key(label)];
+        keys.extend((0..self.shards.count()).map(|s| items::info_key(&shard_key(label, s))));
+        for item in batch_get_consistent(&self.client, &self.chunk_info_table, keys).await? {
+            if !item.contains_key("shard") {
+                return Err(MigrationPending(label.to_owned()).into());
+            }
+            items::versioned_shard(&item)?;
         }
         Ok(())
     }
@@ -176,6 +192,14 @@ impl DynamoChunkTables {
         let responses = output.responses();
         let item = |i: usize| responses.get(i).and_then(|r| r.item()).filter(|item| !item.is_empty());
         let Some(row) = item(0) else {
+            // No row where this layout keeps it: none, unless the label still waits for
+            // `pawql migrate` (its shard item unmarked, or none and an item under its name).
+            match item(1) {
+                Some(info) => {
+                    items::versioned_shard(info)?;
+                }
+                None => self.refuse_if_legacy(label).await?,
+            }
             return Ok(None);
         };
         let record = items::image_record(row, &self.labels)?;
@@ -201,7 +225,7 @@ impl DynamoChunkTables {
             .transpose()
     }
 
-    /// The plan's writes as one transaction's items.
+    /// The plan's writes as one transaction's items ([`plan_transaction`]).
     fn transaction(
         &self,
         label: &str,
@@ -210,75 +234,15 @@ impl DynamoChunkTables {
         main: &ImageId,
         guard: RowGuard<'_>,
     ) -> anyhow::Result<Vec<TransactWriteItem>> {
-        let mut out = Vec::with_capacity(writes.len());
-        for write in writes {
-            let item = match write {
-                Write::PutRow(record) => {
-                    let put = Put::builder()
-                        .table_name(&self.image_chunks_table)
-                        .set_item(Some(items::image_item(record)));
-                    let put = if &record.id == main {
-                        match &guard {
-                            RowGuard::Absent => put
-                                .condition_expression("attribute_not_exists(#s3key)")
-                                .expression_attribute_names("#s3key", "s3key"),
-                            RowGuard::Unchanged(old) => {
-                                let (condition, names, values) = row_unchanged(old);
-                                put.condition_expression(condition)
-                                    .set_expression_attribute_names(Some(names))
-                                    .set_expression_attribute_values(Some(values))
-                            }
-                        }
-                    } else {
-                        // A row moved to another slot: the shard's revision guards it.
-                        put.condition_expression("attribute_exists(#s3key)")
-                            .expression_attribute_names("#s3key", "s3key")
-                    };
-                    TransactWriteItem::builder().put(put.build()?).build()
-                }
-                Write::DeleteRow(id) => {
-                    let RowGuard::Unchanged(old) = &guard else {
-                        anyhow::bail!("a delete of {id} without the row read");
-                    };
-                    let (condition, names, values) = row_unchanged(old);
-                    let delete = Delete::builder()
-                        .table_name(&self.image_chunks_table)
-                        .set_key(Some(items::image_key(id)))
-                        .condition_expression(condition)
-                        .set_expression_attribute_names(Some(names))
-                        .set_expression_attribute_values(Some(values));
-                    TransactWriteItem::builder().delete(delete.build()?).build()
-                }
-                Write::PutSlot(slot, record) => {
-                    let put = Put::builder()
-                        .table_name(&self.chunk_info_table)
-                        .set_item(Some(items::slot_item(label, *slot, record)));
-                    TransactWriteItem::builder().put(put.build()?).build()
-                }
-                Write::DeleteSlot(slot) => {
-                    let delete = Delete::builder()
-                        .table_name(&self.chunk_info_table)
-                        .set_key(Some(items::info_key(&slot.key(label))));
-                    TransactWriteItem::builder().delete(delete.build()?).build()
-                }
-                Write::PutShard(info) => {
-                    let put = Put::builder()
-                        .table_name(&self.chunk_info_table)
-                        .set_item(Some(items::shard_item(info, read_revision + 1)));
-                    let put = if read_revision == 0 {
-                        put.condition_expression("attribute_not_exists(#label)")
-                            .expression_attribute_names("#label", "label")
-                    } else {
-                        put.condition_expression("#revision = :revision")
-                            .expression_attribute_names("#revision", "revision")
-                            .expression_attribute_values(":revision", n(read_revision))
-                    };
-                    TransactWriteItem::builder().put(put.build()?).build()
-                }
-            };
-            out.push(item);
-        }
-        Ok(out)
+        plan_transaction(
+            &self.chunk_info_table,
+            &self.image_chunks_table,
+            label,
+            writes,
+            read_revision,
+            main,
+            guard,
+        )
     }
 
     /// One transaction, applied once even when an answer is lost
@@ -363,6 +327,88 @@ impl DynamoChunkTables {
         }
         Ok(out)
     }
+}
+
+/// A plan's writes as one transaction's items: the real ones, which the capacity model
+/// (`capacity.rs`) also counts and sizes.
+pub(super) fn plan_transaction(
+    chunk_info_table: &str,
+    image_chunks_table: &str,
+    label: &str,
+    writes: &[Write],
+    read_revision: u64,
+    main: &ImageId,
+    guard: RowGuard<'_>,
+) -> anyhow::Result<Vec<TransactWriteItem>> {
+    let mut out = Vec::with_capacity(writes.len());
+    for write in writes {
+        let item = match write {
+            Write::PutRow(record) => {
+                let put = Put::builder()
+                    .table_name(image_chunks_table)
+                    .set_item(Some(items::image_item(record)));
+                let put = if &record.id == main {
+                    match &guard {
+                        RowGuard::Absent => put
+                            .condition_expression("attribute_not_exists(#s3key)")
+                            .expression_attribute_names("#s3key", "s3key"),
+                        RowGuard::Unchanged(old) => {
+                            let (condition, names, values) = row_unchanged(old);
+                            put.condition_expression(condition)
+                                .set_expression_attribute_names(Some(names))
+                                .set_expression_attribute_values(Some(values))
+                        }
+                    }
+                } else {
+                    // A row moved to another slot: the shard's revision guards it.
+                    put.condition_expression("attribute_exists(#s3key)")
+                        .expression_attribute_names("#s3key", "s3key")
+                };
+                TransactWriteItem::builder().put(put.build()?).build()
+            }
+            Write::DeleteRow(id) => {
+                let RowGuard::Unchanged(old) = &guard else {
+                    anyhow::bail!("a delete of {id} without the row read");
+                };
+                let (condition, names, values) = row_unchanged(old);
+                let delete = Delete::builder()
+                    .table_name(image_chunks_table)
+                    .set_key(Some(items::image_key(id)))
+                    .condition_expression(condition)
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(Some(values));
+                TransactWriteItem::builder().delete(delete.build()?).build()
+            }
+            Write::PutSlot(slot, record) => {
+                let put = Put::builder()
+                    .table_name(chunk_info_table)
+                    .set_item(Some(items::slot_item(label, *slot, record)));
+                TransactWriteItem::builder().put(put.build()?).build()
+            }
+            Write::DeleteSlot(slot) => {
+                let delete = Delete::builder()
+                    .table_name(chunk_info_table)
+                    .set_key(Some(items::info_key(&slot.key(label))));
+                TransactWriteItem::builder().delete(delete.build()?).build()
+            }
+            Write::PutShard(info) => {
+                let put = Put::builder()
+                    .table_name(chunk_info_table)
+                    .set_item(Some(items::shard_item(info, read_revision + 1)));
+                let put = if read_revision == 0 {
+                    put.condition_expression("attribute_not_exists(#label)")
+                        .expression_attribute_names("#label", "label")
+                } else {
+                    put.condition_expression("#revision = :revision")
+                        .expression_attribute_names("#revision", "revision")
+                        .expression_attribute_values(":revision", n(read_revision))
+                };
+                TransactWriteItem::builder().put(put.build()?).build()
+            }
+        };
+        out.push(item);
+    }
+    Ok(out)
 }
 
 /// A condition that the row is still exactly the one read: same place, weight and hold.
@@ -475,17 +521,30 @@ impl ChunkTables for DynamoChunkTables {
         Ok(changed.and_then(|(_, new)| new))
     }
 
-    /// Every row as stored; a row of the layout before write shards reads as not yet filed
-    /// (shard 0, no slot), so maintenance sees the label whole while it awaits `pawql migrate`.
+    /// Every row as stored, from the label's row partitions and from under the bare label
+    /// (where a label awaiting `pawql migrate` keeps them; a row in both is the spread one). A
+    /// row of the layout before write shards reads as not yet filed (shard 0, no slot), so
+    /// maintenance sees the label whole while it awaits the migration. One `Query` per
+    /// partition and one more.
     #[instrument(level = "debug", skip_all, fields(%label))]
     async fn all_images(&self, label: &Label) -> anyhow::Result<Vec<ImageRecord>> {
-        super::migrate::query_rows(&self.client, &self.image_chunks_table, label.as_str(), |item| {
+        let decode = |item: &Item| {
             if item.contains_key("shard") {
                 items::image_record(item, &self.labels)
             } else {
                 items::image_record(&super::migrate::without_place(item), &self.labels)
             }
-        })
-        .await
+        };
+        let mut found: std::collections::BTreeMap<String, ImageRecord> = std::collections::BTreeMap::new();
+        for row in super::migrate::query_rows(&self.client, &self.image_chunks_table, label.as_str(), decode).await? {
+            found.insert(row.id.storage_key(), row);
+        }
+        for partition in 0..items::ROW_PARTITIONS {
+            let key = items::row_partition_key(label.as_str(), partition);
+            for row in super::migrate::query_rows(&self.client, &self.image_chunks_table, &key, decode).await? {
+                found.insert(row.id.storage_key(), row);
+            }
+        }
+        Ok(found.into_values().collect())
     }
 }

@@ -6,6 +6,13 @@
 //! optimistic writes safe. `chunkInfoTable` holds two kinds of items (see
 //! `resolvers/src/domain/chunks.rs`): a write shard's chunk info (`cat#0`) and a slot
 //! (`cat#0#57#12`, a copy of the image row filed there).
+//!
+//! A label's rows in `imageChunksTable` are spread over [`ROW_PARTITIONS`] partition key
+//! values (`label` = `cat#7`), the partition fixed by the image's hash, so `image(id)` stays
+//! one `GetItem` by key while a label's uploads and deletes no longer all write one partition
+//! key (DynamoDB serves each at most 1,000 WCU a second: docs/aws-rules.md, D1). A shard item
+//! says it belongs to this layout with `rowPartitions`; one without it is a label whose rows
+//! still sit under the bare label (`cat`), which `pawql migrate` moves.
 
 use resolvers::domain::hold::Hold;
 use std::collections::HashMap;
@@ -81,10 +88,38 @@ where
         .collect()
 }
 
+/// How many partition key values a label's rows are spread over. An upload or a delete
+/// writes its row in a transaction (2 WCU for a row up to 1 KB), so each value takes 500 of
+/// them a second and sixteen take 8,000: more than the write shards' items take at up to 16
+/// shards (`capacity.rs` computes both). Reading every row of a label (`pawql migrate`,
+/// `pawql variants`) costs one `Query` per value, which is why it is not larger. Changing it
+/// moves every row: the shard items record it (`rowPartitions`) so a stage written with
+/// another value is recognised.
+pub const ROW_PARTITIONS: u32 = 16;
+
+/// The shard-item attribute saying which row layout its label is in.
+pub const ROW_PARTITIONS_ATTRIBUTE: &str = "rowPartitions";
+
+/// The partition an image's row lives in: from a part of its hash the write shard does not
+/// use (`WriteShards::shard_of` reads the first eight hex digits), so the two spread
+/// independently.
+pub fn row_partition(id: &ImageId) -> u32 {
+    let digits = &id.sha256.as_str()[8..16];
+    u32::from_str_radix(digits, 16).expect("a sha256 is hex") % ROW_PARTITIONS
+}
+
+/// The partition key value of the rows of `label` in `partition`: `cat#7`.
+pub fn row_partition_key(label: &str, partition: u32) -> String {
+    format!("{label}#{partition}")
+}
+
 /// The primary key of an image row.
 pub fn image_key(id: &ImageId) -> Item {
     Item::from([
-        ("label".to_owned(), s(id.label.as_str())),
+        (
+            "label".to_owned(),
+            s(row_partition_key(id.label.as_str(), row_partition(id))),
+        ),
         ("s3key".to_owned(), s(id.storage_key())),
     ])
 }
@@ -162,7 +197,10 @@ fn variants_of(item: &Item) -> anyhow::Result<Vec<VariantFacts>> {
 /// An image's row in `imageChunksTable`.
 pub fn image_item(record: &ImageRecord) -> Item {
     let mut item = image_attributes(record);
-    item.insert("label".to_owned(), s(record.id.label.as_str()));
+    item.insert(
+        "label".to_owned(),
+        s(row_partition_key(record.id.label.as_str(), row_partition(&record.id))),
+    );
     item
 }
 
@@ -173,13 +211,17 @@ pub fn slot_item(label: &str, slot: Slot, record: &ImageRecord) -> Item {
     item
 }
 
-/// An image row; a row written before write shards (no `shard`) is a label awaiting
-/// `pawql migrate`.
+/// An image row, found under its partition key or under the bare label (where `pawql migrate`
+/// reads the rows it moves); a row written before write shards (no `shard`) is a label
+/// awaiting `pawql migrate`.
 pub fn image_record(item: &Item, labels: &LabelSet) -> anyhow::Result<ImageRecord> {
     let record = image_of(item, labels)?;
+    let key = get_s(item, "label")?;
+    let label = record.id.label.as_str();
     anyhow::ensure!(
-        record.id.label.as_str() == get_s(item, "label")?,
-        "row label and s3key disagree"
+        key == label || key == row_partition_key(label, row_partition(&record.id)),
+        "row key {key} and s3key {} disagree",
+        record.id.storage_key()
     );
     Ok(record)
 }
@@ -245,15 +287,28 @@ pub fn shard_item(info: &ShardInfo, revision: u64) -> Item {
         ("chunkCeiling".to_owned(), numbers(&info.chunk_ceiling)),
         ("heldVolume".to_owned(), n(info.held_volume)),
         ("revision".to_owned(), n(revision)),
+        (ROW_PARTITIONS_ATTRIBUTE.to_owned(), n(ROW_PARTITIONS)),
     ])
 }
 
+/// A shard item as this code writes it. One without `rowPartitions` belongs to a label whose
+/// rows are not spread yet: `MIGRATION_PENDING` until `pawql migrate` has moved them.
 pub fn versioned_shard(item: &Item) -> anyhow::Result<VersionedShard> {
     let key = get_s(item, "label")?;
     let shard: u32 = get_n(item, "shard")?;
     let label = key
         .strip_suffix(&format!("#{shard}"))
         .with_context(|| format!("chunk info {key} does not end in its shard {shard}"))?;
+    match item.get(ROW_PARTITIONS_ATTRIBUTE) {
+        None => return Err(MigrationPending(label.to_owned()).into()),
+        Some(_) => {
+            let partitions: u32 = get_n(item, ROW_PARTITIONS_ATTRIBUTE)?;
+            anyhow::ensure!(
+                partitions == ROW_PARTITIONS,
+                "chunk info {key}: rows spread over {partitions} partitions, this code reads {ROW_PARTITIONS}"
+            );
+        }
+    }
     let info = ShardInfo {
         label: label.to_owned(),
         shard,

@@ -1,39 +1,49 @@
-//! `pawql migrate`: converts a stage's labels from the chunk layout before write shards (one
-//! `chunkInfoTable` item per label, listing every chunk; `LabelChunkIndex`) to write shards and
-//! slots (`resolvers/src/domain/chunks.rs`).
+//! `pawql migrate`: brings a stage's labels to the layout this code reads
+//! (`resolvers/src/domain/chunks.rs` for the shard items and slots, `items.rs` for the rows
+//! spread over partition keys). It converts two older layouts:
 //!
-//! Per label, in three steps:
-//! 1. read the old chunk info (for its `revision`) and every row of the label;
-//! 2. file the rows, in id order, through the same plans as new uploads: their slot items and
-//!    the rows with their place go in with `PutItem`, 16 at a time (the label is not switched yet,
-//!    so nothing reads them). Each row's put is conditional on the row being exactly as step 1
-//!    read it, so an old Lambda's delete or re-weight in between is never overwritten: a
-//!    deleted image does not come back, a new weight is not lost;
-//! 3. one transaction writes the shard items and deletes the old chunk info, on condition that
-//!    its `revision` is what step 1 read: the switch is atomic, and a label written meanwhile
-//!    (an old Lambda still running) is refused.
+//! - **Before write shards**: one `chunkInfoTable` item per label under the bare label,
+//!   listing every chunk; rows under the bare label with their `chunkNumber`. Step 1 reads the
+//!   old chunk info (for its `revision`) and every row; step 2 files the rows, in id order,
+//!   through the same plans as new uploads, and puts the slot items and the rows (at their
+//!   spread keys) with `PutItem`, 16 at a time; step 3 is one transaction writing the shard
+//!   items and deleting the old chunk info on condition that its `revision` is what step 1
+//!   read. An old Lambda's write in between makes the switch fail, and the label is converted
+//!   again from step 1; copies of rows it deleted meanwhile (a spread row whose bare row is
+//!   gone) are deleted before the switch, so nothing comes back and no new weight is lost.
+//! - **Rows not spread**: shard items and slots as today, rows under the bare label. First the
+//!   label is **closed**: one transaction moves its shard items into one item under the bare
+//!   label (`frozenShards`), conditional on each shard's `revision`. With no shard items and an
+//!   item under the bare label, every writer (the previous release's and this one) refuses the
+//!   label with `MIGRATION_PENDING`, so the rows cannot change while they are copied to their
+//!   spread keys. Then one transaction puts the shard items back, marked with
+//!   `rowPartitions`, and deletes the frozen item. Slots do not move: they already hold copies
+//!   of the rows.
 //!
-//! A label an old Lambda wrote to meanwhile (a row's condition or the switch's failed) is
-//! converted again from step 1, up to [`ATTEMPTS`] times in one run, then left for the next
-//! run with an error saying so. Slot items an earlier attempt wrote and the new filing does
-//! not have (the label has fewer images now) are deleted before the switch, so the switched
-//! label has exactly its slots.
+//! After either switch the rows under the bare label are deleted; nothing reads them any more.
+//! A label an old Lambda wrote to meanwhile is converted again, up to [`ATTEMPTS`] times in
+//! one run, then left for the next run with an error saying so. Slot items an earlier attempt
+//! wrote and the new filing does not have are deleted before the switch.
 //!
-//! Idempotent and resumable: a converted label has no old chunk info and is skipped; a run cut
-//! off before step 3 left the label unswitched, and the next run recomputes the same filing
-//! (same rows, same order) and overwrites what the first wrote. Until its switch, a label's
-//! picks and writes answer `MIGRATION_PENDING` (the deployed code finds no shard items): the
-//! window is the time from deploying to the end of `pawql migrate` (see docs/migrating.md).
+//! Idempotent and resumable: a converted label is skipped (after deleting any bare rows a cut
+//! off run left); a run cut off before its switch left the label waiting, and the next run
+//! starts again from what is stored (a frozen label stays frozen and is copied again). Until
+//! its switch, a label's picks and writes answer `MIGRATION_PENDING`: the window is the time
+//! from deploying to the end of `pawql migrate` (see docs/migrating.md, which also says why
+//! the previous release must be gone before the command runs).
 
 use std::time::Instant;
 
+use std::collections::BTreeSet;
+
 use anyhow::Context;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use futures_util::StreamExt;
-use resolvers::domain::chunks::{refile, ShardInfo, Write, WriteShards};
+use resolvers::domain::chunks::{refile, shard_key, ShardInfo, Write, WriteShards, MAX_WRITE_SHARDS};
 use resolvers::domain::label::{Label, LabelSet};
 
+use super::batch_get::batch_get_consistent;
 use super::contention::{self, Budget};
 use super::items::{self, n, Item};
 use super::resources::Resources;
@@ -70,7 +80,7 @@ pub async fn migrate(
     for label in labels.iter() {
         let started = Instant::now();
         let mut attempt = 1;
-        let mut slots_written = std::collections::BTreeSet::new();
+        let mut slots_written = BTreeSet::new();
         let images = loop {
             match migrate_label(client, resources, labels, label, shards, &mut slots_written).await {
                 Err(e) if e.downcast_ref::<ChangedMeanwhile>().is_some() && attempt < ATTEMPTS => {
@@ -103,9 +113,47 @@ async fn migrate_label(
     labels: &LabelSet,
     label: &Label,
     shards: WriteShards,
-    slots_written: &mut std::collections::BTreeSet<String>,
+    slots_written: &mut BTreeSet<String>,
 ) -> anyhow::Result<Option<usize>> {
-    let legacy = client
+    let images = match layout_of(client, resources, label).await? {
+        Layout::Empty => None,
+        Layout::Current => {
+            delete_unspread_rows(client, resources, labels, label).await?;
+            None
+        }
+        Layout::BeforeWriteShards { revision } => {
+            Some(convert_unsharded(client, resources, labels, label, shards, revision, slots_written).await?)
+        }
+        Layout::Unspread(shard_items) => {
+            freeze(client, resources, label, &shard_items).await?;
+            Some(spread_frozen(client, resources, labels, label, shard_items).await?)
+        }
+        Layout::Frozen(shard_items) => Some(spread_frozen(client, resources, labels, label, shard_items).await?),
+    };
+    if images.is_some() {
+        delete_unspread_rows(client, resources, labels, label).await?;
+    }
+    Ok(images)
+}
+
+/// Which layout a label is stored in.
+enum Layout {
+    /// Nothing stored.
+    Empty,
+    /// This code's: every shard item marked `rowPartitions`.
+    Current,
+    /// One chunk-info item under the bare label, at this `revision`.
+    BeforeWriteShards { revision: AttributeValue },
+    /// Shard items (as read) without `rowPartitions`: rows under the bare label.
+    Unspread(Vec<Item>),
+    /// Closed by [`freeze`]: the shard items kept in the bare label's item.
+    Frozen(Vec<Item>),
+}
+
+const FROZEN_SHARDS: &str = "frozenShards";
+
+async fn layout_of(client: &Client, resources: &Resources, label: &Label) -> anyhow::Result<Layout> {
+    let bare = client
         .get_item()
         .table_name(&resources.chunk_info_table)
         .set_key(Some(items::info_key(label.as_str())))
@@ -114,45 +162,76 @@ async fn migrate_label(
         .await
         .map_err(|e| contention::classify(e, "DynamoDB GetItem (old chunk info)"))?
         .item;
-    let Some(legacy) = legacy else {
-        return Ok(None);
-    };
-    let revision = legacy
-        .get("revision")
-        .and_then(|v| v.as_n().ok())
-        .context("the old chunk info has no revision")?
-        .clone();
+    if let Some(bare) = bare {
+        if let Some(frozen) = bare.get(FROZEN_SHARDS) {
+            let frozen = frozen
+                .as_l()
+                .map_err(|_| anyhow::anyhow!("{FROZEN_SHARDS} is not a list"))?
+                .iter()
+                .map(|item| {
+                    item.as_m()
+                        .cloned()
+                        .map_err(|_| anyhow::anyhow!("a frozen shard is not a map"))
+                })
+                .collect::<anyhow::Result<Vec<Item>>>()?;
+            return Ok(Layout::Frozen(frozen));
+        }
+        let revision = bare
+            .get("revision")
+            .context("the old chunk info has no revision")?
+            .clone();
+        return Ok(Layout::BeforeWriteShards { revision });
+    }
+    // Every shard a label can have, whatever the shard count was when it was written.
+    let keys = (0..MAX_WRITE_SHARDS)
+        .map(|shard| items::info_key(&shard_key(label.as_str(), shard)))
+        .collect();
+    let shard_items = batch_get_consistent(client, &resources.chunk_info_table, keys).await?;
+    Ok(if shard_items.is_empty() {
+        Layout::Empty
+    } else if shard_items
+        .iter()
+        .all(|item| item.contains_key(items::ROW_PARTITIONS_ATTRIBUTE))
+    {
+        Layout::Current
+    } else {
+        Layout::Unspread(shard_items)
+    })
+}
 
+/// Converts a label from the layout before write shards (module header, first kind).
+async fn convert_unsharded(
+    client: &Client,
+    resources: &Resources,
+    labels: &LabelSet,
+    label: &Label,
+    shards: WriteShards,
+    revision: AttributeValue,
+    slots_written: &mut BTreeSet<String>,
+) -> anyhow::Result<usize> {
     let mut rows = query_rows(client, &resources.image_chunks_table, label.as_str(), |item| {
-        Ok((items::image_record(&without_place(item), labels)?, item.clone()))
+        items::image_record(&without_place(item), labels)
     })
     .await?;
-    rows.sort_by_key(|(row, _)| row.id.storage_key());
+    rows.sort_by_key(|row| row.id.storage_key());
     let count = rows.len();
-    let as_read: std::collections::HashMap<String, Item> = rows
-        .iter()
-        .map(|(row, item)| (row.id.storage_key(), item.clone()))
-        .collect();
-    let rows = rows.into_iter().map(|(row, _)| row);
 
     let mut infos: Vec<ShardInfo> = (0..shards.count())
         .map(|s| ShardInfo::empty(label.as_str(), s))
         .collect();
-    let mut puts: Vec<Copy> = Vec::with_capacity(2 * count);
+    let mut puts: Vec<Change> = Vec::with_capacity(2 * count);
     for row in rows {
         let shard = shards.shard_of(&row.id) as usize;
         let plan = refile(infos[shard].clone(), None, Some(row), None)?;
         for write in &plan.writes {
             match write {
-                Write::PutRow(record) => puts.push(Copy {
+                Write::PutRow(record) => puts.push(Change::Put {
                     table: resources.image_chunks_table.clone(),
                     item: items::image_item(record),
-                    unless_changed_from: as_read.get(&record.id.storage_key()).cloned(),
                 }),
-                Write::PutSlot(slot, record) => puts.push(Copy {
+                Write::PutSlot(slot, record) => puts.push(Change::Put {
                     table: resources.chunk_info_table.clone(),
                     item: items::slot_item(label.as_str(), *slot, record),
-                    unless_changed_from: None,
                 }),
                 Write::PutShard(_) => {}
                 other => anyhow::bail!("filing a row planned {other:?}"),
@@ -160,18 +239,41 @@ async fn migrate_label(
         }
         infos[shard] = plan.info;
     }
+    // Spread rows of images no longer in the label: an earlier attempt (of this run or a run
+    // cut off) copied them before an old Lambda deleted the image. Nothing else writes spread
+    // rows of a label in this layout: this code refuses it until the switch.
+    let filed: BTreeSet<String> = puts
+        .iter()
+        .filter_map(|change| match change {
+            Change::Put { table, item } if table == &resources.image_chunks_table => item_key_text(item, "s3key"),
+            _ => None,
+        })
+        .collect();
+    let mut strays: Vec<Change> = spread_rows(client, resources, label)
+        .await?
+        .into_iter()
+        .filter(|key| !filed.contains(&key.s3key))
+        .map(|key| Change::Delete {
+            table: resources.image_chunks_table.clone(),
+            key: key.item,
+        })
+        .collect();
     // Every slot this run puts, before it puts them: an attempt that stops half-way may have
     // written any of them.
-    let slots_now: std::collections::BTreeSet<String> = puts
+    let slots_now: BTreeSet<String> = puts
         .iter()
-        .filter(|copy| copy.table == resources.chunk_info_table)
-        .filter_map(|copy| copy.item.get("label").and_then(|v| v.as_s().ok()).cloned())
+        .filter_map(|change| match change {
+            Change::Put { table, item } if table == &resources.chunk_info_table => item_key_text(item, "label"),
+            _ => None,
+        })
         .collect();
     slots_written.extend(slots_now.iter().cloned());
-    put_all(client, puts).await?;
-    for stray in slots_written.difference(&slots_now) {
-        delete_stray_slot(client, &resources.chunk_info_table, stray).await?;
-    }
+    strays.extend(slots_written.difference(&slots_now).map(|stray| Change::Delete {
+        table: resources.chunk_info_table.clone(),
+        key: items::info_key(stray),
+    }));
+    apply_all(client, strays).await?;
+    apply_all(client, puts).await?;
 
     let mut switch: Vec<TransactWriteItem> = Vec::with_capacity(infos.len() + 1);
     for info in &infos {
@@ -186,21 +288,161 @@ async fn migrate_label(
         .set_key(Some(items::info_key(label.as_str())))
         .condition_expression("#revision = :revision")
         .expression_attribute_names("#revision", "revision")
-        .expression_attribute_values(":revision", n(revision))
+        .expression_attribute_values(":revision", revision)
         .build()?;
     switch.push(TransactWriteItem::builder().delete(delete).build());
-    contention::transact_exactly_once(client, switch, "DynamoDB TransactWriteItems (switch)")
+    send_switch(client, switch).await?;
+    Ok(count)
+}
+
+/// Closes a label whose rows are not spread (module header, second kind): its shard items
+/// move, in one transaction conditional on each one's `revision`, into the bare label's item.
+async fn freeze(client: &Client, resources: &Resources, label: &Label, shard_items: &[Item]) -> anyhow::Result<()> {
+    let mut close: Vec<TransactWriteItem> = Vec::with_capacity(shard_items.len() + 1);
+    for item in shard_items {
+        let key = item.get("label").context("a shard item without its key")?.clone();
+        let revision = item
+            .get("revision")
+            .context("a shard item without its revision")?
+            .clone();
+        let delete = Delete::builder()
+            .table_name(&resources.chunk_info_table)
+            .key("label", key)
+            .condition_expression("#revision = :revision")
+            .expression_attribute_names("#revision", "revision")
+            .expression_attribute_values(":revision", revision)
+            .build()?;
+        close.push(TransactWriteItem::builder().delete(delete).build());
+    }
+    let frozen = Put::builder()
+        .table_name(&resources.chunk_info_table)
+        .item("label", items::s(label.as_str()))
+        .item(
+            FROZEN_SHARDS,
+            AttributeValue::L(shard_items.iter().cloned().map(AttributeValue::M).collect()),
+        )
+        .condition_expression("attribute_not_exists(#label)")
+        .expression_attribute_names("#label", "label")
+        .build()?;
+    close.push(TransactWriteItem::builder().put(frozen).build());
+    send_switch(client, close).await
+}
+
+/// Copies a frozen label's rows to their spread keys and reopens it (module header).
+async fn spread_frozen(
+    client: &Client,
+    resources: &Resources,
+    labels: &LabelSet,
+    label: &Label,
+    shard_items: Vec<Item>,
+) -> anyhow::Result<usize> {
+    let rows = query_rows(client, &resources.image_chunks_table, label.as_str(), |item| {
+        Ok(items::image_item(&items::image_record(item, labels)?))
+    })
+    .await?;
+    let count = rows.len();
+    let copies = rows
+        .into_iter()
+        .map(|item| Change::Put {
+            table: resources.image_chunks_table.clone(),
+            item,
+        })
+        .collect();
+    apply_all(client, copies).await?;
+
+    let mut reopen: Vec<TransactWriteItem> = Vec::with_capacity(shard_items.len() + 1);
+    for mut item in shard_items {
+        item.insert(items::ROW_PARTITIONS_ATTRIBUTE.to_owned(), n(items::ROW_PARTITIONS));
+        let put = Put::builder()
+            .table_name(&resources.chunk_info_table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#label)")
+            .expression_attribute_names("#label", "label")
+            .build()?;
+        reopen.push(TransactWriteItem::builder().put(put).build());
+    }
+    let delete = Delete::builder()
+        .table_name(&resources.chunk_info_table)
+        .set_key(Some(items::info_key(label.as_str())))
+        .condition_expression("attribute_exists(#frozen)")
+        .expression_attribute_names("#frozen", FROZEN_SHARDS)
+        .build()?;
+    reopen.push(TransactWriteItem::builder().delete(delete).build());
+    send_switch(client, reopen).await?;
+    Ok(count)
+}
+
+/// A switch (or a freeze): refused on a condition or in conflict with a writer, the label
+/// may have changed since it was read, so it is converted again.
+async fn send_switch(client: &Client, writes: Vec<TransactWriteItem>) -> anyhow::Result<()> {
+    contention::transact_exactly_once(client, writes, "DynamoDB TransactWriteItems (switch)")
         .await
         .map_err(|e| {
             if contention::is_transient(&e) {
-                // Refused on its revision, or in conflict with a writer: either way the label
-                // may have changed since step 1.
                 ChangedMeanwhile(format!("the switch was refused: {e:#}")).into()
             } else {
                 e
             }
-        })?;
-    Ok(Some(count))
+        })
+}
+
+/// Deletes the rows under the bare label of a converted label: copies nothing reads.
+async fn delete_unspread_rows(
+    client: &Client,
+    resources: &Resources,
+    labels: &LabelSet,
+    label: &Label,
+) -> anyhow::Result<()> {
+    let keys = query_rows(client, &resources.image_chunks_table, label.as_str(), |item| {
+        let s3key = item_key_text(item, "s3key").context("a row without its s3key")?;
+        // Decoded only to be sure it is an image row of this label.
+        resolvers::domain::image::ImageId::from_storage_key(&s3key, labels)?;
+        Ok(items::Item::from([
+            ("label".to_owned(), items::s(label.as_str())),
+            ("s3key".to_owned(), items::s(s3key)),
+        ]))
+    })
+    .await?;
+    let deletes = keys
+        .into_iter()
+        .map(|key| Change::Delete {
+            table: resources.image_chunks_table.clone(),
+            key,
+        })
+        .collect();
+    apply_all(client, deletes).await
+}
+
+/// The key of a spread row found in a label's partitions.
+struct SpreadRow {
+    s3key: String,
+    item: Item,
+}
+
+/// The keys of every spread row of `label`, one `Query` per partition.
+async fn spread_rows(client: &Client, resources: &Resources, label: &Label) -> anyhow::Result<Vec<SpreadRow>> {
+    let mut out = Vec::new();
+    for partition in 0..items::ROW_PARTITIONS {
+        let key = items::row_partition_key(label.as_str(), partition);
+        out.extend(
+            query_rows(client, &resources.image_chunks_table, &key, |item| {
+                let s3key = item_key_text(item, "s3key").context("a row without its s3key")?;
+                Ok(SpreadRow {
+                    item: Item::from([
+                        ("label".to_owned(), items::s(key.clone())),
+                        ("s3key".to_owned(), items::s(s3key.clone())),
+                    ]),
+                    s3key,
+                })
+            })
+            .await?,
+        );
+    }
+    Ok(out)
+}
+
+fn item_key_text(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
 /// A row as the old layout wrote it: without the place this layout gives it (`shard`,
@@ -245,55 +487,28 @@ pub(super) async fn query_rows<T>(
     }
 }
 
-/// One item a conversion writes: a row with its place (conditional on the row as read) or a
-/// slot (new, unconditional).
-struct Copy {
-    table: String,
-    item: Item,
-    /// The row as step 1 read it: the put happens only if it is still exactly that.
-    unless_changed_from: Option<Item>,
+/// One item write of a conversion: a copy put in place, or a stray or leftover removed.
+enum Change {
+    Put { table: String, item: Item },
+    Delete { table: String, key: Item },
 }
 
-/// A condition that an item still has exactly the attributes `read` (none more, none other):
-/// every attribute equal, and, of those the code knows may appear, none added.
-fn unchanged_from(read: &Item) -> (String, std::collections::HashMap<String, String>, Item) {
-    let mut conditions = vec!["attribute_exists(#label)".to_owned()];
-    let mut names = std::collections::HashMap::from([("#label".to_owned(), "label".to_owned())]);
-    let mut values = Item::new();
-    let mut attributes: Vec<&String> = read.keys().filter(|name| *name != "label").collect();
-    attributes.sort();
-    for (i, name) in attributes.into_iter().enumerate() {
-        names.insert(format!("#a{i}"), name.clone());
-        values.insert(format!(":v{i}"), read[name].clone());
-        conditions.push(format!("#a{i} = :v{i}"));
-    }
-    for (i, optional) in [items::HELD_REASON, "slot", "chunkNumber", "placeholder", "variants"]
-        .into_iter()
-        .filter(|name| !read.contains_key(*name))
-        .enumerate()
-    {
-        names.insert(format!("#o{i}"), optional.to_owned());
-        conditions.push(format!("attribute_not_exists(#o{i})"));
-    }
-    (conditions.join(" AND "), names, values)
-}
-
-/// Puts the copies, [`PUTS_IN_FLIGHT`] at a time. `PutItem` rather than `BatchWriteItem`:
-/// it is an action the API's role already grants (the command runs with what the Lambda may
-/// do, plus reading a label's rows), a row's put can be conditional, and a throttled put is
-/// retried like any other write.
-async fn put_all(client: &Client, puts: Vec<Copy>) -> anyhow::Result<()> {
-    // After a failure no new put is sent, but those in flight are waited for (a dropped
+/// Applies the changes, [`PUTS_IN_FLIGHT`] at a time. `PutItem` and `DeleteItem` rather
+/// than `BatchWriteItem`: they are actions the API's role already grants (the command runs
+/// with what the Lambda may do, plus reading a label's rows), and a throttled write is retried
+/// like any other. Each is idempotent, so a resend after a lost answer is harmless.
+async fn apply_all(client: &Client, changes: Vec<Change>) -> anyhow::Result<()> {
+    // After a failure no new write is sent, but those in flight are waited for (a dropped
     // request may still land): none may arrive after the next attempt has begun.
     let failed = std::sync::atomic::AtomicBool::new(false);
-    let mut results = futures_util::stream::iter(puts)
-        .map(|copy| {
+    let mut results = futures_util::stream::iter(changes)
+        .map(|change| {
             let failed = &failed;
             async move {
                 if failed.load(std::sync::atomic::Ordering::SeqCst) {
                     return Ok(());
                 }
-                put_one(client, copy).await
+                apply_one(client, change).await
             }
         })
         .buffer_unordered(PUTS_IN_FLIGHT);
@@ -310,79 +525,37 @@ async fn put_all(client: &Client, puts: Vec<Copy>) -> anyhow::Result<()> {
     }
 }
 
-/// Deletes a slot item an earlier attempt of this run wrote and this one does not.
-async fn delete_stray_slot(client: &Client, table: &str, key: &str) -> anyhow::Result<()> {
+async fn apply_one(client: &Client, change: Change) -> anyhow::Result<()> {
     let mut budget = Budget::start();
     loop {
-        let sent = client
-            .delete_item()
-            .table_name(table)
-            .set_key(Some(items::info_key(key)))
-            .send()
-            .await;
+        let (sent, what) = match &change {
+            Change::Put { table, item } => (
+                client
+                    .put_item()
+                    .table_name(table)
+                    .set_item(Some(item.clone()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| contention::classify(e, &format!("DynamoDB PutItem {table}"))),
+                format!("PutItem {table}"),
+            ),
+            Change::Delete { table, key } => (
+                client
+                    .delete_item()
+                    .table_name(table)
+                    .set_key(Some(key.clone()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| contention::classify(e, &format!("DynamoDB DeleteItem {table}"))),
+                format!("DeleteItem {table}"),
+            ),
+        };
         match sent {
-            Ok(_) => return Ok(()),
-            Err(e) => {
-                let err = contention::classify(e, &format!("DynamoDB DeleteItem {table} (stray slot)"));
-                if !contention::is_transient(&err) {
-                    return Err(err);
-                }
-                budget.pause(&format!("DeleteItem {table}")).await?;
-            }
-        }
-    }
-}
-
-async fn put_one(client: &Client, copy: Copy) -> anyhow::Result<()> {
-    let Copy {
-        table,
-        item,
-        unless_changed_from,
-    } = copy;
-    let condition = unless_changed_from.as_ref().map(unchanged_from);
-    let mut budget = Budget::start();
-    loop {
-        let mut put = client.put_item().table_name(&table).set_item(Some(item.clone()));
-        if let Some((expression, names, values)) = &condition {
-            put = put
-                .condition_expression(expression)
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values((!values.is_empty()).then(|| values.clone()))
-                .return_values_on_condition_check_failure(
-                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-                );
-        }
-        match put.send().await {
-            Ok(_) => return Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                // An earlier attempt of this very put applied and its answer was lost: the row
-                // is already what is being put, which is not a change by anyone else.
-                let found = e.as_service_error().and_then(|e| match e {
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed) => {
-                        failed.item().cloned()
-                    }
-                    _ => None,
-                });
-                if found.as_ref() == Some(&item) {
-                    return Ok(());
-                }
-                let key = item
-                    .get("s3key")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                return Err(ChangedMeanwhile(format!("row {key} was changed or removed after it was read")).into());
-            }
-            Err(e) => {
-                let err = contention::classify(e, &format!("DynamoDB PutItem {table}"));
-                if !contention::is_transient(&err) {
-                    return Err(err);
-                }
-                budget.pause(&format!("PutItem {table}")).await?;
-            }
+            Ok(()) => return Ok(()),
+            Err(err) if contention::is_transient(&err) => budget.pause(&what).await?,
+            Err(err) => return Err(err),
         }
     }
 }

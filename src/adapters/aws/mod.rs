@@ -35,6 +35,7 @@ use crate::server::{KeySource, Keys};
 
 pub use dynamo_chunk_tables::DynamoChunkTables;
 pub use dynamo_scan_store::{DynamoScanStore, UNFINISHED_SCANS_INDEX};
+pub use items::{image_key, ROW_PARTITIONS, ROW_PARTITIONS_ATTRIBUTE};
 pub use provision::provision;
 pub use rekognition_detector::RekognitionDetector;
 pub use resources::Resources;
