@@ -20,7 +20,11 @@ use crate::moto::{unique_stage, MotoServer};
 async fn detector_refusing(refusal: &CannedAnswers) -> (crate::helpers::TestApp, RekognitionDetector, ImageId) {
     let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let (resources, clients) = crate::scan_stream::resources(&app);
-    let clients = crate::iam::enforcing(&clients, &[crate::iam::Function::Scan]);
+    let clients = crate::iam::enforcing(
+        &clients,
+        &[crate::iam::Function::Scan],
+        &crate::iam::stage_of(&resources),
+    );
     let rekognition = aws_sdk_rekognition::Client::from_conf(
         clients
             .rekognition
@@ -123,7 +127,12 @@ async fn a_throttled_parameter_read_at_a_burst_of_cold_starts_is_retried() {
     throttled.arm("GetParametersByPath", 5, Answer::Error("ThrottlingException"));
     let ssm = aws_sdk_ssm::Client::from_conf(plain.ssm.config().to_builder().interceptor(throttled.clone()).build());
     // With the scan function's role, the one of the three whose cold starts burst most.
-    let ssm = crate::iam::enforcing(&aws::AwsClients { ssm, ..plain.clone() }, &[crate::iam::Function::Scan]).ssm;
+    let ssm = crate::iam::enforcing(
+        &aws::AwsClients { ssm, ..plain.clone() },
+        &[crate::iam::Function::Scan],
+        &stage,
+    )
+    .ssm;
     let parameters = aws::load_parameters(&ssm, &stage)
         .await
         .expect("retried past the throttling");

@@ -15,7 +15,11 @@ async fn s3_image_store_puts_gets_presigns_and_deletes_against_moto() {
     let s3 = clients.s3.clone();
     let bucket = resources.bucket.as_str();
     // The store as the API function runs it: with its role's IAM.
-    let acting = crate::iam::enforcing(&clients, &[crate::iam::Function::Api]);
+    let acting = crate::iam::enforcing(
+        &clients,
+        &[crate::iam::Function::Api],
+        &crate::iam::stage_of(&resources),
+    );
     let store = S3ImageStore::new(acting.s3.clone(), bucket, DEFAULT_URL_TTL);
 
     let bytes = fixture("images/cat_chelsea.png");

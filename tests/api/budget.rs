@@ -83,8 +83,8 @@ async fn logged_clients(log: &RequestLog) -> AwsClients {
 }
 
 /// The logged clients with the IAM of `function`'s role.
-fn acting_as(clients: &AwsClients, function: &'static [crate::iam::Function]) -> AwsClients {
-    crate::iam::enforcing(clients, function)
+fn acting_as(clients: &AwsClients, function: &[crate::iam::Function], stage: &str) -> AwsClients {
+    crate::iam::enforcing(clients, function, stage)
 }
 
 /// A server as the Lambda API function runs (scans left to the stream handler), its AWS calls
@@ -97,7 +97,8 @@ async fn lambda_api(log: &RequestLog) -> (TestApp, AwsClients) {
         .stream_handler_scans()
         .start()
         .await;
-    (app, acting_as(&clients, &[crate::iam::Function::Scan]))
+    let stage = app.stage().to_owned();
+    (app, acting_as(&clients, &[crate::iam::Function::Scan], &stage))
 }
 
 #[tokio::test]
@@ -409,7 +410,7 @@ async fn the_sweep_and_a_redirected_random_cost_their_budget() {
 
     // The sweep over a stage with nothing stale: one Query per shard of the sparse index.
     let scanner = pawql::app::aws_stream_scanner(
-        &acting_as(&clients, &[crate::iam::Function::Scan]),
+        &acting_as(&clients, &[crate::iam::Function::Scan], &stage),
         &stage,
         &resolvers::CatalogSettings::default(),
         80.0,
@@ -426,7 +427,7 @@ async fn the_sweep_and_a_redirected_random_cost_their_budget() {
     // A ~5 MB image, filed through the presigned path, then drawn by petAPI's /random on the
     // Lambda: the pick, and a redirect instead of the bytes (no GetObject).
     let router = pawql::app::lambda_api_router(
-        &acting_as(&clients, &[crate::iam::Function::Api]),
+        &acting_as(&clients, &[crate::iam::Function::Api], &stage),
         &stage,
         resolvers::CatalogSettings::default(),
         80.0,
@@ -581,9 +582,10 @@ async fn a_stage_with_more_parameters_than_one_page_is_read_whole() {
             .await
             .unwrap();
     }
-    let read = pawql::adapters::aws::load_parameters(&acting_as(&clients, &[crate::iam::Function::Api]).ssm, &stage)
-        .await
-        .unwrap();
+    let read =
+        pawql::adapters::aws::load_parameters(&acting_as(&clients, &[crate::iam::Function::Api], &stage).ssm, &stage)
+            .await
+            .unwrap();
     for n in 0..14 {
         assert_eq!(read[&format!("extra/p{n:02}")], format!("v{n}"));
     }

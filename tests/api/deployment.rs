@@ -246,6 +246,9 @@ async fn pawql_provision_then_serve_backend_aws_is_a_local_aws_stack() {
     let moto = MotoServer::shared().await;
     let stage = unique_stage();
     let binary = env!("CARGO_BIN_EXE_pawql");
+    // `provision` stands in for the deploy (CloudFormation's rights); `serve` then acts as the
+    // API and scan functions' roles on this stage only, enforced by moto's server.
+    let serving_key = crate::iam::acting_as(&[crate::iam::Function::Api, crate::iam::Function::Scan], &stage);
     let aws_env = [
         ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
         ("AWS_ACCESS_KEY_ID", "testing"),
@@ -270,6 +273,7 @@ async fn pawql_provision_then_serve_backend_aws_is_a_local_aws_stack() {
         Command::new(binary)
             .args(["serve", "--backend", "aws", "--addr", &format!("127.0.0.1:{port}")])
             .envs(aws_env)
+            .env("AWS_ACCESS_KEY_ID", &serving_key)
             .env_remove("PAWQL_BUCKET")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

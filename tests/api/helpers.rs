@@ -285,7 +285,7 @@ impl AppBuilder {
                     ScanWorker::InProcess => &[crate::iam::Function::Api, crate::iam::Function::Scan],
                     ScanWorker::StreamHandler => &[crate::iam::Function::Api],
                 };
-                let clients = crate::iam::enforcing(self.clients.as_ref().unwrap_or(&plain), roles);
+                let clients = crate::iam::enforcing(self.clients.as_ref().unwrap_or(&plain), roles, &name);
                 let backend = aws::open(&clients, &name, &self.settings).await.unwrap();
                 let scanning = match self.worker {
                     ScanWorker::InProcess => AwsScanning::InProcess {

@@ -30,7 +30,7 @@ const MOBILE_KEY: &str = "mobile-app-key-0123456789";
 
 /// The Lambda API function's router ([`pawql::app::lambda_api_router`], what `main` runs).
 async fn lambda_router(clients: &aws::AwsClients, stage: &str, options: pawql::server::ServerOptions) -> axum::Router {
-    let clients = crate::iam::enforcing(clients, &[crate::iam::Function::Api]);
+    let clients = crate::iam::enforcing(clients, &[crate::iam::Function::Api], stage);
     pawql::app::lambda_api_router(&clients, stage, CatalogSettings::default(), 80.0, options)
         .await
         .unwrap()
@@ -324,7 +324,7 @@ async fn the_lambda_reports_picks_uploads_refusals_and_scans_as_emf_metrics() {
     set_keys(&clients, &stage, aws::resources::API_KEYS_PARAMETER, MOBILE_KEY).await;
     let router = lambda_router(&clients, &stage, Default::default()).await;
     let scanner = pawql::app::aws_stream_scanner(
-        &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan]),
+        &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan], &stage),
         &stage,
         &CatalogSettings::default(),
         80.0,
@@ -619,6 +619,7 @@ async fn a_cold_start_that_cannot_read_ssm_gives_up_inside_the_init_limit() {
             ..plain.clone()
         },
         &[crate::iam::Function::Api],
+        &stage,
     );
     let started = std::time::Instant::now();
     let failed = pawql::lambda::within_init(pawql::app::lambda_api_router(

@@ -94,7 +94,7 @@ async fn the_stream_function_streams_a_scan_from_pending_to_its_end() {
     let plain = MotoServer::shared().await.clients().await;
     // The API as deployed (no worker: scans wait for the scan handler), on a stage with a key.
     let app = TestApp::builder(Backend::Aws)
-        .clients(crate::iam::enforcing(&plain, &[crate::iam::Function::Api]))
+        .clients(plain.clone())
         .stream_handler_scans()
         .start()
         .await;
@@ -122,6 +122,7 @@ async fn the_stream_function_streams_a_scan_from_pending_to_its_end() {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
     let moto = MotoServer::shared().await;
+    let stream_key = crate::iam::acting_as(&[crate::iam::Function::Stream], &stage);
     let _function = Running(
         Command::new(env!("CARGO_BIN_EXE_pawql"))
             .envs([
@@ -132,7 +133,8 @@ async fn the_stream_function_streams_a_scan_from_pending_to_its_end() {
                 ("PAWQL_HANDLER", "stream"),
                 ("PAWQL_STAGE", stage.as_str()),
                 ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-                ("AWS_ACCESS_KEY_ID", "testing"),
+                // The stream function's own role, on this stage only (moto's server enforces it).
+                ("AWS_ACCESS_KEY_ID", stream_key.as_str()),
                 ("AWS_SECRET_ACCESS_KEY", "testing"),
                 ("AWS_REGION", "us-east-1"),
                 ("PAWQL_PUBLIC_READS", "false"),

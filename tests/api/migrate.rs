@@ -179,7 +179,7 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
     let plain = MotoServer::shared().await.clients().await;
     let settings = CatalogSettings::default();
     let app = TestApp::builder(Backend::Aws)
-        .clients(crate::iam::enforcing(&plain, &[crate::iam::Function::Api]))
+        .clients(plain.clone())
         .settings(settings.clone())
         .start()
         .await;
@@ -257,7 +257,7 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
     let trouble = CannedAnswers::default();
     trouble.arm("TransactWriteItems", aws::migrate::ATTEMPTS, CONFLICT);
     // Under the stage role's IAM (serverless.yml), as the Lambda is: migrate needs no more.
-    let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api]);
+    let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api], &crate::iam::stage_of(&resources));
     let troubled = crate::canned::answering(&enforced.dynamodb, &trouble);
     let shards = WriteShards::default();
     let err = aws::migrate::migrate(&troubled, &resources, &labels, shards)
@@ -270,14 +270,16 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
 
     // The next run finishes it, through the command users run.
     let moto = MotoServer::shared().await;
+    // With the API role's rights on this stage only, enforced by moto's server.
+    let migrating_key = crate::iam::acting_as(&[crate::iam::Function::Api], &crate::iam::stage_of(&resources));
     let output = Command::new(env!("CARGO_BIN_EXE_pawql"))
         .arg("migrate")
         .envs([
             ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_ACCESS_KEY_ID", migrating_key.as_str()),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
             ("AWS_REGION", "us-east-1"),
-            ("PAWQL_STAGE", app_stage(&resources).as_str()),
+            ("PAWQL_STAGE", crate::iam::stage_of(&resources).as_str()),
         ])
         .env_remove("PAWQL_BUCKET")
         .stderr(Stdio::inherit())
@@ -327,10 +329,7 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
 #[tokio::test]
 async fn migrate_spreads_the_rows_of_a_label_written_before_they_were_spread() {
     let plain = MotoServer::shared().await.clients().await;
-    let app = TestApp::builder(Backend::Aws)
-        .clients(crate::iam::enforcing(&plain, &[crate::iam::Function::Api]))
-        .start()
-        .await;
+    let app = TestApp::builder(Backend::Aws).clients(plain.clone()).start().await;
     let labels = LabelSet::default_pets();
     let cat = labels.parse("cat").unwrap();
     upload_cats(&app, 6).await;
@@ -381,7 +380,7 @@ async fn migrate_spreads_the_rows_of_a_label_written_before_they_were_spread() {
         aws::migrate::ATTEMPTS,
         CONFLICT,
     );
-    let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api]);
+    let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api], &crate::iam::stage_of(&resources));
     let troubled = crate::canned::answering(&enforced.dynamodb, &trouble);
     let shards = WriteShards::default();
     let err = aws::migrate::migrate(&troubled, &resources, &labels, shards)
@@ -451,16 +450,6 @@ async fn migrate_spreads_the_rows_of_a_label_written_before_they_were_spread() {
         .await
         .unwrap();
     assert!(again.iter().all(|label| label.images.is_none()), "{again:?}");
-}
-
-/// The stage a test app's resources belong to: `pawql-{stage}-chunkInfoTable`.
-fn app_stage(resources: &Resources) -> String {
-    resources
-        .chunk_info_table
-        .strip_prefix("pawql-")
-        .and_then(|rest| rest.strip_suffix("-chunkInfoTable"))
-        .unwrap()
-        .to_owned()
 }
 
 /// The embedded store converts itself when opened: a data directory written before write
@@ -677,7 +666,7 @@ async fn migrate_beside_an_old_writer_loses_nothing_and_brings_nothing_back() {
         fired: Arc::default(),
         act: Arc::new(act),
     };
-    let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api]);
+    let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api], &crate::iam::stage_of(&resources));
     let beside_old_writer = aws_sdk_dynamodb::Client::from_conf(
         enforced
             .dynamodb

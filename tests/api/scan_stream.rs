@@ -161,7 +161,11 @@ pub(crate) fn stream_scanner_with(
     let (resources, clients) = self::resources(app);
     // As deployed: IAM enforced, with the scan function's role.
     let backend = aws::open_resources(
-        &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan]),
+        &crate::iam::enforcing(
+            &clients,
+            &[crate::iam::Function::Scan],
+            &crate::iam::stage_of(&resources),
+        ),
         resources,
         settings,
     );
@@ -361,7 +365,7 @@ async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() 
     let mut stream = StreamReader::open(&app, &resources.scan_table).await;
     let scan = request_scan_of(&app, uploaded["id"].as_str().unwrap(), false, false).await;
     let scanner = pawql::app::aws_stream_scanner(
-        &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan]),
+        &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan], &stage),
         &stage,
         &CatalogSettings::default(),
         80.0,
@@ -602,9 +606,10 @@ async fn ordinary_scan_reads_leave_debug_data_where_it_is() {
     let (resources, clients) = resources(&app);
     // Each side with its own function's role: the API records and reads scans, the scan
     // handler claims and finishes them (and writes the debug data).
+    let stage = crate::iam::stage_of(&resources);
     let scans_as = |function: &'static [crate::iam::Function]| {
         aws::open_resources(
-            &crate::iam::enforcing(&clients, function),
+            &crate::iam::enforcing(&clients, function, &stage),
             resources.clone(),
             &resolvers::CatalogSettings::default(),
         )

@@ -100,7 +100,7 @@ async fn a_migration_switch_whose_answer_is_lost_is_done_once() {
     crate::migrate::write_old_layout(&plain, &resources, &cat, &rows).await;
 
     let trouble = CannedAnswers::default();
-    let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api]);
+    let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api], &crate::iam::stage_of(&resources));
     let losing = answering(&enforced.dynamodb, &trouble);
     trouble.arm("TransactWriteItems", *LOSSES.last().unwrap(), APPLIED_THEN_LOST);
     let migrated = pawql::adapters::aws::migrate::migrate(&losing, &resources, &labels, WriteShards::default())

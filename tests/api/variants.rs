@@ -297,7 +297,7 @@ async fn on_aws_with_a_cdn_image_urls_are_stable_cdn_urls() {
     resources.cdn_url = Some("https://d111111abcdef8.cloudfront.net/".into());
     let settings = resolvers::CatalogSettings::default();
     let backend = pawql::adapters::aws::open_resources(
-        &crate::iam::enforcing(&clients, &[crate::iam::Function::Api]),
+        &crate::iam::enforcing(&clients, &[crate::iam::Function::Api], &stage),
         resources.clone(),
         &settings,
     );

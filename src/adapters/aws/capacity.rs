@@ -287,9 +287,12 @@ fn shape_of(key: &str) -> String {
     out
 }
 
+/// Per key value: the operations that touched it, and the read and write units it took.
+type KeyLoad = (usize, f64, f64);
+
 fn load(operation: &'static str, operations: &[Vec<Touch>]) -> OperationLoad {
-    // (table, shape) -> key -> (operations touching it, rcu, wcu)
-    let mut by_key: BTreeMap<(&'static str, String), BTreeMap<String, (usize, f64, f64)>> = BTreeMap::new();
+    // (table, shape) -> key -> its load
+    let mut by_key: BTreeMap<(&'static str, String), BTreeMap<String, KeyLoad>> = BTreeMap::new();
     for touches in operations {
         let mut seen = std::collections::BTreeSet::new();
         for touch in touches {
@@ -309,7 +312,7 @@ fn load(operation: &'static str, operations: &[Vec<Touch>]) -> OperationLoad {
     let families = by_key
         .into_iter()
         .map(|((table, shape), keys)| {
-            let ceiling_of = |&(_, rcu, wcu): &(usize, f64, f64)| {
+            let ceiling_of = |&(_, rcu, wcu): &KeyLoad| {
                 let by_reads = if rcu > 0.0 {
                     PARTITION_RCU * count / rcu
                 } else {
