@@ -35,7 +35,15 @@ async fn main() -> anyhow::Result<()> {
     let pawql_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let public_url = format!("http://{}", pawql_listener.local_addr()?);
     let options = ServerOptions::default();
-    let router = pawql::app::embedded_router(&data_dir, &public_url, settings, 0.2, options)?;
+    let backend = pawql::app::BackendSpec::Embedded {
+        data_dir: data_dir.clone(),
+        public_url,
+    };
+    let router = pawql::app::Wiring::new(backend, settings)
+        .options(options)
+        .serve(pawql::app::Scanning::InProcess { cat_threshold: 0.2 })
+        .await?
+        .door;
     let hello_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     // The baseline: the same stack (tokio, hyper, axum) answering a constant JSON body.
     let hello = Router::new().route(

@@ -13,7 +13,7 @@
 
 use clap::{Parser, Subcommand};
 use pawql::adapters::aws::{self, AwsClients};
-use pawql::app::AwsScanning;
+use pawql::app::{BackendSpec, Scanning, Wiring};
 use pawql::config::{Backend, CatalogArgs, Handler, LambdaArgs, ServeArgs, StageArgs};
 
 /// `pawql variants`: where the catalogue is (as `pawql serve` takes it).
@@ -113,28 +113,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let bound = listener.local_addr()?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
-    let router = match args.backend {
-        Backend::Embedded => pawql::app::embedded_router(
-            &args.data_dir,
-            &public_url,
-            settings,
-            args.cat_threshold,
-            args.access.options(),
-        )?,
-        Backend::Aws => {
-            let clients = AwsClients::from_env().await;
-            pawql::app::aws_router(
-                &clients,
-                &args.stage.stage,
-                settings,
-                AwsScanning::InProcess {
-                    cat_threshold: args.cat_threshold,
-                },
-                args.access.options(),
-            )
-            .await?
-        }
-    };
+    let backend = backend_spec(args.backend, &args.stage, &args.data_dir, &public_url).await;
+    let router = Wiring::new(backend, settings)
+        .options(args.access.options())
+        .serve(Scanning::InProcess {
+            cat_threshold: args.cat_threshold,
+        })
+        .await?
+        .door;
     let router = pawql::server::with_rate_limit(
         router,
         pawql::server::RateLimit {
@@ -189,17 +175,9 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
 
 async fn variants(args: VariantsArgs) -> anyhow::Result<()> {
     let settings = args.catalog.settings()?;
-    let catalog = match args.backend {
-        Backend::Embedded => {
-            let (images, tables) = pawql::adapters::embedded::open(&args.data_dir, "http://127.0.0.1", &settings)?;
-            resolvers::Catalog::new(images, tables, settings.clone())
-        }
-        Backend::Aws => {
-            let clients = AwsClients::from_env().await;
-            let backend = aws::open(&clients, &args.stage.stage, &settings).await?;
-            resolvers::Catalog::new(backend.images, backend.tables, settings.clone())
-        }
-    };
+    // Variants are written, never served, so no image URL is handed out here.
+    let backend = backend_spec(args.backend, &args.stage, &args.data_dir, "http://127.0.0.1").await;
+    let catalog = Wiring::new(backend, settings.clone()).catalog().await?.door;
     let mut failed = 0;
     for label in settings.labels.iter() {
         let report = catalog.backfill_renditions(label).await?;
@@ -222,39 +200,40 @@ async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
     let settings = args.catalog.settings()?;
     let clients = AwsClients::from_env().await;
     let min_confidence = args.cat_min_confidence;
+    let wiring = Wiring::new(BackendSpec::aws(&clients, &args.stage.stage), settings).options(args.access.options());
     match args.handler {
         Handler::Api => {
-            let router = pawql::lambda::within_init(pawql::app::lambda_api_router(
-                &clients,
-                &args.stage.stage,
-                settings,
-                min_confidence,
-                args.access.options(),
-            ))
-            .await?;
-            pawql::lambda::run(router).await
+            let wired = pawql::lambda::within_init(wiring.lambda_api(min_confidence)).await?;
+            pawql::lambda::run(wired.door).await
         }
         Handler::Stream => {
-            let router = pawql::lambda::within_init(pawql::app::lambda_stream_router(
-                &clients,
-                &args.stage.stage,
-                settings,
-                min_confidence,
-                args.access.options(),
-            ))
-            .await?;
-            pawql::lambda::run_streaming(router).await
+            let wired = pawql::lambda::within_init(wiring.lambda_stream(min_confidence)).await?;
+            pawql::lambda::run_streaming(wired.door).await
         }
         Handler::ScanStream => {
-            let scanner = pawql::lambda::within_init(pawql::app::aws_stream_scanner(
-                &clients,
-                &args.stage.stage,
-                &settings,
-                min_confidence,
-            ))
-            .await?;
-            pawql::scan_stream::run(scanner).await
+            let wired = pawql::lambda::within_init(wiring.scan_handler(min_confidence)).await?;
+            pawql::scan_stream::run(wired.door).await
         }
+    }
+}
+
+/// Where `serve` and `variants` find the catalogue: the data directory, or the stage with
+/// clients from the environment.
+async fn backend_spec(
+    backend: Backend,
+    stage: &StageArgs,
+    data_dir: &std::path::Path,
+    public_url: &str,
+) -> BackendSpec {
+    match backend {
+        Backend::Embedded => BackendSpec::Embedded {
+            data_dir: data_dir.to_owned(),
+            public_url: public_url.to_owned(),
+        },
+        Backend::Aws => BackendSpec::Aws {
+            clients: AwsClients::from_env().await,
+            stage: stage.stage.clone(),
+        },
     }
 }
 

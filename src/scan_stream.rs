@@ -28,6 +28,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use chrono::Utc;
 use futures_util::StreamExt;
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
+use resolvers::domain::image::Sha256Hex;
 use resolvers::scanning::Scanner;
 use serde_dynamo::AttributeValue;
 use tokio::time::Instant;
@@ -38,7 +39,7 @@ const CONCURRENT_SCANS: usize = 4;
 /// The id of the scan a stream record asks to be worked on: an insert or modify whose new
 /// image is `PENDING`. Anything else (the scan's own `RUNNING`/final writes, TTL removals)
 /// is not work, should the event filter ever let it through.
-pub fn pending_scan_id(record: &aws_lambda_events::event::dynamodb::EventRecord) -> Option<String> {
+pub fn pending_scan_id(record: &aws_lambda_events::event::dynamodb::EventRecord) -> Option<Sha256Hex> {
     if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
         return None;
     }
@@ -49,7 +50,8 @@ pub fn pending_scan_id(record: &aws_lambda_events::event::dynamodb::EventRecord)
     if text(&record.change.new_image, "status").as_deref() != Some("PENDING") {
         return None;
     }
-    text(&record.change.keys, "id")
+    // A key that is no scan id is no scan of ours: skipped, not retried for ever.
+    text(&record.change.keys, "id").and_then(|id| Sha256Hex::parse(&id))
 }
 
 /// Kept free at the end of an invocation: writing the response, and the scans' last writes.
@@ -62,7 +64,7 @@ fn time_for_a_scan(scanner: &Scanner, deadline: Instant) -> bool {
 
 /// Works on one batch before `deadline`; returns the records Lambda must deliver again.
 pub async fn handle(scanner: &Scanner, event: Event, deadline: Instant) -> DynamoDbEventResponse {
-    let work: Vec<(String, Option<String>)> = event
+    let work: Vec<(Sha256Hex, Option<String>)> = event
         .records
         .iter()
         .filter_map(|record| pending_scan_id(record).map(|id| (id, record.change.sequence_number.clone())))

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use resolvers::domain::image::Sha256Hex;
 use resolvers::ports::{NoDispatch, ScanDispatch};
 use resolvers::scanning::Scanner;
 use tokio::sync::{mpsc, Semaphore};
@@ -20,7 +21,7 @@ const RETRY_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(
 
 /// One scan to work on.
 pub struct Job {
-    id: String,
+    id: Sha256Hex,
     /// Take over a RUNNING scan (recovery, or a retry after the store failed).
     reclaim: bool,
     /// Times this scan's store failed in a row (for the pause before the next try).
@@ -33,11 +34,11 @@ pub struct LocalDispatch {
 }
 
 impl ScanDispatch for LocalDispatch {
-    fn dispatch(&self, id: &str) {
+    fn dispatch(&self, id: &Sha256Hex) {
         // The receiver lives as long as the server; a send can only fail during shutdown,
         // and the scan then stays PENDING for the next start to pick up.
         let _ = self.queue.send(Job {
-            id: id.to_owned(),
+            id: id.clone(),
             reclaim: false,
             retries: 0,
         });

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
+use crate::domain::failure::ScanFailure;
 use crate::domain::hold::Hold;
 use crate::domain::image::{ImageId, ImageRecord};
 use crate::domain::label::Label;
@@ -64,12 +65,12 @@ impl LabelCheck {
     fn verdict(scan: &ScanRecord) -> Option<Option<Hold>> {
         match (scan.status, &scan.verdict) {
             (ScanStatus::Succeeded, Some(verdict)) if verdict.is_cat => Some(None),
-            (ScanStatus::Succeeded, Some(verdict)) => Some(Some(Hold::NotACat {
-                confidence: verdict.cat_confidence,
-            })),
-            (ScanStatus::Failed, _) => Some(Some(Hold::ScanFailed {
-                reason: scan.error.clone().unwrap_or_else(|| "the scan failed".to_owned()),
-            })),
+            (ScanStatus::Succeeded, Some(verdict)) => Some(Some(Hold::not_a_cat(verdict.cat_confidence))),
+            (ScanStatus::Failed, _) => {
+                Some(Some(Hold::ScanFailed(scan.error.clone().unwrap_or_else(|| {
+                    ScanFailure::Unrecognised("the scan failed".to_owned())
+                }))))
+            }
             _ => None,
         }
     }
@@ -83,10 +84,8 @@ impl LabelCheck {
             return Ok(());
         };
         let id = ImageId::new(self.label.clone(), scan.id.clone());
-        let shown = |hold: &Option<Hold>| hold.as_ref().map(ToString::to_string);
         match self.tables.get_image(&id).await? {
-            // Compared as clients see them: a confidence is shown (and kept) to 3 places.
-            Some(image) if shown(&image.hold) != shown(&hold) => {
+            Some(image) if image.hold != hold => {
                 tracing::info!(image = %id, ?hold, "label check settled");
                 self.tables.set_hold(&id, hold).await?;
             }

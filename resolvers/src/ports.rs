@@ -57,15 +57,16 @@ pub trait ImageStore: Send + Sync {
 /// state before it.
 #[async_trait]
 pub trait ScanStore: Send + Sync {
-    async fn get(&self, id: &str) -> anyhow::Result<Option<ScanRecord>>;
+    /// A scan by its id: the SHA-256 of the scanned bytes.
+    async fn get(&self, id: &Sha256Hex) -> anyhow::Result<Option<ScanRecord>>;
     /// The scans of many distinct ids at once (`Image.scan` over a list): the ids with no scan
     /// are absent from the map. A backend that can batch reads overrides this; the default reads
     /// one by one.
-    async fn get_many(&self, ids: &[&str]) -> anyhow::Result<HashMap<String, ScanRecord>> {
+    async fn get_many(&self, ids: &[&Sha256Hex]) -> anyhow::Result<HashMap<Sha256Hex, ScanRecord>> {
         let mut found = HashMap::with_capacity(ids.len());
         for id in ids {
             if let Some(record) = self.get(id).await? {
-                found.insert((*id).to_owned(), record);
+                found.insert((*id).clone(), record);
             }
         }
         Ok(found)
@@ -75,11 +76,11 @@ pub trait ScanStore: Send + Sync {
     async fn request(&self, pending: ScanRecord, force: bool) -> anyhow::Result<ScanRequested>;
     /// Claims a scan for work: `PENDING` → `RUNNING` (attempts + 1). With `reclaim`, a
     /// `RUNNING` scan (left by a crash) is claimed again. `None` when not claimable.
-    async fn claim(&self, id: &str, reclaim: bool) -> anyhow::Result<Option<ScanRecord>>;
+    async fn claim(&self, id: &Sha256Hex, reclaim: bool) -> anyhow::Result<Option<ScanRecord>>;
     /// A scan's debug data (`Scan.debug`, admin only), read only when asked for: a store may
     /// keep it apart from the record so that ordinary reads do not pay for it. By default,
     /// the record's own.
-    async fn debug_of(&self, id: &str) -> anyhow::Result<Option<crate::domain::scan::ScanDebug>> {
+    async fn debug_of(&self, id: &Sha256Hex) -> anyhow::Result<Option<crate::domain::scan::ScanDebug>> {
         Ok(self.get(id).await?.and_then(|record| record.debug))
     }
     /// Writes the outcome of a claimed scan, only if it is still `RUNNING`; false otherwise.
@@ -87,13 +88,13 @@ pub trait ScanStore: Send + Sync {
     /// Ids of scans not final (`PENDING` or `RUNNING`) and untouched (requested or last
     /// claimed) before `untouched_since`: for recovery at start-up (pass now) and the sweep.
     /// Cheap on purpose: it reads ids only, never whole records with their debug data.
-    async fn unfinished(&self, untouched_since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<String>>;
+    async fn unfinished(&self, untouched_since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<Sha256Hex>>;
 }
 
 /// Hands a pending scan to whatever works on it: the local worker's queue, or nothing on AWS
 /// (there the DynamoDB stream of the scan table invokes the scan handler).
 pub trait ScanDispatch: Send + Sync {
-    fn dispatch(&self, id: &str);
+    fn dispatch(&self, id: &Sha256Hex);
 }
 
 /// Where the local server's `PUT /uploads/{ticket}` keeps a file until `completeUpload` takes
@@ -114,7 +115,7 @@ pub trait UploadStaging: Send + Sync {
 pub struct NoDispatch;
 
 impl ScanDispatch for NoDispatch {
-    fn dispatch(&self, _id: &str) {}
+    fn dispatch(&self, _id: &Sha256Hex) {}
 }
 
 /// The bytes a detector looks at, and where they live.
@@ -184,7 +185,7 @@ pub async fn record_scan_request(
 ) -> crate::error::ApiResult<ScanRecord> {
     match scans.request(pending, force).await? {
         ScanRequested::New(record) => {
-            dispatch.dispatch(record.id.as_str());
+            dispatch.dispatch(&record.id);
             Ok(record)
         }
         ScanRequested::Existing(record) => Ok(record),

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use tracing::warn;
 
-use crate::domain::detection::DetectError;
+use crate::domain::detection::{DetectError, ScanFailure};
 use crate::domain::image::{ImageId, ImageKind, Sha256Hex};
 use crate::domain::label::{Label, LabelSet};
 use crate::domain::scan::{ScanDebug, ScanRecord, ScanSource, ScanStatus, ScanVerdict};
@@ -195,7 +195,7 @@ impl Scanner {
     pub async fn request_for_upload(&self, bytes: Bytes, debug: bool, force: bool) -> ApiResult<ScanRecord> {
         let facts = validate_image_off_runtime(&bytes, self.limits).await?;
         if !force {
-            if let Some(existing) = self.scans.get(facts.sha256.as_str()).await? {
+            if let Some(existing) = self.scans.get(&facts.sha256).await? {
                 return Ok(existing);
             }
         }
@@ -215,7 +215,7 @@ impl Scanner {
     pub async fn scan(&self, id: &str) -> ApiResult<Option<ScanRecord>> {
         let id = Sha256Hex::parse(id)
             .ok_or_else(|| ApiError::BadUserInput(format!("{id:?} is not a scan id (64 hex digits)")))?;
-        Ok(self.scans.get(id.as_str()).await?)
+        Ok(self.scans.get(&id).await?)
     }
 
     /// `scanResults(ids)` and `scansUpdated(ids)`: the scans of many ids in one store read (one
@@ -237,20 +237,19 @@ impl Scanner {
             })
             .collect::<ApiResult<Vec<_>>>()?;
         let found = self.scans_of(&parsed.iter().collect::<Vec<_>>()).await?;
-        Ok(parsed.iter().map(|id| found.get(id.as_str()).cloned()).collect())
+        Ok(parsed.iter().map(|id| found.get(id).cloned()).collect())
     }
 
     /// The latest scan of an image's bytes (`Image.scan` of a lone image).
     pub async fn scan_of(&self, sha256: &Sha256Hex) -> ApiResult<Option<ScanRecord>> {
-        Ok(self.scans.get(sha256.as_str()).await?)
+        Ok(self.scans.get(sha256).await?)
     }
 
     /// The latest scans of many images' bytes in one store read (`Image.scan` over
     /// `randomImages`); bytes never scanned are absent from the map.
-    /// Keyed by the hash as text (a scan's id).
-    pub async fn scans_of(&self, hashes: &[&Sha256Hex]) -> ApiResult<HashMap<String, ScanRecord>> {
+    pub async fn scans_of(&self, hashes: &[&Sha256Hex]) -> ApiResult<HashMap<Sha256Hex, ScanRecord>> {
         // Draws repeat images; each scan is read once.
-        let ids: BTreeSet<&str> = hashes.iter().map(|hash| hash.as_str()).collect();
+        let ids: BTreeSet<&Sha256Hex> = hashes.iter().copied().collect();
         Ok(self.scans.get_many(&ids.into_iter().collect::<Vec<_>>()).await?)
     }
 
@@ -258,15 +257,16 @@ impl Scanner {
     /// after a crash). Errors only when the scan store itself fails; the scan then stays
     /// claimable and recovery retries it.
     #[instrument(skip(self))]
-    pub async fn run(&self, id: &str, reclaim: bool) -> anyhow::Result<()> {
+    pub async fn run(&self, id: &Sha256Hex, reclaim: bool) -> anyhow::Result<()> {
         let Some(mut scan) = self.scans.claim(id, reclaim).await? else {
             return Ok(());
         };
         let mut trace = ScanTrace::default();
+        let id = id.as_str();
         trace.line(id, format!("claimed (attempt {})", scan.attempts));
         let outcome = if scan.attempts > self.settings.max_claims {
-            Err(DetectError::permanent(
-                "GAVE_UP",
+            Err(DetectError::new(
+                ScanFailure::GaveUp,
                 format!(
                     "claimed {} times without finishing: every worker stopped mid-scan",
                     scan.attempts - 1
@@ -297,7 +297,7 @@ impl Scanner {
                 trace.line(id, format!("failed: {err}"));
                 tracing::warn!(scan = %id, error = %err, "scan failed");
                 scan.status = ScanStatus::Failed;
-                scan.error = Some(err.public());
+                scan.error = Some(err.failure);
                 None
             }
         };
@@ -316,9 +316,9 @@ impl Scanner {
             warn!(scan = id, "scan was no longer running when it finished; result dropped");
             return Ok(());
         }
-        let status = match (&settled.status, settled.error.as_deref()) {
+        let status = match (&settled.status, &settled.error) {
             (ScanStatus::Succeeded, _) => "SUCCEEDED",
-            (_, Some(error)) if error.starts_with("GAVE_UP") => "GAVE_UP",
+            (_, Some(ScanFailure::GaveUp)) => "GAVE_UP",
             _ => "FAILED",
         };
         let finished = settled.finished_at.unwrap_or_else(Utc::now);
@@ -381,7 +381,7 @@ impl Scanner {
             };
             match outcome {
                 Ok(detection) => return Ok(detection),
-                Err(err) if err.retryable && attempt < self.settings.max_attempts => {
+                Err(err) if err.retryable() && attempt < self.settings.max_attempts => {
                     trace.line(
                         scan.id.as_str(),
                         format!("attempt {attempt} failed ({err}); retrying in {pause:?}"),
@@ -407,8 +407,8 @@ impl Scanner {
             .await
         {
             Ok(outcome) => outcome,
-            Err(_) => Err(DetectError::retryable(
-                "DETECTOR_TIMEOUT",
+            Err(_) => Err(DetectError::new(
+                ScanFailure::DetectorTimeout,
                 format!("no answer within {limit:?}"),
             )),
         }
@@ -417,8 +417,8 @@ impl Scanner {
     async fn load(&self, scan: &ScanRecord) -> Result<ScanInput, DetectError> {
         let sha256 = scan.id.clone();
         // A storage failure may pass (a network blip): retried like a throttled detector.
-        let storage = |e: anyhow::Error| DetectError::retryable("STORAGE_FAILED", format!("{e:#}"));
-        let missing = || DetectError::permanent("IMAGE_MISSING", "the scanned bytes are gone");
+        let storage = |e: anyhow::Error| DetectError::new(ScanFailure::StorageFailed, format!("{e:#}"));
+        let missing = || DetectError::new(ScanFailure::ImageMissing, "the scanned bytes are gone");
         match &scan.source {
             ScanSource::Image { id } => {
                 let id = id.clone();

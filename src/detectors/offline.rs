@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use resolvers::domain::detection::{DetectError, DetectedLabel, Detection};
+use resolvers::domain::detection::{DetectError, DetectedLabel, Detection, ScanFailure};
 use resolvers::ports::{CatDetector, ScanInput};
 use tract_onnx::prelude::*;
 
@@ -129,12 +129,12 @@ impl CatDetector for OfflineDetector {
         let bytes = input
             .bytes
             .clone()
-            .ok_or_else(|| DetectError::permanent("DETECTOR_FAILED", "the offline detector needs the bytes"))?;
+            .ok_or_else(|| DetectError::new(ScanFailure::DetectorFailed, "the offline detector needs the bytes"))?;
         // CPU-bound (tens of milliseconds): off the async runtime.
         match tokio::task::spawn_blocking(move || detector.classify(&bytes)).await {
             Ok(Ok(detection)) => Ok(detection),
-            Ok(Err(e)) => Err(DetectError::permanent("DETECTOR_FAILED", format!("{e:#}"))),
-            Err(e) => Err(DetectError::retryable("DETECTOR_CRASHED", e.to_string())),
+            Ok(Err(e)) => Err(DetectError::new(ScanFailure::DetectorFailed, format!("{e:#}"))),
+            Err(e) => Err(DetectError::new(ScanFailure::DetectorCrashed, e.to_string())),
         }
     }
 }

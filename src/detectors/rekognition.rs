@@ -15,7 +15,7 @@
 use std::io::Cursor;
 
 use image::ImageFormat;
-use resolvers::domain::detection::{DetectError, DetectedLabel, Detection};
+use resolvers::domain::detection::{DetectError, DetectedLabel, Detection, ScanFailure};
 use resolvers::domain::image::ImageKind;
 use serde::Deserialize;
 
@@ -112,11 +112,11 @@ pub struct Prepared {
 pub fn prepare(kind: ImageKind, bytes: &[u8], in_s3: bool) -> Result<Prepared, DetectError> {
     let size_limit = if in_s3 { MAX_S3_OBJECT_BYTES } else { MAX_INLINE_BYTES };
     let fits = matches!(kind, ImageKind::Jpeg | ImageKind::Png) && bytes.len() <= size_limit;
-    let image = decode_upright(bytes).map_err(|e| DetectError::permanent("UNREADABLE_IMAGE", format!("{e:#}")))?;
+    let image = decode_upright(bytes).map_err(|e| DetectError::new(ScanFailure::UnreadableImage, format!("{e:#}")))?;
     let (w, h) = (image.width(), image.height());
     if w.min(h) < MIN_SIDE {
-        return Err(DetectError::permanent(
-            "IMAGE_TOO_SMALL",
+        return Err(DetectError::new(
+            ScanFailure::ImageTooSmall,
             format!("{w}x{h}: Rekognition needs at least {MIN_SIDE} pixels a side"),
         ));
     }
@@ -135,11 +135,11 @@ pub fn prepare(kind: ImageKind, bytes: &[u8], in_s3: bool) -> Result<Prepared, D
 /// `bytes` re-encoded for Rekognition (inline, ≤ 5 MB) whatever they were: for an image
 /// Rekognition refused as it was (a CMYK or 16-bit JPEG it calls invalid).
 pub fn prepare_reencoded(bytes: &[u8]) -> Result<Vec<u8>, DetectError> {
-    let image = decode_upright(bytes).map_err(|e| DetectError::permanent("UNREADABLE_IMAGE", format!("{e:#}")))?;
+    let image = decode_upright(bytes).map_err(|e| DetectError::new(ScanFailure::UnreadableImage, format!("{e:#}")))?;
     let (w, h) = (image.width(), image.height());
     if w.min(h) < MIN_SIDE {
-        return Err(DetectError::permanent(
-            "IMAGE_TOO_SMALL",
+        return Err(DetectError::new(
+            ScanFailure::ImageTooSmall,
             format!("{w}x{h}: Rekognition needs at least {MIN_SIDE} pixels a side"),
         ));
     }
@@ -159,7 +159,7 @@ fn reencode(image: image::DynamicImage) -> Result<Vec<u8>, DetectError> {
         // Transparency onto white, as the offline detector sees it.
         to_rgb_on_white(&image)
             .write_to(&mut Cursor::new(&mut out), ImageFormat::Jpeg)
-            .map_err(|e| DetectError::permanent("TRANSCODE_FAILED", e.to_string()))?;
+            .map_err(|e| DetectError::new(ScanFailure::TranscodeFailed, e.to_string()))?;
         if out.len() <= MAX_INLINE_BYTES || longest <= MIN_SIDE * 2 {
             return Ok(out);
         }
@@ -243,7 +243,7 @@ mod tests {
         );
 
         let tiny = prepare(ImageKind::Png, &fixture("bad-inputs/tiny_1x1.png"), true).unwrap_err();
-        assert_eq!(tiny.code, "IMAGE_TOO_SMALL");
-        assert!(!tiny.retryable);
+        assert_eq!(tiny.failure, ScanFailure::ImageTooSmall);
+        assert!(!tiny.retryable());
     }
 }

@@ -375,8 +375,16 @@ async fn the_local_server_limits_each_client_and_says_when_to_retry() {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let router =
-        pawql::app::embedded_router(dir.path(), &address, Default::default(), 0.2, ServerOptions::default()).unwrap();
+    let backend = pawql::app::BackendSpec::Embedded {
+        data_dir: dir.path().to_owned(),
+        public_url: address.clone(),
+    };
+    let router = pawql::app::Wiring::new(backend, Default::default())
+        .options(ServerOptions::default())
+        .serve(pawql::app::Scanning::InProcess { cat_threshold: 0.2 })
+        .await
+        .unwrap()
+        .door;
     let router = pawql::server::with_rate_limit(
         router,
         RateLimit {

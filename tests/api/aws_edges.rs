@@ -112,9 +112,13 @@ async fn an_s3_object_rekognition_cannot_read_is_sent_inline_and_only_a_missing_
     );
     let missing = detector.detect(&from_s3(&id)).await.unwrap_err();
     assert_eq!(refusal.injected("DetectLabels"), 2);
-    assert_eq!(missing.code, "IMAGE_MISSING", "{missing}");
-    assert_eq!(missing.public(), "IMAGE_MISSING: the scanned bytes are gone");
-    assert!(!missing.public().contains("Exception") && !missing.public().contains("by the test"));
+    assert_eq!(
+        missing.failure,
+        resolvers::domain::detection::ScanFailure::ImageMissing,
+        "{missing}"
+    );
+    assert_eq!(missing.failure.public(), "IMAGE_MISSING: the scanned bytes are gone");
+    assert!(!missing.failure.public().contains("Exception") && !missing.failure.public().contains("by the test"));
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use pawql::adapters::aws::AwsClients;
+use pawql::app::{BackendSpec, Wiring};
 use serde_json::json;
 
 use crate::helpers::{Backend, TestApp};
@@ -85,6 +86,15 @@ async fn logged_clients(log: &RequestLog) -> AwsClients {
 /// The logged clients with the IAM of `function`'s role.
 fn acting_as(clients: &AwsClients, function: &[crate::iam::Function], stage: &str) -> AwsClients {
     crate::iam::enforcing(clients, function, stage)
+}
+
+/// The scan handler of `stage` as the scan function builds it, its calls made through `clients`.
+async fn scan_handler(clients: &AwsClients, stage: &str) -> resolvers::scanning::Scanner {
+    Wiring::new(BackendSpec::aws(clients, stage), resolvers::CatalogSettings::default())
+        .scan_handler(80.0)
+        .await
+        .unwrap()
+        .door
 }
 
 /// A server as the Lambda API function runs (scans left to the stream handler), its AWS calls
@@ -286,13 +296,14 @@ async fn each_operation_stays_within_its_aws_request_budget() {
 async fn a_scan_that_sends_bytes_inline_fetches_them_once() {
     let log = RequestLog::default();
     let (app, clients) = lambda_api(&log).await;
-    let scanner = pawql::app::aws_stream_scanner(&clients, app.stage(), &resolvers::CatalogSettings::default(), 80.0)
-        .await
-        .unwrap();
+    let scanner = scan_handler(&clients, app.stage()).await;
     let webp = app.upload("dog", "images/dog_farm_german_shepherd.webp", 0.5).await;
     let scan = crate::scan::request_scan_of(&app, webp["id"].as_str().unwrap(), false, false).await;
     log.take();
-    scanner.run(scan["id"].as_str().unwrap(), true).await.unwrap();
+    scanner
+        .run(&crate::scan::scan_id(scan["id"].as_str().unwrap()), true)
+        .await
+        .unwrap();
     assert_eq!(
         log.take(),
         [
@@ -312,7 +323,7 @@ async fn a_scan_that_sends_bytes_inline_fetches_them_once() {
         .expect("scan-only upload")
         .to_owned();
     log.take();
-    scanner.run(&id, true).await.unwrap();
+    scanner.run(&crate::scan::scan_id(&id), true).await.unwrap();
     assert_eq!(
         log.take(),
         [
@@ -344,15 +355,13 @@ async fn a_scan_costs_its_budget_on_the_lambda_path() {
     );
 
     // The scan handler, as the stream invokes it: Rekognition reads the object from S3 itself.
-    let scanner = pawql::app::aws_stream_scanner(&clients, app.stage(), &resolvers::CatalogSettings::default(), 80.0)
-        .await
-        .unwrap();
+    let scanner = scan_handler(&clients, app.stage()).await;
     assert_eq!(
         log.take(),
         ["ssm.GetParametersByPath"],
         "the scan function's cold start"
     );
-    scanner.run(&id, true).await.unwrap();
+    scanner.run(&crate::scan::scan_id(&id), true).await.unwrap();
     assert_eq!(
         log.take(),
         [
@@ -409,14 +418,7 @@ async fn the_sweep_and_a_redirected_random_cost_their_budget() {
     crate::lambda::set_keys(&plain, &stage, "apiKeys", "budget-key-0123456789").await;
 
     // The sweep over a stage with nothing stale: one Query per shard of the sparse index.
-    let scanner = pawql::app::aws_stream_scanner(
-        &acting_as(&clients, &[crate::iam::Function::Scan], &stage),
-        &stage,
-        &resolvers::CatalogSettings::default(),
-        80.0,
-    )
-    .await
-    .unwrap();
+    let scanner = scan_handler(&acting_as(&clients, &[crate::iam::Function::Scan], &stage), &stage).await;
     log.take();
     let deadline = tokio::time::Instant::now() + pawql::scan_stream::FUNCTION_TIMEOUT;
     pawql::scan_stream::sweep(&scanner, chrono::Duration::minutes(15), deadline)
@@ -426,15 +428,14 @@ async fn the_sweep_and_a_redirected_random_cost_their_budget() {
 
     // A ~5 MB image, filed through the presigned path, then drawn by petAPI's /random on the
     // Lambda: the pick, and a redirect instead of the bytes (no GetObject).
-    let router = pawql::app::lambda_api_router(
-        &acting_as(&clients, &[crate::iam::Function::Api], &stage),
-        &stage,
+    let router = Wiring::new(
+        BackendSpec::aws(&acting_as(&clients, &[crate::iam::Function::Api], &stage), &stage),
         resolvers::CatalogSettings::default(),
-        80.0,
-        Default::default(),
     )
+    .lambda_api(80.0)
     .await
-    .unwrap();
+    .unwrap()
+    .door;
     let big = crate::lambda::noise_png(1400, 1200);
     let key = Some("budget-key-0123456789");
     let ask = format!(

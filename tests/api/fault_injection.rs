@@ -117,7 +117,10 @@ impl CatDetector for FaultyDetector {
     async fn detect(&self, input: &ScanInput) -> Result<Detection, DetectError> {
         // A detector's own failures are its errors; throttling-like ones are retryable.
         if let Err(e) = self.faults.enter("detector.detect").await {
-            return Err(DetectError::retryable("DETECTOR_UNAVAILABLE", e.to_string()));
+            return Err(DetectError::new(
+                resolvers::domain::detection::ScanFailure::DetectorUnavailable,
+                e.to_string(),
+            ));
         }
         self.inner.detect(input).await
     }

@@ -1,14 +1,14 @@
 //! `TestApp::builder(backend)…start()` (or `spawn_app(backend)` at the defaults): a real pawql
 //! server on 127.0.0.1:0 over the embedded backend in a fresh temporary data directory, or over
-//! S3 + DynamoDB on moto in a fresh stage, wired by the same `pawql::app` functions production
-//! uses, and a `TestApp` with one method per operation. `on_both_backends!` runs a test on each.
+//! S3 + DynamoDB on moto in a fresh stage, wired as `pawql serve` is (`pawql::app::Wiring`),
+//! and a `TestApp` with one method per operation. `on_both_backends!` runs a test on each.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use pawql::adapters::aws::{self, AwsClients, Resources};
-use pawql::app::{self, AwsScanning, ScanWorker};
+use pawql::app::{self, BackendSpec, ScanWorker, Scanning, Wiring};
 use pawql::detectors::offline::DEFAULT_CAT_THRESHOLD;
 use pawql::detectors::rekognition::DEFAULT_MIN_CONFIDENCE;
 use pawql::server::{Access, ServerOptions};
@@ -157,10 +157,10 @@ pub fn test_options() -> ServerOptions {
 /// A test's wrapper around one port (a table that lags, a detector that fails).
 type Wrap<T> = Box<dyn FnOnce(Arc<T>) -> Arc<T> + Send>;
 
-/// How to start a test server: the one way, over the ports production builds
-/// ([`pawql::app::embedded_ports`], [`pawql::app::aws_ports`]) and the router it serves
-/// ([`pawql::app::router_over`]). Unless told otherwise: default settings, [`test_options`],
-/// scans worked in-process by the offline detector, a fresh data directory or stage.
+/// How to start a test server: the one way, through the wiring `pawql serve` runs
+/// ([`pawql::app::Wiring::serve`]), whose ports the builder's hooks wrap before the router is
+/// built. Unless told otherwise: default settings, [`test_options`], scans worked in-process
+/// by the offline detector, a fresh data directory or stage.
 pub struct AppBuilder {
     backend: Backend,
     settings: CatalogSettings,
@@ -261,23 +261,27 @@ impl AppBuilder {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let mut temp = None;
-        let mut dynamo = None;
         let mut stage = None;
-        let (mut ports, storage) = match self.backend {
+        let mut plain = None;
+        let mut data_dir = None;
+        let backend = match self.backend {
             Backend::Embedded => {
-                let data_dir = self.data_dir.clone().unwrap_or_else(|| {
+                let dir = self.data_dir.clone().unwrap_or_else(|| {
                     let dir = tempfile::tempdir().unwrap();
                     let path = dir.path().to_owned();
                     temp = Some(dir);
                     path
                 });
-                let ports = app::embedded_ports(&data_dir, &address, &self.settings, DEFAULT_CAT_THRESHOLD).unwrap();
-                (ports, Storage::Embedded { data_dir })
+                data_dir = Some(dir.clone());
+                BackendSpec::Embedded {
+                    data_dir: dir,
+                    public_url: address.clone(),
+                }
             }
             Backend::Aws => {
-                let plain = MotoServer::shared().await.clients().await;
+                let clients = MotoServer::shared().await.clients().await;
                 let name = unique_stage();
-                aws::provision(&plain, &name).await.unwrap();
+                aws::provision(&clients, &name).await.unwrap();
                 // The server's own calls go through IAM as deployed (serverless.yml's roles:
                 // the API's, and the scan handler's too when it scans in process, as
                 // `pawql serve --backend aws` does); checks of what was stored use plain clients.
@@ -285,48 +289,64 @@ impl AppBuilder {
                     ScanWorker::InProcess => &[crate::iam::Function::Api, crate::iam::Function::Scan],
                     ScanWorker::StreamHandler => &[crate::iam::Function::Api],
                 };
-                let clients = crate::iam::enforcing(self.clients.as_ref().unwrap_or(&plain), roles, &name);
-                let backend = aws::open(&clients, &name, &self.settings).await.unwrap();
-                let scanning = match self.worker {
-                    ScanWorker::InProcess => AwsScanning::InProcess {
-                        cat_threshold: DEFAULT_CAT_THRESHOLD,
-                    },
-                    ScanWorker::StreamHandler => AwsScanning::StreamHandler {
-                        min_confidence: DEFAULT_MIN_CONFIDENCE,
-                    },
-                };
-                let ports = app::aws_ports(&clients, &backend, scanning).unwrap();
-                dynamo = Some(backend.tables.clone());
+                let enforced = crate::iam::enforcing(self.clients.as_ref().unwrap_or(&clients), roles, &name);
+                let backend = BackendSpec::aws(&enforced, &name);
                 stage = Some(name);
-                let resources = backend.resources;
-                (
-                    ports,
-                    Storage::Aws {
-                        clients: plain,
-                        resources,
-                    },
-                )
+                plain = Some(clients);
+                backend
             }
         };
-        if let Some(wrap) = self.wrap_detector {
-            if let Some(parts) = ports.scanning.as_mut() {
-                parts.detector = wrap(parts.detector.clone());
-            }
-        }
-        if let Some(faults) = &self.faults {
-            inject(&mut ports, faults);
-        }
-        let store = Arc::new(CountingStore::new(ports.images.clone(), Arc::default()));
-        ports.images = store.clone();
-        let real_tables = ports.tables.clone();
-        if let Some(wrap) = self.wrap_tables {
-            ports.tables = wrap(real_tables.clone());
-        }
-        let catalog = Catalog::new(store.clone(), ports.tables.clone(), self.settings.clone());
+        let scanning = match self.worker {
+            ScanWorker::InProcess => Scanning::InProcess {
+                cat_threshold: DEFAULT_CAT_THRESHOLD,
+            },
+            ScanWorker::StreamHandler => Scanning::StreamHandler {
+                min_confidence: DEFAULT_MIN_CONFIDENCE,
+            },
+        };
         let key = (self.options.access.admin_keys == pawql::server::Keys::new([ADMIN_KEY.to_owned()])
             && self.options.access.api_keys.is_empty())
         .then(|| ADMIN_KEY.to_owned());
-        let router = app::router_over(ports, self.settings, self.options);
+        let (wrap_detector, faults, wrap_tables) = (self.wrap_detector, self.faults, self.wrap_tables);
+        // What the hook made: the counting store, the tables before `wrap_tables`, and after.
+        let mut hooked = None;
+        let wired = Wiring::new(backend, self.settings.clone())
+            .options(self.options)
+            // The harness' keys are the test's own, in its options (the stage has none in SSM).
+            .without_stage_keys()
+            .wrap(|ports| {
+                if let Some(wrap) = wrap_detector {
+                    if let Some(parts) = ports.scanning.as_mut() {
+                        parts.detector = wrap(parts.detector.clone());
+                    }
+                }
+                if let Some(faults) = &faults {
+                    inject(ports, faults);
+                }
+                let store = Arc::new(CountingStore::new(ports.images.clone(), Arc::default()));
+                ports.images = store.clone();
+                let real_tables = ports.tables.clone();
+                if let Some(wrap) = wrap_tables {
+                    ports.tables = wrap(real_tables.clone());
+                }
+                hooked = Some((store, real_tables, ports.tables.clone()));
+            })
+            .serve(scanning)
+            .await
+            .unwrap();
+        let (store, real_tables, served_tables) = hooked.expect("the wiring runs its hook");
+        let catalog = Catalog::new(store.clone(), served_tables, self.settings);
+        let router = wired.door;
+        let dynamo = wired.aws.as_ref().map(|backend| backend.tables.clone());
+        let storage = match (wired.aws, plain) {
+            (Some(backend), Some(clients)) => Storage::Aws {
+                clients,
+                resources: backend.resources,
+            },
+            _ => Storage::Embedded {
+                data_dir: data_dir.expect("an embedded app's data directory"),
+            },
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             axum::serve(listener, router)

@@ -135,25 +135,25 @@ impl<H: Hook> ChunkTables for Hooked<dyn ChunkTables, H> {
 
 #[async_trait]
 impl<H: Hook> ScanStore for Hooked<dyn ScanStore, H> {
-    async fn get(&self, id: &str) -> anyhow::Result<Option<ScanRecord>> {
+    async fn get(&self, id: &Sha256Hex) -> anyhow::Result<Option<ScanRecord>> {
         forward!(self, "scans.get", get(id))
     }
-    async fn get_many(&self, ids: &[&str]) -> anyhow::Result<HashMap<String, ScanRecord>> {
+    async fn get_many(&self, ids: &[&Sha256Hex]) -> anyhow::Result<HashMap<Sha256Hex, ScanRecord>> {
         forward!(self, "scans.get_many", get_many(ids))
     }
     async fn request(&self, pending: ScanRecord, force: bool) -> anyhow::Result<ScanRequested> {
         forward!(self, "scans.request", request(pending, force))
     }
-    async fn claim(&self, id: &str, reclaim: bool) -> anyhow::Result<Option<ScanRecord>> {
+    async fn claim(&self, id: &Sha256Hex, reclaim: bool) -> anyhow::Result<Option<ScanRecord>> {
         forward!(self, "scans.claim", claim(id, reclaim))
     }
-    async fn debug_of(&self, id: &str) -> anyhow::Result<Option<ScanDebug>> {
+    async fn debug_of(&self, id: &Sha256Hex) -> anyhow::Result<Option<ScanDebug>> {
         forward!(self, "scans.debug_of", debug_of(id))
     }
     async fn finish(&self, record: ScanRecord) -> anyhow::Result<bool> {
         forward!(self, "scans.finish", finish(record))
     }
-    async fn unfinished(&self, untouched_since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<String>> {
+    async fn unfinished(&self, untouched_since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<Sha256Hex>> {
         forward!(self, "scans.unfinished", unfinished(untouched_since))
     }
 }

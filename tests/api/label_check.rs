@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{Backend, TestApp};
 use crate::scan::{request_scan_of, wait_for_final};
-use crate::scan_stream::{stream_scanner_with, StreamReader};
+use crate::scan_stream::{offline_detector, stream_scanner_with, StreamReader};
 
 const FIELDS: &str = "id weight inPool heldReason";
 
@@ -149,7 +149,7 @@ async fn on_aws_the_stream_handler_lets_the_cat_in() {
     assert!(random_cat_ids(&app).await.is_empty(), "a held image is never drawn");
 
     let event = stream.next_event().await;
-    let scanner = stream_scanner_with(&app, pawql::app::offline_detector(0.2).unwrap().unwrap(), &checked());
+    let scanner = stream_scanner_with(&app, offline_detector(), &checked()).await;
     let response = pawql::scan_stream::invoke(&scanner, event).await.unwrap();
     assert_eq!(response["batchItemFailures"], json!([]));
     let admitted = image(&app, cat["id"].as_str().unwrap()).await;

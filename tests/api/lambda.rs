@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use pawql::adapters::aws;
+use pawql::app::{BackendSpec, Wiring};
 use resolvers::CatalogSettings;
 use serde_json::{json, Value};
 
@@ -28,12 +29,17 @@ fn multipart_upload(image: &[u8]) -> Vec<u8> {
 
 const MOBILE_KEY: &str = "mobile-app-key-0123456789";
 
-/// The Lambda API function's router ([`pawql::app::lambda_api_router`], what `main` runs).
+/// The Lambda API function's router, built as `pawql lambda` builds it for `PAWQL_HANDLER=api`
+/// ([`pawql::app::Wiring::lambda_api`]; `main` also bounds it by the init phase's 10 s), with
+/// the API function's IAM role.
 async fn lambda_router(clients: &aws::AwsClients, stage: &str, options: pawql::server::ServerOptions) -> axum::Router {
     let clients = crate::iam::enforcing(clients, &[crate::iam::Function::Api], stage);
-    pawql::app::lambda_api_router(&clients, stage, CatalogSettings::default(), 80.0, options)
+    Wiring::new(BackendSpec::aws(&clients, stage), CatalogSettings::default())
+        .options(options)
+        .lambda_api(80.0)
         .await
         .unwrap()
+        .door
 }
 
 /// Sets the stage's SecureString parameter `name` (`apiKeys` or `adminKeys`) to `keys`.
@@ -323,14 +329,17 @@ async fn the_lambda_reports_picks_uploads_refusals_and_scans_as_emf_metrics() {
     aws::provision(&clients, &stage).await.unwrap();
     set_keys(&clients, &stage, aws::resources::API_KEYS_PARAMETER, MOBILE_KEY).await;
     let router = lambda_router(&clients, &stage, Default::default()).await;
-    let scanner = pawql::app::aws_stream_scanner(
-        &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan], &stage),
-        &stage,
-        &CatalogSettings::default(),
-        80.0,
+    let scanner = Wiring::new(
+        BackendSpec::aws(
+            &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan], &stage),
+            &stage,
+        ),
+        CatalogSettings::default(),
     )
+    .scan_handler(80.0)
     .await
-    .unwrap();
+    .unwrap()
+    .door;
 
     let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
     let subscriber = tracing_subscriber::registry().with(pawql::observability::EmfLayer::new(&stage, buffer.clone()));
@@ -354,7 +363,10 @@ async fn the_lambda_reports_picks_uploads_refusals_and_scans_as_emf_metrics() {
         )
         .await;
         scanner
-            .run(scan["data"]["requestScan"]["id"].as_str().unwrap(), true)
+            .run(
+                &crate::scan::scan_id(scan["data"]["requestScan"]["id"].as_str().unwrap()),
+                true,
+            )
             .await
             .unwrap();
     }
@@ -622,15 +634,12 @@ async fn a_cold_start_that_cannot_read_ssm_gives_up_inside_the_init_limit() {
         &stage,
     );
     let started = std::time::Instant::now();
-    let failed = pawql::lambda::within_init(pawql::app::lambda_api_router(
-        &clients,
-        &stage,
-        CatalogSettings::default(),
-        80.0,
-        Default::default(),
-    ))
+    let failed = pawql::lambda::within_init(
+        Wiring::new(BackendSpec::aws(&clients, &stage), CatalogSettings::default()).lambda_api(80.0),
+    )
     .await
-    .expect_err("SSM never answers");
+    .err()
+    .expect("SSM never answers");
     let took = started.elapsed();
     assert!(took < pawql::lambda::INIT_LIMIT, "gave up after {took:?}");
     assert!(throttled.injected("GetParametersByPath") >= 2, "it did retry");

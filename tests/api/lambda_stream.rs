@@ -192,8 +192,8 @@ async fn the_stream_function_streams_a_scan_from_pending_to_its_end() {
     );
 
     // The scan handler finishes the scan; the open stream carries it, then completes.
-    let scanner = crate::scan_stream::stream_scanner(&app, pawql::app::offline_detector(0.2).unwrap().unwrap());
-    scanner.run(&id, true).await.unwrap();
+    let scanner = crate::scan_stream::stream_scanner(&app, crate::scan_stream::offline_detector()).await;
+    scanner.run(&crate::scan::scan_id(&id), true).await.unwrap();
     let (_, mut text) = received.until("event: complete").await;
     let events = pawql::client::events::take_events(&mut text);
     let statuses: Vec<String> = events

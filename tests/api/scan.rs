@@ -417,17 +417,17 @@ impl resolvers::ports::CatDetector for FailingDetector {
         &self,
         input: &resolvers::ports::ScanInput,
     ) -> Result<resolvers::domain::detection::Detection, resolvers::domain::detection::DetectError> {
-        use resolvers::domain::detection::DetectError;
+        use resolvers::domain::detection::{DetectError, ScanFailure};
         if self.permanent {
-            return Err(DetectError::permanent(
-                "DETECTOR_FAILED",
+            return Err(DetectError::new(
+                ScanFailure::DetectorFailed,
                 "the model rejected the input",
             ));
         }
         let left = self.transient.load(std::sync::atomic::Ordering::SeqCst);
         if left > 0 {
             self.transient.store(left - 1, std::sync::atomic::Ordering::SeqCst);
-            return Err(DetectError::retryable("THROTTLED", "slow down"));
+            return Err(DetectError::new(ScanFailure::DetectorThrottled, "slow down"));
         }
         self.inner.detect(input).await
     }
@@ -467,5 +467,13 @@ async fn transient_detector_failures_are_retried_and_permanent_ones_fail_with_a_
 
     let done = scan_with_failing_detector(100, false).await;
     assert_eq!(done["status"], "FAILED", "retries end; the scan does not stay pending");
-    assert!(done["error"].as_str().unwrap().starts_with("THROTTLED"), "{done}");
+    assert_eq!(
+        done["error"], "DETECTOR_THROTTLED: the detector was busy, and retries ran out",
+        "{done}"
+    );
+}
+
+/// A scan id as the API shows it (64 hex digits), as the scan store takes it.
+pub(crate) fn scan_id(text: &str) -> resolvers::domain::image::Sha256Hex {
+    resolvers::domain::image::Sha256Hex::parse(text).unwrap_or_else(|| panic!("{text:?} is no scan id"))
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use base64::Engine;
 use pawql::adapters::aws::{self, RekognitionDetector, Resources};
+use pawql::app::{BackendSpec, Wiring};
 use resolvers::domain::image::{ImageKind, Sha256Hex};
 use resolvers::ports::{CatDetector, ScanInput};
 use resolvers::scanning::Scanner;
@@ -147,29 +148,50 @@ pub(crate) fn resources(app: &TestApp) -> (Resources, pawql::adapters::aws::AwsC
     (resources.clone(), clients.clone())
 }
 
+/// The offline detector, for a scan handler whose verdicts matter (moto's Rekognition gives
+/// every image the same canned label).
+pub(crate) fn offline_detector() -> Arc<dyn CatDetector> {
+    Arc::new(pawql::detectors::offline::OfflineDetector::load(0.2).unwrap())
+}
+
 /// The handler's scanner over the app's stage, with `detector`.
-pub(crate) fn stream_scanner(app: &TestApp, detector: Arc<dyn CatDetector>) -> Scanner {
-    stream_scanner_with(app, detector, &CatalogSettings::default())
+pub(crate) async fn stream_scanner(app: &TestApp, detector: Arc<dyn CatDetector>) -> Scanner {
+    stream_scanner_with(app, detector, &CatalogSettings::default()).await
 }
 
 /// [`stream_scanner`] for a catalogue with `settings` (the label check, say).
-pub(crate) fn stream_scanner_with(
+pub(crate) async fn stream_scanner_with(
     app: &TestApp,
     detector: Arc<dyn CatDetector>,
     settings: &CatalogSettings,
 ) -> Scanner {
     let (resources, clients) = self::resources(app);
     // As deployed: IAM enforced, with the scan function's role.
-    let backend = aws::open_resources(
-        &crate::iam::enforcing(
-            &clients,
-            &[crate::iam::Function::Scan],
-            &crate::iam::stage_of(&resources),
-        ),
-        resources,
-        settings,
+    let clients = crate::iam::enforcing(
+        &clients,
+        &[crate::iam::Function::Scan],
+        &crate::iam::stage_of(&resources),
     );
-    pawql::app::stream_scanner(backend, settings, detector)
+    scan_handler_with(BackendSpec::AwsResources { clients, resources }, settings, detector).await
+}
+
+/// The scan handler as the scan function builds it, over `backend`, with `detector` in place
+/// of Rekognition.
+async fn scan_handler_with(
+    backend: BackendSpec,
+    settings: &CatalogSettings,
+    detector: Arc<dyn CatDetector>,
+) -> Scanner {
+    Wiring::new(backend, settings.clone())
+        .wrap(move |ports| {
+            if let Some(parts) = ports.scanning.as_mut() {
+                parts.detector = detector;
+            }
+        })
+        .scan_handler(80.0)
+        .await
+        .unwrap()
+        .door
 }
 
 /// Uploads `file` under `cat` and requests its scan: the scan's id, left PENDING (no worker).
@@ -235,7 +257,7 @@ async fn on_aws_the_stream_drives_the_scan_to_succeeded() {
 
     let event = stream.next_event().await;
     assert_eq!(event_names(&event), ["INSERT:PENDING", "INSERT:PENDING"], "{event}");
-    let scanner = stream_scanner(&app, pawql::app::offline_detector(0.2).unwrap().unwrap());
+    let scanner = stream_scanner(&app, offline_detector()).await;
     let response = pawql::scan_stream::invoke(&scanner, event).await.unwrap();
     assert_eq!(response, json!({ "batchItemFailures": [] }));
 
@@ -299,9 +321,16 @@ async fn a_scan_store_failure_is_reported_for_retry_and_the_retry_finishes_it() 
         ..resources.clone()
     };
     let settings = CatalogSettings::default();
-    let backend = aws::open_resources(&clients, broken, &settings);
-    let detector = pawql::app::offline_detector(0.2).unwrap().unwrap();
-    let broken_scanner = pawql::app::stream_scanner(backend, &settings, detector.clone());
+    let detector = offline_detector();
+    let broken_scanner = scan_handler_with(
+        BackendSpec::AwsResources {
+            clients: clients.clone(),
+            resources: broken,
+        },
+        &settings,
+        detector.clone(),
+    )
+    .await;
     let response = pawql::scan_stream::invoke(&broken_scanner, event.clone())
         .await
         .unwrap();
@@ -311,7 +340,7 @@ async fn a_scan_store_failure_is_reported_for_retry_and_the_retry_finishes_it() 
     );
 
     // Lambda delivers the batch again: this time it works.
-    let response = pawql::scan_stream::invoke(&stream_scanner(&app, detector), event)
+    let response = pawql::scan_stream::invoke(&stream_scanner(&app, detector).await, event)
         .await
         .unwrap();
     assert_eq!(response["batchItemFailures"], json!([]));
@@ -364,14 +393,17 @@ async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() 
     // The whole handler with Rekognition, as deployed: the stream scanner of the stage.
     let mut stream = StreamReader::open(&app, &resources.scan_table).await;
     let scan = request_scan_of(&app, uploaded["id"].as_str().unwrap(), false, false).await;
-    let scanner = pawql::app::aws_stream_scanner(
-        &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan], &stage),
-        &stage,
-        &CatalogSettings::default(),
-        80.0,
+    let scanner = Wiring::new(
+        BackendSpec::aws(
+            &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan], &stage),
+            &stage,
+        ),
+        CatalogSettings::default(),
     )
+    .scan_handler(80.0)
     .await
-    .unwrap();
+    .unwrap()
+    .door;
     let event = stream.next_event().await;
     pawql::scan_stream::invoke(&scanner, event).await.unwrap();
     let done = wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;
@@ -409,7 +441,7 @@ async fn debug_data_too_large_for_an_item_is_kept_in_s3() {
     let dog = app.upload("dog", "images/dog_kde_golden.png", 0.5).await;
     let bulky = request_scan_of(&app, cat["id"].as_str().unwrap(), true, false).await;
     let small = request_scan_of(&app, dog["id"].as_str().unwrap(), true, false).await;
-    let offline = pawql::app::offline_detector(0.2).unwrap().unwrap();
+    let offline = offline_detector();
     let event = stream.next_event().await;
     // One batch, two scans: only the bulky one's debug data moves.
     let mut big_records = event.clone();
@@ -417,7 +449,7 @@ async fn debug_data_too_large_for_an_item_is_kept_in_s3() {
     let mut small_records = event.clone();
     small_records["Records"] = json!([event["Records"][1].clone()]);
     let response = pawql::scan_stream::invoke(
-        &stream_scanner(&app, Arc::new(BulkyDetector(offline.clone()))),
+        &stream_scanner(&app, Arc::new(BulkyDetector(offline.clone()))).await,
         big_records,
     )
     .await
@@ -427,7 +459,7 @@ async fn debug_data_too_large_for_an_item_is_kept_in_s3() {
         json!([]),
         "the write did not fail on the item size"
     );
-    pawql::scan_stream::invoke(&stream_scanner(&app, offline), small_records)
+    pawql::scan_stream::invoke(&stream_scanner(&app, offline).await, small_records)
         .await
         .unwrap();
 
@@ -485,7 +517,7 @@ async fn debug_data_too_large_for_an_item_is_kept_in_s3() {
 async fn records_a_batch_has_no_time_for_are_reported_unstarted_for_redelivery() {
     let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let (id, event, sequence) = a_pending_scan_on_the_stream(&app, "images/cat_kde_tabby.png").await;
-    let scanner = stream_scanner(&app, pawql::app::offline_detector(0.2).unwrap().unwrap());
+    let scanner = stream_scanner(&app, offline_detector()).await;
 
     // Less time left than one scan may take: not started, reported for redelivery, and the
     // scan is not claimed (no claim is burnt toward GAVE_UP).
@@ -513,7 +545,7 @@ async fn records_a_batch_has_no_time_for_are_reported_unstarted_for_redelivery()
 async fn the_scheduled_sweep_finishes_scans_the_stream_never_did() {
     let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let id = a_pending_scan(&app, "images/cat_kde_tabby.png").await;
-    let scanner = stream_scanner(&app, pawql::app::offline_detector(0.2).unwrap().unwrap());
+    let scanner = stream_scanner(&app, offline_detector()).await;
 
     // The schedule's event (EventBridge): a fresh scan is left to the stream.
     let scheduled = json!({
@@ -619,7 +651,11 @@ async fn ordinary_scan_reads_leave_debug_data_where_it_is() {
     let handler = scans_as(&[crate::iam::Function::Scan]);
     for (id, padding, where_kept) in [("a".repeat(64), 1_000, "debug"), ("b".repeat(64), 500_000, "debugKey")] {
         scans.request(pending(&id), false).await.unwrap();
-        let claimed = handler.claim(&id, false).await.unwrap().expect("claimed");
+        let claimed = handler
+            .claim(&crate::scan::scan_id(&id), false)
+            .await
+            .unwrap()
+            .expect("claimed");
         let record = finished_with_debug(claimed, padding);
         assert!(handler.finish(record.clone()).await.unwrap());
 
@@ -644,11 +680,12 @@ async fn ordinary_scan_reads_leave_debug_data_where_it_is() {
         assert!(item.contains_key(where_kept), "{padding}: kept in {where_kept}");
 
         // What scanResult, Image.scan and the subscriptions read: no debug data at all.
-        assert_eq!(scans.get(&id).await.unwrap().unwrap().debug, None);
-        let many = scans.get_many(&[id.as_str()]).await.unwrap();
-        assert_eq!(many[&id].debug, None);
+        let scan_id = crate::scan::scan_id(&id);
+        assert_eq!(scans.get(&scan_id).await.unwrap().unwrap().debug, None);
+        let many = scans.get_many(&[&scan_id]).await.unwrap();
+        assert_eq!(many[&scan_id].debug, None);
         // What an admin's Scan.debug reads.
-        assert_eq!(scans.debug_of(&id).await.unwrap(), record.debug, "{padding}");
+        assert_eq!(scans.debug_of(&scan_id).await.unwrap(), record.debug, "{padding}");
     }
 }
 
@@ -660,11 +697,19 @@ async fn a_debug_object_written_for_a_write_that_lost_its_condition_is_removed()
     let scans = aws::open_resources(&clients, resources.clone(), &resolvers::CatalogSettings::default()).scans;
     let id = "c".repeat(64);
     scans.request(pending(&id), false).await.unwrap();
-    let first = scans.claim(&id, false).await.unwrap().expect("first claim");
+    let first = scans
+        .claim(&crate::scan::scan_id(&id), false)
+        .await
+        .unwrap()
+        .expect("first claim");
     let stale = finished_with_debug(first, 500_000);
     // A second worker reclaims it (attempt 2): the first one's finish must lose, and leave
     // no debug object behind.
-    scans.claim(&id, true).await.unwrap().expect("reclaimed");
+    scans
+        .claim(&crate::scan::scan_id(&id), true)
+        .await
+        .unwrap()
+        .expect("reclaimed");
     assert!(
         !scans.finish(stale).await.unwrap(),
         "a stale worker's result is dropped"

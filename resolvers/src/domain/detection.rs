@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::failure::ScanFailure;
+
 /// One label a detector reported, with its confidence in [0, 1].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectedLabel {
@@ -22,53 +24,25 @@ pub struct Detection {
     pub raw: serde_json::Value,
 }
 
-/// Why a detection failed. `retryable` failures (throttling, timeouts, a detector briefly
-/// unavailable) are retried with backoff; the others fail the scan at once.
+/// Why a detection failed: which failure ([`ScanFailure`]: its code, public text and whether
+/// it is retried), and the detector's own message, for logs and debug data only.
 #[derive(Debug, thiserror::Error)]
-#[error("{code}: {message}")]
+#[error("{}: {message}", failure.code())]
 pub struct DetectError {
-    /// A stable reason code, shown in `Scan.error`.
-    pub code: &'static str,
+    pub failure: ScanFailure,
     pub message: String,
-    pub retryable: bool,
 }
 
 impl DetectError {
-    pub fn permanent(code: &'static str, message: impl Into<String>) -> DetectError {
+    pub fn new(failure: ScanFailure, message: impl Into<String>) -> DetectError {
         DetectError {
-            code,
+            failure,
             message: message.into(),
-            retryable: false,
         }
     }
 
-    pub fn retryable(code: &'static str, message: impl Into<String>) -> DetectError {
-        DetectError {
-            code,
-            message: message.into(),
-            retryable: true,
-        }
-    }
-
-    /// What anyone may read (`Scan.error`, `heldReason`): the code and a fixed explanation of
-    /// it. The message stays in logs and in the scan's debug data (admin key): it can carry a
-    /// detector's or AWS's own error text, with ARNs, account ids and internals.
-    pub fn public(&self) -> String {
-        let explanation = match self.code {
-            "DETECTOR_UNAVAILABLE" => "the detector did not answer, and retries ran out",
-            "DETECTOR_THROTTLED" => "the detector was busy, and retries ran out",
-            "DETECTOR_CRASHED" => "the detector stopped unexpectedly",
-            "DETECTOR_FAILED" => "the detector could not process the image",
-            "DETECTOR_ACCESS_DENIED" => "the detector may not read the image (a deployment problem)",
-            "UNREADABLE_IMAGE" => "the image could not be decoded for detection",
-            "IMAGE_TOO_SMALL" => "the image is smaller than the detector's minimum (80 pixels a side)",
-            "IMAGE_TOO_LARGE" => "the image is over the detector's limits",
-            "TRANSCODE_FAILED" => "the image could not be converted for the detector",
-            "IMAGE_MISSING" => "the scanned bytes are gone",
-            "STORAGE_FAILED" => "the image could not be read from storage",
-            "GAVE_UP" => "every worker that took this scan stopped before finishing it",
-            _ => "the scan failed",
-        };
-        format!("{}: {explanation}", self.code)
+    /// Whether the scanner tries again (with backoff) rather than failing the scan at once.
+    pub fn retryable(&self) -> bool {
+        self.failure.retryable()
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod chunks;
 pub mod detection;
+pub mod failure;
 pub mod hold;
 pub mod image;
 pub mod label;

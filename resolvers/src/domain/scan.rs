@@ -8,6 +8,8 @@
 //! restart can pick up.
 
 use chrono::{DateTime, Utc};
+
+use super::failure::ScanFailure;
 use serde::{Deserialize, Serialize};
 
 use super::detection::DetectedLabel;
@@ -71,8 +73,8 @@ pub struct ScanRecord {
     pub debug_requested: bool,
     pub detector: Option<String>,
     pub verdict: Option<ScanVerdict>,
-    /// Reason code of a failure (`DETECTOR_FAILED`, `IMAGE_MISSING`, …) and its message.
-    pub error: Option<String>,
+    /// Why it failed (stored, and shown in `Scan.error`, as `CODE: explanation`).
+    pub error: Option<ScanFailure>,
     pub attempts: u32,
     pub requested_at: DateTime<Utc>,
     /// When the latest claim took it (`RUNNING` since then, unless final).

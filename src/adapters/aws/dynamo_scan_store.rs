@@ -31,6 +31,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::Utc;
+use resolvers::domain::image::Sha256Hex;
 use resolvers::domain::scan::{ScanDebug, ScanRecord, ScanRequested, ScanSource, ScanStatus};
 use resolvers::ports::ScanStore;
 
@@ -262,29 +263,32 @@ impl DynamoScanStore {
 
 #[async_trait]
 impl ScanStore for DynamoScanStore {
-    #[instrument(level = "debug", skip_all, fields(scan = id))]
-    async fn get(&self, id: &str) -> anyhow::Result<Option<ScanRecord>> {
-        Ok(self.read(id).await?.and_then(live))
+    #[instrument(level = "debug", skip_all, fields(scan = %id))]
+    async fn get(&self, id: &Sha256Hex) -> anyhow::Result<Option<ScanRecord>> {
+        Ok(self.read(id.as_str()).await?.and_then(live))
     }
 
     /// One strongly consistent `BatchGetItem` per 100 scans (`Image.scan` over `randomImages`).
     #[instrument(level = "debug", skip_all)]
-    async fn get_many(&self, ids: &[&str]) -> anyhow::Result<HashMap<String, ScanRecord>> {
+    async fn get_many(&self, ids: &[&Sha256Hex]) -> anyhow::Result<HashMap<Sha256Hex, ScanRecord>> {
         // `ids` are distinct (the port's contract): DynamoDB refuses a batch naming a key twice.
-        let keys = ids.iter().map(|id| Item::from([("id".to_owned(), s(*id))])).collect();
+        let keys = ids
+            .iter()
+            .map(|id| Item::from([("id".to_owned(), s(id.as_str()))]))
+            .collect();
         let mut found = HashMap::new();
         for item in batch_get_projected(&self.client, &self.table, keys, Some(&[RECORD])).await? {
             if let Some(record) = live(Self::record(&item)?) {
-                found.insert(record.id.to_string(), record);
+                found.insert(record.id.clone(), record);
             }
         }
         Ok(found)
     }
 
     /// The whole item, read only for an admin's `Scan.debug`.
-    #[instrument(level = "debug", skip_all, fields(scan = id))]
-    async fn debug_of(&self, id: &str) -> anyhow::Result<Option<ScanDebug>> {
-        match self.get_item(id, false).await? {
+    #[instrument(level = "debug", skip_all, fields(scan = %id))]
+    async fn debug_of(&self, id: &Sha256Hex) -> anyhow::Result<Option<ScanDebug>> {
+        match self.get_item(id.as_str(), false).await? {
             Some(item) => self.debug_in(&item).await,
             None => Ok(None),
         }
@@ -306,16 +310,16 @@ impl ScanStore for DynamoScanStore {
             if self.put_if(&pending, &condition, values.clone()).await? {
                 return Ok(ScanRequested::New(pending));
             }
-            if let Some(existing) = self.get(pending.id.as_str()).await? {
+            if let Some(existing) = self.get(&pending.id).await? {
                 return Ok(ScanRequested::Existing(existing));
             }
         }
         anyhow::bail!("scan {} neither written nor found", pending.id)
     }
 
-    #[instrument(level = "debug", skip_all, fields(scan = id))]
-    async fn claim(&self, id: &str, reclaim: bool) -> anyhow::Result<Option<ScanRecord>> {
-        let Some(current) = self.read(id).await? else {
+    #[instrument(level = "debug", skip_all, fields(scan = %id))]
+    async fn claim(&self, id: &Sha256Hex, reclaim: bool) -> anyhow::Result<Option<ScanRecord>> {
+        let Some(current) = self.read(id.as_str()).await? else {
             return Ok(None);
         };
         let claimable = current.status == ScanStatus::Pending || (reclaim && current.status == ScanStatus::Running);
@@ -348,7 +352,7 @@ impl ScanStore for DynamoScanStore {
     /// finished a moment ago may still be listed, which costs only a claim that finds it
     /// final; one just requested may be missing, and is the next sweep's (or the stream's).
     #[instrument(level = "debug", skip_all)]
-    async fn unfinished(&self, untouched_since: chrono::DateTime<Utc>) -> anyhow::Result<Vec<String>> {
+    async fn unfinished(&self, untouched_since: chrono::DateTime<Utc>) -> anyhow::Result<Vec<Sha256Hex>> {
         let mut out = Vec::new();
         for shard in 0..UNFINISHED_SHARDS {
             let mut pages = self
@@ -368,7 +372,7 @@ impl ScanStore for DynamoScanStore {
                 out.extend(
                     page.items()
                         .iter()
-                        .filter_map(|item| item.get("id")?.as_s().ok().cloned()),
+                        .filter_map(|item| Sha256Hex::parse(item.get("id")?.as_s().ok()?)),
                 );
             }
         }

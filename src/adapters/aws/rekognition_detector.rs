@@ -21,7 +21,7 @@ use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rekognition::operation::detect_labels::DetectLabelsOutput;
 use aws_sdk_rekognition::primitives::Blob;
 use aws_sdk_rekognition::types::{Image, S3Object};
-use resolvers::domain::detection::{DetectError, Detection};
+use resolvers::domain::detection::{DetectError, Detection, ScanFailure};
 use resolvers::domain::image::{ImageKind, ImageRecord};
 use resolvers::ports::{CatDetector, ScanInput};
 use serde_json::{json, Value};
@@ -79,11 +79,11 @@ impl RekognitionDetector {
                 }
                 SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
                     None,
-                    DetectError::retryable("DETECTOR_UNAVAILABLE", format!("Rekognition: {err}")),
+                    DetectError::new(ScanFailure::DetectorUnavailable, format!("Rekognition: {err}")),
                 ),
                 _ => (
                     None,
-                    DetectError::permanent("DETECTOR_FAILED", format!("Rekognition: {err}")),
+                    DetectError::new(ScanFailure::DetectorFailed, format!("Rekognition: {err}")),
                 ),
             })
     }
@@ -95,14 +95,14 @@ impl RekognitionDetector {
                 .body
                 .collect()
                 .await
-                .map_err(|e| DetectError::retryable("STORAGE_FAILED", e.to_string()))?
+                .map_err(|e| DetectError::new(ScanFailure::StorageFailed, e.to_string()))?
                 .to_vec()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Err(DetectError::permanent(
-                "IMAGE_MISSING",
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Err(DetectError::new(
+                ScanFailure::ImageMissing,
                 format!("{key} is not in the bucket"),
             )),
-            Err(err) => Err(DetectError::retryable(
-                "STORAGE_FAILED",
+            Err(err) => Err(DetectError::new(
+                ScanFailure::StorageFailed,
                 format!("S3 GetObject {key}: {err}"),
             )),
         }
@@ -119,7 +119,7 @@ impl RekognitionDetector {
         );
         let reencoded = tokio::task::spawn_blocking(move || prepare_reencoded(&bytes))
             .await
-            .map_err(|e| DetectError::permanent("DETECTOR_FAILED", e.to_string()))??;
+            .map_err(|e| DetectError::new(ScanFailure::DetectorFailed, e.to_string()))??;
         self.detect_labels(Image::builder().bytes(Blob::new(reencoded)).build())
             .await
             .map_err(|(_, err)| err)
@@ -166,7 +166,7 @@ impl CatDetector for RekognitionDetector {
                 // Decoding (and maybe re-encoding) is CPU work: off the async threads.
                 let prepared = tokio::task::spawn_blocking(move || prepare(kind, &bytes, true))
                     .await
-                    .map_err(|e| DetectError::permanent("DETECTOR_FAILED", e.to_string()))??;
+                    .map_err(|e| DetectError::new(ScanFailure::DetectorFailed, e.to_string()))??;
                 if prepared.unchanged {
                     (in_s3(), true)
                 } else {
@@ -189,7 +189,7 @@ impl CatDetector for RekognitionDetector {
         };
         let raw = response_json(&output);
         let parsed: DetectLabelsResponse = serde_json::from_value(raw.clone())
-            .map_err(|e| DetectError::permanent("DETECTOR_FAILED", format!("DetectLabels response: {e}")))?;
+            .map_err(|e| DetectError::new(ScanFailure::DetectorFailed, format!("DetectLabels response: {e}")))?;
         Ok(verdict(&parsed, raw, self.min_confidence))
     }
 }
@@ -199,16 +199,16 @@ pub fn classify(code: Option<&str>, message: &str) -> DetectError {
     let message = format!("Rekognition: {message}");
     match code.unwrap_or_default() {
         "ThrottlingException" | "ProvisionedThroughputExceededException" | "LimitExceededException" => {
-            DetectError::retryable("DETECTOR_THROTTLED", message)
+            DetectError::new(ScanFailure::DetectorThrottled, message)
         }
         "InternalServerError" | "ServiceUnavailableException" | "ServiceUnavailable" => {
-            DetectError::retryable("DETECTOR_UNAVAILABLE", message)
+            DetectError::new(ScanFailure::DetectorUnavailable, message)
         }
-        "InvalidImageFormatException" => DetectError::permanent("UNREADABLE_IMAGE", message),
-        "ImageTooLargeException" => DetectError::permanent("IMAGE_TOO_LARGE", message),
-        "InvalidS3ObjectException" => DetectError::permanent("IMAGE_MISSING", message),
-        "AccessDeniedException" => DetectError::permanent("DETECTOR_ACCESS_DENIED", message),
-        _ => DetectError::permanent("DETECTOR_FAILED", message),
+        "InvalidImageFormatException" => DetectError::new(ScanFailure::UnreadableImage, message),
+        "ImageTooLargeException" => DetectError::new(ScanFailure::ImageTooLarge, message),
+        "InvalidS3ObjectException" => DetectError::new(ScanFailure::ImageMissing, message),
+        "AccessDeniedException" => DetectError::new(ScanFailure::DetectorAccessDenied, message),
+        _ => DetectError::new(ScanFailure::DetectorFailed, message),
     }
 }
 
@@ -264,15 +264,18 @@ mod tests {
             "ProvisionedThroughputExceededException",
             "InternalServerError",
         ] {
-            assert!(classify(Some(code), "x").retryable, "{code}");
+            assert!(classify(Some(code), "x").retryable(), "{code}");
         }
         let refused = classify(Some("InvalidImageFormatException"), "bad");
-        assert!(!refused.retryable);
-        assert_eq!(refused.code, "UNREADABLE_IMAGE");
-        assert_eq!(classify(Some("InvalidS3ObjectException"), "gone").code, "IMAGE_MISSING");
+        assert!(!refused.retryable());
+        assert_eq!(refused.failure, ScanFailure::UnreadableImage);
+        assert_eq!(
+            classify(Some("InvalidS3ObjectException"), "gone").failure,
+            ScanFailure::ImageMissing
+        );
         let unknown = classify(None, "?");
-        assert!(!unknown.retryable);
-        assert_eq!(unknown.code, "DETECTOR_FAILED");
+        assert!(!unknown.retryable());
+        assert_eq!(unknown.failure, ScanFailure::DetectorFailed);
     }
 
     /// BENCHMARKS' budget: JPEG/PNG within Rekognition's S3 limits are read by Rekognition (no

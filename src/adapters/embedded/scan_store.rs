@@ -7,6 +7,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::Utc;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use resolvers::domain::image::Sha256Hex;
 use resolvers::domain::scan::{ScanRecord, ScanRequested, ScanStatus};
 use resolvers::ports::ScanStore;
 use tracing::instrument;
@@ -58,9 +59,9 @@ fn live(record: Option<ScanRecord>) -> Option<ScanRecord> {
 
 #[async_trait]
 impl ScanStore for RedbScanStore {
-    #[instrument(level = "debug", skip_all, fields(scan = id))]
-    async fn get(&self, id: &str) -> anyhow::Result<Option<ScanRecord>> {
-        let id = id.to_owned();
+    #[instrument(level = "debug", skip_all, fields(scan = %id))]
+    async fn get(&self, id: &Sha256Hex) -> anyhow::Result<Option<ScanRecord>> {
+        let id = id.to_string();
         self.blocking(move |db| {
             let txn = db.begin_read()?;
             let table = txn.open_table(SCANS)?;
@@ -89,9 +90,9 @@ impl ScanStore for RedbScanStore {
         .await
     }
 
-    #[instrument(level = "debug", skip_all, fields(scan = id))]
-    async fn claim(&self, id: &str, reclaim: bool) -> anyhow::Result<Option<ScanRecord>> {
-        let id = id.to_owned();
+    #[instrument(level = "debug", skip_all, fields(scan = %id))]
+    async fn claim(&self, id: &Sha256Hex, reclaim: bool) -> anyhow::Result<Option<ScanRecord>> {
+        let id = id.to_string();
         self.blocking(move |db| {
             let txn = db.begin_write()?;
             let Some(record) = read(&txn, &id)? else {
@@ -125,7 +126,7 @@ impl ScanStore for RedbScanStore {
     }
 
     #[instrument(level = "debug", skip_all)]
-    async fn unfinished(&self, untouched_since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<String>> {
+    async fn unfinished(&self, untouched_since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<Sha256Hex>> {
         self.blocking(move |db| {
             let txn = db.begin_read()?;
             let table = txn.open_table(SCANS)?;
@@ -134,7 +135,7 @@ impl ScanStore for RedbScanStore {
                 let (_, value) = entry?;
                 let record: ScanRecord = serde_json::from_slice(value.value())?;
                 if record.touched_at().is_some_and(|at| at < untouched_since) {
-                    out.push(record.id.to_string());
+                    out.push(record.id);
                 }
             }
             Ok(out)

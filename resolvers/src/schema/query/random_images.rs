@@ -40,7 +40,7 @@ impl RandomImagesQuery {
                 Ok(images
                     .into_iter()
                     .map(|image| {
-                        let scan = scans.get(image.id.sha256.as_str()).cloned();
+                        let scan = scans.get(&image.id.sha256).cloned();
                         Image::with_scan(image, scan)
                     })
                     .collect())

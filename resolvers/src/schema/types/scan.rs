@@ -85,8 +85,8 @@ impl Scan {
     }
 
     /// Why a `FAILED` scan failed: a reason code, a colon, and a message.
-    async fn error(&self) -> Option<&str> {
-        self.0.error.as_deref()
+    async fn error(&self) -> Option<String> {
+        self.0.error.as_ref().map(|failure| failure.public())
     }
 
     /// How many times a worker took the scan up (more than one after a crash).
@@ -105,7 +105,7 @@ impl Scan {
             Some(debug) => Some(debug.clone()),
             None if self.0.debug_requested => crate::schema::scanner(ctx)?
                 .scans()
-                .debug_of(self.0.id.as_str())
+                .debug_of(&self.0.id)
                 .await
                 .map_err(|e| ApiError::Internal(e).extend())?,
             None => None,
