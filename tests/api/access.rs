@@ -8,7 +8,7 @@ use std::time::Duration;
 use pawql::server::{Access, RateLimit, ServerOptions};
 use serde_json::{json, Value};
 
-use crate::helpers::{error_codes, fixture, Backend, TestApp};
+use crate::support::helpers::{error_codes, fixture, Backend, TestApp};
 
 const KEY_1: &str = "client-key-one-0123456789";
 const KEY_2: &str = "client-key-two-0123456789";
@@ -206,7 +206,7 @@ async fn upload_accepting(app: &TestApp, accept: &str) -> (u16, Value) {
             "0",
             reqwest::multipart::Part::bytes(fixture("images/cat_chelsea.png")).file_name("f"),
         );
-    let response = crate::helpers::http_client()
+    let response = crate::support::helpers::http_client()
         .post(format!("{}/graphql", app.address))
         .header("accept", accept)
         .multipart(form)
@@ -402,7 +402,7 @@ async fn the_local_server_limits_each_client_and_says_when_to_retry() {
         .await
         .unwrap();
     });
-    let client = crate::helpers::http_client();
+    let client = crate::support::helpers::http_client();
     // All five sent at once: a limiter that only held for requests one after another (or
     // let concurrent ones race past the bucket) fails here.
     let barrier = Arc::new(tokio::sync::Barrier::new(5));
@@ -490,7 +490,7 @@ async fn bulk_work_from_this_machine_succeeds_at_default_settings() {
             .unwrap(),
     );
     let address = format!("http://127.0.0.1:{port}");
-    let client = crate::helpers::http_client();
+    let client = crate::support::helpers::http_client();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while client.get(format!("{address}/healthz")).send().await.is_err() {
         assert!(std::time::Instant::now() < deadline, "pawql serve did not start");

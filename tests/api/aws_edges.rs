@@ -7,17 +7,19 @@
 //! - SSM throttles `GetParametersByPath` (about 40 a second per account) when many Lambdas
 //!   start at once: start-up retries instead of failing the cold start.
 //!
-//! [`CannedAnswers`] (`canned.rs`) answers the chosen requests.
+//! [`CannedAnswers`] (`support/canned.rs`) answers the chosen requests.
 
 use pawql::adapters::aws::{self, RekognitionDetector};
 use resolvers::domain::image::{ImageId, ImageKind, Sha256Hex};
 use resolvers::ports::{CatDetector, ScanInput};
 
-use crate::canned::{Answer, CannedAnswers};
-use crate::helpers::{fixture, Backend, TestApp};
-use crate::moto::{unique_stage, MotoServer};
+use crate::support::canned::{Answer, CannedAnswers};
+use crate::support::helpers::{fixture, Backend, TestApp};
+use crate::support::moto::{unique_stage, MotoServer};
 
-async fn detector_refusing(refusal: &CannedAnswers) -> (crate::helpers::TestApp, RekognitionDetector, ImageId) {
+async fn detector_refusing(
+    refusal: &CannedAnswers,
+) -> (crate::support::helpers::TestApp, RekognitionDetector, ImageId) {
     let app = TestApp::builder(Backend::Aws).stream_handler_scans().start().await;
     let (resources, clients) = crate::scan_stream::resources(&app);
     let clients = crate::iam::enforcing(

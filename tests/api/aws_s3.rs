@@ -5,8 +5,8 @@ use resolvers::domain::image::{ImageId, ImageKind, Sha256Hex};
 use resolvers::domain::label::LabelSet;
 use resolvers::ports::ImageStore;
 
-use crate::helpers::fixture;
-use crate::moto::{unique_stage, MotoServer};
+use crate::support::helpers::fixture;
+use crate::support::moto::{unique_stage, MotoServer};
 
 #[tokio::test]
 async fn s3_image_store_puts_gets_presigns_and_deletes_against_moto() {
@@ -59,7 +59,7 @@ async fn s3_image_store_puts_gets_presigns_and_deletes_against_moto() {
     .into_record();
     let url = store.url(&record, None).await.unwrap();
     assert!(url.contains("X-Amz-Signature="), "{url}");
-    let fetched = crate::helpers::http_client().get(&url).send().await.unwrap();
+    let fetched = crate::support::helpers::http_client().get(&url).send().await.unwrap();
     assert_eq!(fetched.status(), 200);
     assert_eq!(fetched.bytes().await.unwrap().as_ref(), bytes.as_slice());
 

@@ -13,8 +13,8 @@ use pawql::adapters::aws::AwsClients;
 use pawql::app::{BackendSpec, Wiring};
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp};
-use crate::moto::MotoServer;
+use crate::support::helpers::{Backend, TestApp};
+use crate::support::moto::MotoServer;
 
 /// Records each request when its response arrives, and the bodies requests were sent with.
 #[derive(Debug, Clone, Default)]
@@ -317,7 +317,8 @@ async fn a_scan_that_sends_bytes_inline_fetches_them_once() {
         "WebP: the scan, its claim, the image row, the bytes (to transcode), DetectLabels inline, the verdict"
     );
 
-    let scan_only = crate::scan::scan_only_upload(&app, crate::helpers::fixture("images/cat_chelsea.png")).await;
+    let scan_only =
+        crate::scan::scan_only_upload(&app, crate::support::helpers::fixture("images/cat_chelsea.png")).await;
     let id = scan_only["data"]["requestScan"]["id"]
         .as_str()
         .expect("scan-only upload")
@@ -413,7 +414,7 @@ async fn the_sweep_and_a_redirected_random_cost_their_budget() {
     let log = RequestLog::default();
     let clients = logged_clients(&log).await;
     let plain = MotoServer::shared().await.clients().await;
-    let stage = crate::moto::unique_stage();
+    let stage = crate::support::moto::unique_stage();
     pawql::adapters::aws::provision(&plain, &stage).await.unwrap();
     crate::lambda::set_keys(&plain, &stage, "apiKeys", "budget-key-0123456789").await;
 
@@ -444,7 +445,7 @@ async fn the_sweep_and_a_redirected_random_cost_their_budget() {
     );
     let (_, grant) = crate::lambda::invoke_graphql(&router, key, &ask).await;
     let grant = &grant["data"]["requestUpload"];
-    crate::helpers::http_client()
+    crate::support::helpers::http_client()
         .put(grant["uploadUrl"].as_str().unwrap())
         .body(big)
         .send()
@@ -569,7 +570,7 @@ async fn a_stage_with_more_parameters_than_one_page_is_read_whole() {
     let log = RequestLog::default();
     let clients = logged_clients(&log).await;
     let plain = MotoServer::shared().await.clients().await;
-    let stage = crate::moto::unique_stage();
+    let stage = crate::support::moto::unique_stage();
     pawql::adapters::aws::provision(&plain, &stage).await.unwrap();
     let path = pawql::adapters::aws::resources::parameter_path(&stage);
     for n in 0..14 {

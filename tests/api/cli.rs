@@ -6,7 +6,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::helpers::{fixture, fixtures_dir, manifest, spawn_app, Backend, TestApp};
+use crate::support::helpers::{fixture, fixtures_dir, manifest, spawn_app, Backend, TestApp};
 
 /// Runs `pawql <args>` against `app` (with `--endpoint`), off the async runtime.
 async fn pawql(app: &TestApp, args: &[&str]) -> Output {

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, Backend};
+use crate::support::helpers::{spawn_app, Backend};
 
 /// The number of audits SECURITY.md says pass ("59 audits × 2").
 const AUDITS_IN_SECURITY_MD: u64 = 59;
@@ -17,7 +17,8 @@ async fn the_graphql_http_audit_finds_no_errors(backend: Backend) {
         "node_modules/graphql-http is missing: run `npm ci` (scripts/test does)"
     );
     let url = format!("{}/graphql", app.address);
-    let summary = crate::helpers::run_node_json("node", vec!["scripts/graphql-http-audit.mjs".to_owned(), url]).await;
+    let summary =
+        crate::support::helpers::run_node_json("node", vec!["scripts/graphql-http-audit.mjs".to_owned(), url]).await;
     let failing: Vec<&Value> = summary["results"]
         .as_array()
         .unwrap()

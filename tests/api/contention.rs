@@ -1,6 +1,6 @@
 //! What a busy DynamoDB says and moto never does, injected on the AWS backend:
 //!
-//! - [`CannedAnswers`] (`canned.rs`), an SDK interceptor, answers chosen requests as a loaded table would:
+//! - [`CannedAnswers`] (`support/canned.rs`), an SDK interceptor, answers chosen requests as a loaded table would:
 //!   `TransactGetItems` cancelled for `TransactionConflict` (someone is uploading to the
 //!   label), `TransactWriteItems` cancelled for `ThrottlingError` (the write is not sent on),
 //!   `GetItem` refused with `ProvisionedThroughputExceededException` more often than the SDK's
@@ -21,15 +21,15 @@ use resolvers::domain::label::Label;
 use resolvers::ports::{ChunkTables, Inserted, RowChange};
 use serde_json::json;
 
-use crate::canned::{CannedAnswers, CONFLICT, THROTTLED, THROTTLED_WRITE};
-use crate::helpers::{fixture, Backend, TestApp};
-use crate::moto::MotoServer;
+use crate::support::canned::{CannedAnswers, CONFLICT, THROTTLED, THROTTLED_WRITE};
+use crate::support::helpers::{fixture, Backend, TestApp};
+use crate::support::moto::MotoServer;
 
 /// The app's clients with `trouble` on DynamoDB (and IAM enforced, as everywhere).
 async fn troubled_clients(trouble: &CannedAnswers) -> pawql::adapters::aws::AwsClients {
     let plain = MotoServer::shared().await.clients().await;
     let clients = pawql::adapters::aws::AwsClients {
-        dynamodb: crate::canned::answering(&plain.dynamodb, trouble),
+        dynamodb: crate::support::canned::answering(&plain.dynamodb, trouble),
         ..plain
     };
     // The app signs them as the API's role on its stage (`TestApp`).

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use pawql::adapters::aws::resources::{self, Resources, TableSpec};
 use serde_yaml::Value;
 
-use crate::helpers::fixture;
-use crate::moto::{unique_stage, MotoServer};
+use crate::support::helpers::fixture;
+use crate::support::moto::{unique_stage, MotoServer};
 
 fn serverless() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("serverless.yml");
@@ -281,7 +281,7 @@ async fn pawql_provision_then_serve_backend_aws_is_a_local_aws_stack() {
             .unwrap(),
     );
     let address = format!("http://127.0.0.1:{port}");
-    let client = crate::helpers::http_client();
+    let client = crate::support::helpers::http_client();
     let deadline = Instant::now() + Duration::from_secs(30);
     while client.get(format!("{address}/healthz")).send().await.is_err() {
         assert!(Instant::now() < deadline, "pawql serve --backend aws did not start");
@@ -312,7 +312,7 @@ async fn pawql_provision_then_serve_backend_aws_is_a_local_aws_stack() {
     let url = body["data"]["randomImage"]["url"].as_str().unwrap();
     assert!(url.starts_with(&moto.endpoint), "a presigned S3 URL on moto: {url}");
     assert_eq!(
-        crate::helpers::http_client()
+        crate::support::helpers::http_client()
             .get(url)
             .send()
             .await

@@ -3,7 +3,7 @@
 
 use pawql::detectors::offline::{OfflineDetector, DEFAULT_CAT_THRESHOLD};
 
-use crate::helpers::{fixture, manifest};
+use crate::support::helpers::{fixture, manifest};
 
 /// The hostile-but-valid variants of the cat photo (renamed, EXIF-rotated, CMYK, greyscale,
 /// 16-bit, animated, WebP) in `bad-inputs/`.

@@ -8,8 +8,8 @@ use resolvers::domain::weight::Weight;
 use resolvers::CatalogSettings;
 use serde_json::json;
 
-use crate::fault_injection::{Fault, Faults};
-use crate::helpers::{error_codes, Backend, TestApp};
+use crate::support::fault_injection::{Fault, Faults};
+use crate::support::helpers::{error_codes, Backend, TestApp};
 
 /// Concurrent uploads in the concurrency test, per backend; a third are then deleted (each
 /// twice, racing) while the rest are re-weighted, all at once. moto serves one request at a
@@ -167,7 +167,7 @@ fn assert_internal_error_without_detail(body: &serde_json::Value, what: &str) {
 /// After a delete and its retry: exactly one image (a 2×2 PNG, so no variant) fewer than
 /// `before`, and no orphan object or staged file.
 async fn assert_one_image_gone(
-    app: &crate::helpers::TestApp,
+    app: &crate::support::helpers::TestApp,
     before: &(usize, usize, usize, usize, serde_json::Value),
 ) {
     let (files, variants, staged, rows, _) = app.residue().await;
@@ -179,13 +179,13 @@ async fn assert_one_image_gone(
 }
 
 /// `deleteImage` as the client sees it: (status, body), errors included.
-async fn delete_answer(app: &crate::helpers::TestApp, id: &str) -> (u16, serde_json::Value) {
+async fn delete_answer(app: &crate::support::helpers::TestApp, id: &str) -> (u16, serde_json::Value) {
     app.graphql("mutation($id: ID!) { deleteImage(id: $id) }", json!({ "id": id }))
         .await
 }
 
 /// Uploads PNG number `n` under `cat`; returns (status, body).
-async fn upload_png(app: &crate::helpers::TestApp, n: u32) -> (u16, serde_json::Value) {
+async fn upload_png(app: &crate::support::helpers::TestApp, n: u32) -> (u16, serde_json::Value) {
     app.upload_raw(
         "cat",
         Some(0.5),
@@ -219,7 +219,7 @@ async fn a_fault_at_any_step_of_upload_delete_or_set_weight_leaves_nothing_half_
 
     // A sized variant's put fails, before or after it stored (a photo large enough to have
     // one): the original and every variant go, and the retry stores them all.
-    let golden = crate::helpers::fixture("images/dog_kde_golden.png");
+    let golden = crate::support::helpers::fixture("images/dog_kde_golden.png");
     for fault in [Fault::Error, Fault::AfterCommit] {
         let before = app.residue().await;
         let hits_before = faults.injected("store.put_variant");

@@ -3,7 +3,7 @@
 //! playground tab, runs a query, streams a subscription to its end (over Server-Sent Events)
 //! and uploads a file through its upload bar.
 
-use crate::helpers::{fixtures_dir, Backend, TestApp};
+use crate::support::helpers::{fixtures_dir, Backend, TestApp};
 
 #[tokio::test]
 async fn graphiql_works_offline_in_a_real_browser() {
@@ -21,7 +21,7 @@ async fn graphiql_works_offline_in_a_real_browser() {
         scan["id"].as_str().unwrap().to_owned(),
         screenshot.display().to_string(),
     ];
-    let seen = crate::helpers::run_node_json("node", args).await;
+    let seen = crate::support::helpers::run_node_json("node", args).await;
 
     assert_eq!(seen["offsite"], serde_json::json!([]), "nothing left loopback: {seen}");
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");

@@ -8,7 +8,7 @@ use resolvers::domain::validation::UploadLimits;
 use resolvers::CatalogSettings;
 use serde_json::json;
 
-use crate::helpers::{error_codes, fixture, manifest, spawn_app, Backend, TestApp};
+use crate::support::helpers::{error_codes, fixture, manifest, spawn_app, Backend, TestApp};
 
 /// Refused files and the code each must get.
 const REFUSED: &[(&str, &str)] = &[
@@ -381,7 +381,7 @@ async fn mangled_multipart_requests_never_break_the_server(backend: Backend) {
     // was stored is consistent.
     let app = spawn_app(backend).await;
     let boundary = "pawqlfuzzboundary";
-    let valid = crate::helpers::multipart_body(
+    let valid = crate::support::helpers::multipart_body(
         boundary,
         "mutation($image: Upload!) { upload(label: \"cat\", image: $image) { id } }",
         &crate::random::png_number(7),

@@ -57,7 +57,7 @@ pub fn stage_of(resources: &Resources) -> String {
 /// `clients` signing as the role of `roles` on `stage` (see [`acting_as`]); everything else
 /// about them (endpoint, interceptors, timeouts) unchanged.
 pub fn enforcing(clients: &AwsClients, roles: &[Function], stage: &str) -> AwsClients {
-    let (_, secret) = crate::moto::CREDENTIALS;
+    let (_, secret) = crate::support::moto::CREDENTIALS;
     let credentials = Credentials::new(acting_as(roles, stage), secret, None, None, "role");
     AwsClients {
         s3: aws_sdk_s3::Client::from_conf(
@@ -117,9 +117,12 @@ fn the_checking_layer_in_front_of_moto_passes_its_self_test() {
 
 #[tokio::test]
 async fn a_process_acting_as_a_role_is_refused_what_the_role_or_its_stage_does_not_allow() {
-    let moto = crate::moto::MotoServer::shared().await;
+    let moto = crate::support::moto::MotoServer::shared().await;
     let plain = moto.clients().await;
-    let (mine, theirs) = (crate::moto::unique_stage(), crate::moto::unique_stage());
+    let (mine, theirs) = (
+        crate::support::moto::unique_stage(),
+        crate::support::moto::unique_stage(),
+    );
     pawql::adapters::aws::provision(&plain, &mine).await.unwrap();
     pawql::adapters::aws::provision(&plain, &theirs).await.unwrap();
     let as_role = |roles: &[Function]| {
@@ -176,9 +179,9 @@ async fn a_process_acting_as_a_role_is_refused_what_the_role_or_its_stage_does_n
 
 #[tokio::test]
 async fn a_call_the_role_does_not_allow_fails_as_on_aws() {
-    let moto = crate::moto::MotoServer::shared().await;
+    let moto = crate::support::moto::MotoServer::shared().await;
     let plain = moto.clients().await;
-    let stage = crate::moto::unique_stage();
+    let stage = crate::support::moto::unique_stage();
     pawql::adapters::aws::provision(&plain, &stage).await.unwrap();
     let clients = enforcing(&plain, &[Function::Api], &stage);
     let scan_table = pawql::adapters::aws::resources::scan_table().name(&stage);

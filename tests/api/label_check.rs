@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use resolvers::CatalogSettings;
 use serde_json::{json, Value};
 
-use crate::helpers::{Backend, TestApp};
 use crate::scan::{request_scan_of, wait_for_final};
 use crate::scan_stream::{offline_detector, stream_scanner_with, StreamReader};
+use crate::support::helpers::{Backend, TestApp};
 
 const FIELDS: &str = "id weight inPool heldReason";
 
@@ -27,7 +27,13 @@ async fn upload(app: &TestApp, label: &str, file: &str) -> Value {
         "image/jpeg"
     };
     let (status, body) = app
-        .upload_raw(label, Some(0.5), file, content_type, crate::helpers::fixture(file))
+        .upload_raw(
+            label,
+            Some(0.5),
+            file,
+            content_type,
+            crate::support::helpers::fixture(file),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     image(app, body["data"]["upload"]["id"].as_str().unwrap()).await

@@ -7,8 +7,8 @@ use pawql::app::{BackendSpec, Wiring};
 use resolvers::CatalogSettings;
 use serde_json::{json, Value};
 
-use crate::helpers::{fixture, IMAGE_FIELDS};
-use crate::moto::{unique_stage, MotoServer};
+use crate::support::helpers::{fixture, IMAGE_FIELDS};
+use crate::support::moto::{unique_stage, MotoServer};
 
 fn event(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,7 +24,7 @@ fn multipart_upload(image: &[u8]) -> Vec<u8> {
     let query = format!(
         "mutation($image: Upload!) {{ upload(label: \"cat\", image: $image, weight: 0.25) {{ {IMAGE_FIELDS} }} }}"
     );
-    crate::helpers::multipart_body(BOUNDARY, &query, image)
+    crate::support::helpers::multipart_body(BOUNDARY, &query, image)
 }
 
 const MOBILE_KEY: &str = "mobile-app-key-0123456789";
@@ -81,7 +81,11 @@ async fn a_stage_without_keys_refuses_writes_through_the_lambda_and_names_the_pa
 
     let (status, body) = invoke_graphql(&router, None, REWEIGHT_NOTHING).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(crate::helpers::error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    assert_eq!(
+        crate::support::helpers::error_codes(&body),
+        ["UNAUTHENTICATED"],
+        "{body}"
+    );
     let message = body["errors"][0]["message"].as_str().unwrap();
     assert!(
         message.contains(&format!("/pawql/{stage}/apiKeys")),
@@ -93,7 +97,11 @@ async fn a_stage_without_keys_refuses_writes_through_the_lambda_and_names_the_pa
     upload["body"] = json!(b64.encode(multipart_upload(&fixture("images/cat_kde_tabby_q85.jpg"))));
     let response = pawql::lambda::invoke(router.clone(), upload).await.unwrap();
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-    assert_eq!(crate::helpers::error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    assert_eq!(
+        crate::support::helpers::error_codes(&body),
+        ["UNAUTHENTICATED"],
+        "{body}"
+    );
     let (_, labels) = invoke_graphql(&router, None, "{ labels { imageCount } }").await;
     assert_eq!(labels["data"]["labels"][0]["imageCount"], 0, "{labels}");
     // Reads stay public.
@@ -121,7 +129,7 @@ async fn keys_in_ssm_are_re_read_so_a_revoked_key_stops_working() {
     let router = lambda_router(&clients, &stage, options).await;
     let (_, anonymous) = invoke_graphql(&router, None, REWEIGHT_NOTHING).await;
     assert_eq!(
-        crate::helpers::error_codes(&anonymous),
+        crate::support::helpers::error_codes(&anonymous),
         ["UNAUTHENTICATED"],
         "{anonymous}"
     );
@@ -139,7 +147,7 @@ async fn keys_in_ssm_are_re_read_so_a_revoked_key_stops_working() {
     tokio::time::sleep(refresh * 2).await;
     let (status, old) = invoke_graphql(&router, Some("old-admin-key-0123456789"), REWEIGHT_NOTHING).await;
     assert_eq!(
-        (status, crate::helpers::error_codes(&old)),
+        (status, crate::support::helpers::error_codes(&old)),
         (401, vec!["UNAUTHENTICATED".to_owned()]),
         "{old}"
     );
@@ -206,7 +214,11 @@ async fn api_gateway_v2_events_go_through_the_same_router() {
     refused["headers"]["x-api-key"] = json!(MOBILE_KEY);
     let response = pawql::lambda::invoke(router.clone(), refused).await.unwrap();
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-    assert_eq!(crate::helpers::error_codes(&body), ["UNSUPPORTED_MEDIA_TYPE"], "{body}");
+    assert_eq!(
+        crate::support::helpers::error_codes(&body),
+        ["UNSUPPORTED_MEDIA_TYPE"],
+        "{body}"
+    );
     let response = pawql::lambda::invoke(router, event("apigw-v2-post-graphql.json"))
         .await
         .unwrap();
@@ -271,7 +283,7 @@ async fn an_image_over_the_lambda_payload_limit_stays_fetchable_and_base64_says_
     )
     .await;
     let grant = &grant["data"]["requestUpload"];
-    let put = crate::helpers::http_client()
+    let put = crate::support::helpers::http_client()
         .put(grant["uploadUrl"].as_str().unwrap())
         .body(big.clone())
         .send()
@@ -291,14 +303,18 @@ async fn an_image_over_the_lambda_payload_limit_stays_fetchable_and_base64_says_
         .unwrap();
     assert_eq!(response["statusCode"], 302, "{}", response["headers"]);
     let location = response["headers"]["location"].as_str().unwrap();
-    let fetched = crate::helpers::http_client().get(location).send().await.unwrap();
+    let fetched = crate::support::helpers::http_client()
+        .get(location)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(fetched.status(), 200);
     assert_eq!(fetched.bytes().await.unwrap().to_vec(), big);
 
     // base64 stops at a clear code instead of a response Lambda would refuse; url still works.
     let (status, body) = invoke_graphql(&router, None, "{ randomImage(label: \"cat\") { id base64 } }").await;
     assert_eq!(
-        (status, crate::helpers::error_codes(&body)),
+        (status, crate::support::helpers::error_codes(&body)),
         (200, vec!["RESPONSE_TOO_LARGE".to_owned()]),
         "{body}"
     );
@@ -312,7 +328,7 @@ async fn an_image_over_the_lambda_payload_limit_stays_fetchable_and_base64_says_
     upload["headers"]["x-api-key"] = json!(MOBILE_KEY);
     pawql::lambda::invoke(router.clone(), upload).await.unwrap();
     let (_, many) = invoke_graphql(&router, None, "{ randomImages(label: \"cat\", count: 100) { base64 } }").await;
-    let codes = crate::helpers::error_codes(&many);
+    let codes = crate::support::helpers::error_codes(&many);
     assert!(
         !codes.is_empty() && codes.iter().all(|c| c == "RESPONSE_TOO_LARGE"),
         "{codes:?}"
@@ -444,7 +460,7 @@ async fn a_file_too_large_for_the_lambda_payload_is_refused_by_pawql_naming_requ
         let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
         assert_eq!(response["statusCode"], 413, "{door}: {body}");
         assert_eq!(
-            crate::helpers::error_codes(&body),
+            crate::support::helpers::error_codes(&body),
             ["PAYLOAD_TOO_LARGE"],
             "{door}: {body}"
         );
@@ -474,7 +490,7 @@ async fn keys_that_cannot_be_re_read_are_trusted_for_the_refresh_interval_and_no
     let stage = unique_stage();
     aws::provision(&plain, &stage).await.unwrap();
     set_keys(&plain, &stage, aws::resources::API_KEYS_PARAMETER, MOBILE_KEY).await;
-    let failing = crate::canned::CannedAnswers::default();
+    let failing = crate::support::canned::CannedAnswers::default();
     let clients = aws::AwsClients {
         ssm: aws_sdk_ssm::Client::from_conf(plain.ssm.config().to_builder().interceptor(failing.clone()).build()),
         ..plain.clone()
@@ -491,7 +507,7 @@ async fn keys_that_cannot_be_re_read_are_trusted_for_the_refresh_interval_and_no
     failing.arm(
         "GetParametersByPath",
         10_000,
-        crate::canned::Answer::Error("ThrottlingException"),
+        crate::support::canned::Answer::Error("ThrottlingException"),
     );
     // No request waits on those retries: each one is answered long before they end.
     let answered = |key| {
@@ -515,7 +531,7 @@ async fn keys_that_cannot_be_re_read_are_trusted_for_the_refresh_interval_and_no
     tokio::time::sleep_until(started + refresh * 3 / 2).await;
     let (status, stale) = answered(Some(MOBILE_KEY)).await;
     assert_eq!(
-        (status, crate::helpers::error_codes(&stale)),
+        (status, crate::support::helpers::error_codes(&stale)),
         (503, vec!["KEYS_UNAVAILABLE".to_owned()]),
         "{stale}"
     );
@@ -529,13 +545,16 @@ async fn keys_that_cannot_be_re_read_are_trusted_for_the_refresh_interval_and_no
     .unwrap();
     assert!(labels.get("errors").is_none(), "{labels}");
     let (_, keyless_write) = invoke_graphql(&router, None, REWEIGHT_NOTHING).await;
-    assert_eq!(crate::helpers::error_codes(&keyless_write), ["UNAUTHENTICATED"]);
+    assert_eq!(
+        crate::support::helpers::error_codes(&keyless_write),
+        ["UNAUTHENTICATED"]
+    );
 
     // SSM answers again: the key works once a re-read succeeds.
     failing.arm(
         "GetParametersByPath",
         0,
-        crate::canned::Answer::Error("ThrottlingException"),
+        crate::support::canned::Answer::Error("ThrottlingException"),
     );
     let recovered = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
@@ -543,7 +562,11 @@ async fn keys_that_cannot_be_re_read_are_trusted_for_the_refresh_interval_and_no
         if body["data"]["deleteImage"] == false {
             break;
         }
-        assert_eq!(crate::helpers::error_codes(&body), ["KEYS_UNAVAILABLE"], "{body}");
+        assert_eq!(
+            crate::support::helpers::error_codes(&body),
+            ["KEYS_UNAVAILABLE"],
+            "{body}"
+        );
         assert!(tokio::time::Instant::now() < recovered, "keys never re-read: {body}");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
@@ -567,13 +590,13 @@ async fn an_upload_stops_at_the_invocation_deadline_cleans_up_and_says_so() {
     aws::provision(&plain, &stage).await.unwrap();
     set_keys(&plain, &stage, aws::resources::API_KEYS_PARAMETER, MOBILE_KEY).await;
     // The table refuses every transaction for load: retried, and never going to succeed.
-    let busy = crate::canned::CannedAnswers::default();
+    let busy = crate::support::canned::CannedAnswers::default();
     let clients = aws::AwsClients {
-        dynamodb: crate::canned::answering(&plain.dynamodb, &busy),
+        dynamodb: crate::support::canned::answering(&plain.dynamodb, &busy),
         ..plain.clone()
     };
     let router = lambda_router(&clients, &stage, Default::default()).await;
-    busy.arm("TransactWriteItems", 100_000, crate::canned::THROTTLED_WRITE);
+    busy.arm("TransactWriteItems", 100_000, crate::support::canned::THROTTLED_WRITE);
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut upload = event("apigw-v2-multipart-upload.json");
     upload["body"] = json!(b64.encode(multipart_upload(&fixture("images/cat_kde_tabby_q85.jpg"))));
@@ -586,7 +609,7 @@ async fn an_upload_stops_at_the_invocation_deadline_cleans_up_and_says_so() {
         .await
         .expect("answered before the invocation's deadline");
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-    assert_eq!(crate::helpers::error_codes(&body), ["TIMED_OUT"], "{body}");
+    assert_eq!(crate::support::helpers::error_codes(&body), ["TIMED_OUT"], "{body}");
     assert!(busy.injected("TransactWriteItems") > 1, "it did retry");
     assert_eq!(
         bucket_keys(&plain, &stage).await,
@@ -600,14 +623,14 @@ async fn an_upload_stops_at_the_invocation_deadline_cleans_up_and_says_so() {
         .await
         .unwrap();
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-    assert_eq!(crate::helpers::error_codes(&body), ["TIMED_OUT"], "{body}");
+    assert_eq!(crate::support::helpers::error_codes(&body), ["TIMED_OUT"], "{body}");
     assert!(
         body["errors"][0]["message"].as_str().unwrap().contains("retry"),
         "{body}"
     );
     assert_eq!(busy.injected("TransactWriteItems"), tried, "refused before it started");
     assert_eq!(bucket_keys(&plain, &stage).await, Vec::<String>::new());
-    busy.arm("TransactWriteItems", 0, crate::canned::THROTTLED_WRITE);
+    busy.arm("TransactWriteItems", 0, crate::support::canned::THROTTLED_WRITE);
     let (_, labels) = invoke_graphql(&router, None, "{ labels { imageCount } }").await;
     assert_eq!(labels["data"]["labels"][0]["imageCount"], 0, "no row: {labels}");
 }
@@ -619,11 +642,11 @@ async fn a_cold_start_that_cannot_read_ssm_gives_up_inside_the_init_limit() {
     let plain = MotoServer::shared().await.clients().await;
     let stage = unique_stage();
     aws::provision(&plain, &stage).await.unwrap();
-    let throttled = crate::canned::CannedAnswers::default();
+    let throttled = crate::support::canned::CannedAnswers::default();
     throttled.arm(
         "GetParametersByPath",
         10_000,
-        crate::canned::Answer::Error("ThrottlingException"),
+        crate::support::canned::Answer::Error("ThrottlingException"),
     );
     let clients = crate::iam::enforcing(
         &aws::AwsClients {

@@ -28,8 +28,8 @@ use tokio::sync::mpsc;
 
 use crate::deployment::Running;
 
-use crate::helpers::{Backend, TestApp};
-use crate::moto::MotoServer;
+use crate::support::helpers::{Backend, TestApp};
+use crate::support::moto::MotoServer;
 
 /// What the stand-in hands out and what it received.
 #[derive(Clone)]

@@ -1,32 +1,29 @@
 //! The HTTP suite: one test binary (one link step on 2 cores), modules by concern.
 //! Most tests run twice, on the embedded backend and on S3 + DynamoDB in moto
-//! (`on_both_backends!` in helpers.rs).
+//! (`on_both_backends!` in support/helpers.rs).
 
-// First: the `on_both_backends!` macro must be defined before the modules that use it.
+// First: the `on_both_backends!` macro (support/helpers.rs) must be defined before the
+// modules that use it.
 #[macro_use]
-mod helpers;
+mod support;
 
 mod access;
 mod aws_edges;
 mod aws_s3;
 mod budget;
-mod canned;
 mod cli;
 mod conformance;
 mod contention;
 mod deployment;
 mod detector;
-mod fault_injection;
 mod faults;
 mod graphiql;
-mod hooked;
 mod hostile;
 mod iam;
 mod label_check;
 mod lambda;
 mod lambda_stream;
 mod migrate;
-mod moto;
 mod persistence;
 mod playground;
 mod presigned;

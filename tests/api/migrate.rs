@@ -16,10 +16,10 @@ use resolvers::domain::label::{Label, LabelSet};
 use resolvers::CatalogSettings;
 use serde_json::json;
 
-use crate::canned::{CannedAnswers, CONFLICT};
-use crate::helpers::{error_codes, Backend, TestApp};
-use crate::moto::MotoServer;
 use crate::scan_stream::resources;
+use crate::support::canned::{CannedAnswers, CONFLICT};
+use crate::support::helpers::{error_codes, Backend, TestApp};
+use crate::support::moto::MotoServer;
 
 type Item = std::collections::HashMap<String, AttributeValue>;
 
@@ -258,7 +258,7 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
     trouble.arm("TransactWriteItems", aws::migrate::ATTEMPTS, CONFLICT);
     // Under the stage role's IAM (serverless.yml), as the Lambda is: migrate needs no more.
     let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api], &crate::iam::stage_of(&resources));
-    let troubled = crate::canned::answering(&enforced.dynamodb, &trouble);
+    let troubled = crate::support::canned::answering(&enforced.dynamodb, &trouble);
     let shards = WriteShards::default();
     let err = aws::migrate::migrate(&troubled, &resources, &labels, shards)
         .await
@@ -381,7 +381,7 @@ async fn migrate_spreads_the_rows_of_a_label_written_before_they_were_spread() {
         CONFLICT,
     );
     let enforced = crate::iam::enforcing(&plain, &[crate::iam::Function::Api], &crate::iam::stage_of(&resources));
-    let troubled = crate::canned::answering(&enforced.dynamodb, &trouble);
+    let troubled = crate::support::canned::answering(&enforced.dynamodb, &trouble);
     let shards = WriteShards::default();
     let err = aws::migrate::migrate(&troubled, &resources, &labels, shards)
         .await

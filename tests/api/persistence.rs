@@ -1,6 +1,6 @@
 //! The embedded backend is a real store: what was written survives a restart.
 
-use crate::helpers::{fixture, Backend, TestApp};
+use crate::support::helpers::{fixture, Backend, TestApp};
 
 #[tokio::test]
 async fn images_and_bookkeeping_survive_a_restart() {

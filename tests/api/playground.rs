@@ -4,7 +4,7 @@ use std::path::Path;
 
 use pawql::server::playground::OPERATIONS;
 
-use crate::helpers::{fixture, spawn_app, Backend};
+use crate::support::helpers::{fixture, spawn_app, Backend};
 
 #[test]
 fn graphiql_preloads_every_file_in_the_playground_folder() {
@@ -24,7 +24,7 @@ fn graphiql_preloads_every_file_in_the_playground_folder() {
 }
 
 /// The HTML of one of `app`'s pages.
-pub(crate) async fn page(app: &crate::helpers::TestApp, path: &str) -> String {
+pub(crate) async fn page(app: &crate::support::helpers::TestApp, path: &str) -> String {
     let response = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
     assert_eq!(response.status(), 200, "{path}");
     response.text().await.unwrap()

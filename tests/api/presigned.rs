@@ -5,7 +5,7 @@ use resolvers::domain::validation::UploadLimits;
 use resolvers::CatalogSettings;
 use serde_json::{json, Value};
 
-use crate::helpers::{error_codes, fixture, spawn_app, Backend, TestApp, IMAGE_FIELDS};
+use crate::support::helpers::{error_codes, fixture, spawn_app, Backend, TestApp, IMAGE_FIELDS};
 
 async fn request_upload(app: &TestApp, label: &str, byte_size: usize) -> Value {
     app.data(
@@ -90,7 +90,7 @@ async fn refused_presigned_files_leave_nothing_behind(backend: Backend) {
     }
     // The local stand-in refuses a PUT longer than its URL declares (on S3 the URL's
     // signature covers the declared length: see `on_s3_the_upload_url_is_signed_…`).
-    if backend == crate::helpers::Backend::Embedded {
+    if backend == crate::support::helpers::Backend::Embedded {
         let grant = request_upload(&app, "dog", 1000).await;
         assert_eq!(
             put(
@@ -140,7 +140,7 @@ on_both_backends!(
 async fn locally_only_a_signed_unexpired_put_of_the_declared_size_is_staged() {
     use resolvers::domain::ticket::{UploadSigner, UploadTicket};
     let app = spawn_app(Backend::Embedded).await;
-    let crate::helpers::Storage::Embedded { data_dir } = &app.storage else {
+    let crate::support::helpers::Storage::Embedded { data_dir } = &app.storage else {
         unreachable!()
     };
     let photo = fixture("images/cat_chelsea.png");
@@ -294,7 +294,7 @@ async fn request_upload_raw(app: &TestApp, label: &str, byte_size: i64) -> (u16,
 /// `byteSize`, and wrong for any other length, which S3 would refuse.
 #[tokio::test]
 async fn on_s3_the_upload_url_is_signed_for_the_declared_length() {
-    let app = spawn_app(crate::helpers::Backend::Aws).await;
+    let app = spawn_app(crate::support::helpers::Backend::Aws).await;
     let grant = request_upload(&app, "cat", 12_345).await;
     let url = reqwest::Url::parse(grant["uploadUrl"].as_str().unwrap()).unwrap();
     let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
@@ -307,7 +307,7 @@ async fn on_s3_the_upload_url_is_signed_for_the_declared_length() {
 
     // Signed with the API role's credentials, as on AWS (the harness names the role and stage
     // in the key id: tests/api/iam.rs).
-    let (_, secret) = crate::moto::CREDENTIALS;
+    let (_, secret) = crate::support::moto::CREDENTIALS;
     let signature = |length: u64| sigv4_query_signature(&url, secret, length);
     let key_id = query["X-Amz-Credential"].split('/').next().unwrap();
     assert!(

@@ -10,7 +10,7 @@ use resolvers::domain::stats::{chi_square, chi_square_critical_999};
 use resolvers::CatalogSettings;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Backend, TestApp};
+use crate::support::helpers::{spawn_app, Backend, TestApp};
 
 /// A distinct tiny PNG per `n`.
 pub fn png_number(n: u32) -> Bytes {

@@ -3,8 +3,8 @@
 use resolvers::domain::validation::UploadLimits;
 use resolvers::CatalogSettings;
 
-use crate::helpers::{error_codes, fixture, spawn_app, Backend, TestApp};
 use crate::hostile::noise_jpeg;
+use crate::support::helpers::{error_codes, fixture, spawn_app, Backend, TestApp};
 
 async fn petapi_upload_then_random_returns_the_bytes_with_their_type(backend: Backend) {
     let app = spawn_app(backend).await;

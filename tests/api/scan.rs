@@ -11,7 +11,7 @@ use resolvers::domain::label::LabelSet;
 use resolvers::domain::scan::{ScanRecord, ScanSource, ScanStatus};
 use serde_json::{json, Value};
 
-use crate::helpers::{error_codes, fixture, spawn_app, Backend, TestApp, ADMIN_KEY};
+use crate::support::helpers::{error_codes, fixture, spawn_app, Backend, TestApp, ADMIN_KEY};
 
 pub(crate) const SCAN_FIELDS: &str =
     "id status isCat catConfidence labels { name confidence } detector requestedAt finishedAt error attempts";
@@ -245,7 +245,7 @@ async fn debug_data_needs_the_admin_key_and_holds_only_its_own_scan(backend: Bac
         "{{ scanResult(id: \"{}\") {{ status debug }} }}",
         scans[0]["id"].as_str().unwrap()
     );
-    let body: Value = crate::helpers::http_client()
+    let body: Value = crate::support::helpers::http_client()
         .post(format!("{}/graphql", app.address))
         .json(&json!({ "query": q }))
         .send()

@@ -17,9 +17,9 @@ use resolvers::scanning::Scanner;
 use resolvers::CatalogSettings;
 use serde_json::{json, Map, Value};
 
-use crate::helpers::{fixture, Backend, Storage, TestApp};
-use crate::moto::MotoServer;
 use crate::scan::{request_scan_of, subscribe_scan_updated_at, wait_for_final, SCAN_FIELDS};
+use crate::support::helpers::{fixture, Backend, Storage, TestApp};
+use crate::support::moto::MotoServer;
 use pawql::scan_stream::Swept;
 
 /// A stream attribute value in the wire JSON shape Lambda events carry (`{"S": "…"}`).

@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 use pawql::client::operations::{scans_updated, ScansUpdated};
 use serde_json::{json, Value};
 
-use crate::helpers::{error_codes, spawn_app, Backend, TestApp};
+use crate::support::helpers::{error_codes, spawn_app, Backend, TestApp};
 
 /// Raw events of one streamed operation: (event name, data).
 async fn events(app: &TestApp, query: &str, variables: Value) -> (u16, Vec<(String, String)>) {
@@ -136,7 +136,7 @@ async fn the_stream_endpoint_speaks_graphql_sse_and_keeps_the_access_rules() {
     assert!(plain.text().await.unwrap().contains("text/event-stream"));
 
     // An unknown key is refused before anything runs; a keyless write is refused as on /graphql.
-    let stranger = crate::helpers::keyed_http_client(Some("not-a-key"))
+    let stranger = crate::support::helpers::keyed_http_client(Some("not-a-key"))
         .post(format!("{}/graphql/stream", app.address))
         .header("accept", "text/event-stream")
         .json(&json!({ "query": "{ labels { label } }" }))
@@ -144,7 +144,7 @@ async fn the_stream_endpoint_speaks_graphql_sse_and_keeps_the_access_rules() {
         .await
         .unwrap();
     assert_eq!(stranger.status(), 401);
-    let keyless = crate::helpers::http_client()
+    let keyless = crate::support::helpers::http_client()
         .post(format!("{}/graphql/stream", app.address))
         .header("accept", "text/event-stream")
         .json(&json!({ "query": "mutation { setWeight(id: \"cat-00\", weight: 0.5) { id } }" }))
@@ -165,7 +165,7 @@ async fn the_npm_graphql_sse_client_follows_a_scan_to_its_end() {
     let image = app.upload("cat", "images/cat_kde_tabby.png", 0.5).await;
     let scan = crate::scan::request_scan_of(&app, image["id"].as_str().unwrap(), false, false).await;
     let id = scan["id"].as_str().unwrap().to_owned();
-    let seen = crate::helpers::run_node_json(
+    let seen = crate::support::helpers::run_node_json(
         "node",
         vec![
             "tests/node/graphql-sse.mjs".to_owned(),

@@ -4,7 +4,7 @@
 //! generated SDK's example (`clients/ts/src/run-examples.ts`). The test command type-checks
 //! them first (`npm run check:ts`, which also generates `generated.ts` they import).
 
-use crate::helpers::{fixtures_dir, spawn_app, Backend};
+use crate::support::helpers::{fixtures_dir, spawn_app, Backend};
 
 #[tokio::test]
 async fn apollo_graphql_ws_graphql_sse_and_the_sdk_work_against_a_real_server() {
@@ -20,7 +20,7 @@ async fn apollo_graphql_ws_graphql_sse_and_the_sdk_work_against_a_real_server() 
         photo("dog_kde_golden.png"),
         app.key.clone().unwrap_or_default(),
     ];
-    let seen = crate::helpers::run_node_json("npx", args).await;
+    let seen = crate::support::helpers::run_node_json("npx", args).await;
     for run in ["apollo-ws", "apollo-sse"] {
         let result = &seen[run];
         let uploaded = result["uploaded"].as_str().unwrap();

@@ -13,9 +13,9 @@ use resolvers::domain::label::LabelSet;
 use resolvers::ports::ChunkTables;
 use serde_json::json;
 
-use crate::canned::{answering, CannedAnswers, APPLIED_THEN_LOST};
-use crate::helpers::{Backend, TestApp};
-use crate::moto::MotoServer;
+use crate::support::canned::{answering, CannedAnswers, APPLIED_THEN_LOST};
+use crate::support::helpers::{Backend, TestApp};
+use crate::support::moto::MotoServer;
 
 /// Lost once (the SDK's second attempt meets the token), and more often than the SDK tries.
 const LOSSES: [u32; 2] = [1, 5];
@@ -131,7 +131,7 @@ async fn a_resend_that_meets_the_first_still_in_progress_waits_for_it() {
         "TransactWriteItems",
         Some("ClientRequestToken"),
         5,
-        crate::canned::Answer::Error("TransactionInProgressException"),
+        crate::support::canned::Answer::Error("TransactionInProgressException"),
     );
     assert!(
         app.delete_image(dog["id"].as_str().unwrap()).await,

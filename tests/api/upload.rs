@@ -3,7 +3,7 @@
 use base64::Engine;
 use serde_json::json;
 
-use crate::helpers::{error_codes, fixture, manifest, spawn_app, without_url, Backend, IMAGE_FIELDS};
+use crate::support::helpers::{error_codes, fixture, manifest, spawn_app, without_url, Backend, IMAGE_FIELDS};
 
 async fn every_fixture_photo_uploads_with_the_dimensions_and_hash_of_its_bytes(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{error_codes, fixture, manifest, spawn_app, Backend, TestApp};
+use crate::support::helpers::{error_codes, fixture, manifest, spawn_app, Backend, TestApp};
 
 const FIELDS: &str =
     "id width height byteSize contentType url small: url(size: SMALL) medium: url(size: MEDIUM) placeholder variants { size width height contentType byteSize url }";
@@ -185,10 +185,10 @@ async fn forget_renditions(app: &TestApp) {
         }
     }
     match &app.storage {
-        crate::helpers::Storage::Embedded { data_dir } => {
+        crate::support::helpers::Storage::Embedded { data_dir } => {
             std::fs::remove_dir_all(data_dir.join("images/variants")).unwrap();
         }
-        crate::helpers::Storage::Aws { clients, resources } => {
+        crate::support::helpers::Storage::Aws { clients, resources } => {
             let listed = clients
                 .s3
                 .list_objects_v2()
@@ -290,8 +290,8 @@ async fn the_variants_command_backfills_a_data_directory() {
 /// and the objects say they never change.
 #[tokio::test]
 async fn on_aws_with_a_cdn_image_urls_are_stable_cdn_urls() {
-    let clients = crate::moto::MotoServer::shared().await.clients().await;
-    let stage = crate::moto::unique_stage();
+    let clients = crate::support::moto::MotoServer::shared().await.clients().await;
+    let stage = crate::support::moto::unique_stage();
     pawql::adapters::aws::provision(&clients, &stage).await.unwrap();
     let mut resources = pawql::adapters::aws::Resources::for_stage(&stage);
     resources.cdn_url = Some("https://d111111abcdef8.cloudfront.net/".into());

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{fixtures_dir, Backend, TestApp};
+use crate::support::helpers::{fixtures_dir, Backend, TestApp};
 
 /// Runs the browser side against `address` (opening `/{query}`); what it saw, and the
 /// screenshot it left.
@@ -23,7 +23,7 @@ async fn in_chromium(address: &str, name: &str, query: &str) -> (Value, std::pat
         screenshot.display().to_string(),
         query.to_owned(),
     ];
-    let seen = crate::helpers::run_node_json("node", args).await;
+    let seen = crate::support::helpers::run_node_json("node", args).await;
     (seen, screenshot)
 }
 

@@ -1,8 +1,8 @@
 //! One forwarding base for the test wrappers around the ports: [`Hooked`] passes every call
 //! of an image store, chunk tables or scan store to the real port, through a [`Hook`] that
 //! sees the call's step name (`store.get`, `tables.insert_image`, `scans.claim`, …) and may
-//! count it, delay it or fail it. The fault injectors ([`crate::fault_injection::Faults`]) and
-//! the read counter behind [`crate::helpers::TestApp::image_reads`] are hooks; a new port method
+//! count it, delay it or fail it. The fault injectors ([`crate::support::fault_injection::Faults`]) and
+//! the read counter behind [`crate::support::helpers::TestApp::image_reads`] are hooks; a new port method
 //! is forwarded once, here.
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
 //! Fault injection: wrappers around every port (image store, chunk tables, scan store, cat
-//! detector) that fail a named step while it is armed: [`crate::hooked::Hooked`] ports with
+//! detector) that fail a named step while it is armed: [`crate::support::hooked::Hooked`] ports with
 //! [`Faults`] as the hook, and [`FaultyDetector`]. `TestApp::builder(backend).faults(…)` runs a
 //! real server over the wrapped ports; the tests in `faults.rs` arm each step of upload,
 //! delete, setWeight and scan in turn and check what is left afterwards.
@@ -13,7 +13,7 @@ use futures_util::future::BoxFuture;
 use resolvers::domain::detection::{DetectError, Detection};
 use resolvers::ports::{CatDetector, ScanInput};
 
-use crate::hooked::Hook;
+use crate::support::hooked::Hook;
 
 /// How an armed step fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

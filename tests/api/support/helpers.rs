@@ -20,9 +20,9 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::fault_injection::{Faults, FaultyDetector};
-use crate::hooked::{CountReads, Hooked};
-use crate::moto::{unique_stage, MotoServer};
+use crate::support::fault_injection::{Faults, FaultyDetector};
+use crate::support::hooked::{CountReads, Hooked};
+use crate::support::moto::{unique_stage, MotoServer};
 
 /// The project's own copy of the shared fixtures.
 pub fn fixture(relative: &str) -> Vec<u8> {
@@ -85,12 +85,12 @@ macro_rules! on_both_backends {
             mod $name {
                 #[tokio::test]
                 async fn embedded() {
-                    super::$name(crate::helpers::Backend::Embedded).await
+                    super::$name(crate::support::helpers::Backend::Embedded).await
                 }
 
                 #[tokio::test]
                 async fn aws() {
-                    super::$name(crate::helpers::Backend::Aws).await
+                    super::$name(crate::support::helpers::Backend::Aws).await
                 }
             }
         )*
