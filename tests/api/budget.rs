@@ -89,13 +89,7 @@ fn acting_as(clients: &AwsClients, function: &[crate::iam::Function], stage: &st
 }
 
 /// The scan handler of `stage` as the scan function builds it, its calls made through `clients`.
-async fn scan_handler(clients: &AwsClients, stage: &str) -> resolvers::scanning::Scanner {
-    Wiring::new(BackendSpec::aws(clients, stage), resolvers::CatalogSettings::default())
-        .scan_handler(80.0)
-        .await
-        .unwrap()
-        .door
-}
+use crate::scan_stream::scan_handler;
 
 /// A server as the Lambda API function runs (scans left to the stream handler), its AWS calls
 /// logged in `log` (with the API's role, as the harness gives it); and the logged clients

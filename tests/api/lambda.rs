@@ -345,17 +345,11 @@ async fn the_lambda_reports_picks_uploads_refusals_and_scans_as_emf_metrics() {
     aws::provision(&clients, &stage).await.unwrap();
     set_keys(&clients, &stage, aws::resources::API_KEYS_PARAMETER, MOBILE_KEY).await;
     let router = lambda_router(&clients, &stage, Default::default()).await;
-    let scanner = Wiring::new(
-        BackendSpec::aws(
-            &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan], &stage),
-            &stage,
-        ),
-        CatalogSettings::default(),
+    let scanner = crate::scan_stream::scan_handler(
+        &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan], &stage),
+        &stage,
     )
-    .scan_handler(80.0)
-    .await
-    .unwrap()
-    .door;
+    .await;
 
     let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
     let subscriber = tracing_subscriber::registry().with(pawql::observability::EmfLayer::new(&stage, buffer.clone()));

@@ -323,6 +323,24 @@ async fn migrate_converts_a_stage_of_the_old_layout_resumably_and_once() {
     app.assert_chunk_invariant().await;
 }
 
+/// A pick, a re-weight of `some_cat` and an upload of a new cat (PNG number `new_cat`) all
+/// answer `MIGRATION_PENDING`, and leave the stored files and the catalogue as `stored`.
+async fn assert_the_cats_wait(
+    app: &TestApp,
+    some_cat: &str,
+    new_cat: u32,
+    stored: (usize, Vec<(String, u64, Option<Hold>)>),
+) {
+    let (_, body) = app.graphql("{ randomImage(label: \"cat\") { id } }", json!({})).await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
+    let (_, body) = app.set_weight(some_cat, 0.9).await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
+    let png = crate::random::png_number(new_cat).to_vec();
+    let (_, body) = app.upload_raw("cat", None, "p.png", "image/png", png).await;
+    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
+    assert_eq!((app.stored_files().await, catalogue(app).await), stored);
+}
+
 /// Today's layout, rows under the bare label: `pawql migrate` closes the label to every
 /// writer, spreads the rows, and reopens it, losing nothing; a run cut off after closing it
 /// leaves it closed and the next run finishes it.
@@ -353,24 +371,7 @@ async fn migrate_spreads_the_rows_of_a_label_written_before_they_were_spread() {
 
     // Deployed, not yet migrated: picks and writes wait, and leave nothing.
     let files = app.stored_files().await;
-    let (_, body) = app.graphql("{ randomImage(label: \"cat\") { id } }", json!({})).await;
-    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
-    let (_, body) = app.set_weight(&some_cat, 0.9).await;
-    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
-    let (_, body) = app
-        .upload_raw(
-            "cat",
-            None,
-            "p.png",
-            "image/png",
-            crate::random::png_number(77).to_vec(),
-        )
-        .await;
-    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
-    assert_eq!(
-        (app.stored_files().await, catalogue(&app).await),
-        (files, stage_before.clone())
-    );
+    assert_the_cats_wait(&app, &some_cat, 77, (files, stage_before.clone())).await;
 
     // A run whose reopening is refused every time: the label stays closed, to every writer.
     let trouble = CannedAnswers::default();
@@ -388,24 +389,7 @@ async fn migrate_spreads_the_rows_of_a_label_written_before_they_were_spread() {
         .unwrap_err();
     assert!(format!("{err:#}").contains("run pawql migrate again"), "{err:#}");
     assert_eq!(trouble.injected("TransactWriteItems"), aws::migrate::ATTEMPTS);
-    let (_, body) = app.graphql("{ randomImage(label: \"cat\") { id } }", json!({})).await;
-    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
-    let (_, body) = app.set_weight(&some_cat, 0.9).await;
-    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
-    let (_, body) = app
-        .upload_raw(
-            "cat",
-            None,
-            "p.png",
-            "image/png",
-            crate::random::png_number(78).to_vec(),
-        )
-        .await;
-    assert_eq!(error_codes(&body), ["MIGRATION_PENDING"], "{body}");
-    assert_eq!(
-        (app.stored_files().await, catalogue(&app).await),
-        (files, stage_before.clone())
-    );
+    assert_the_cats_wait(&app, &some_cat, 78, (files, stage_before.clone())).await;
 
     // The next run finishes it.
     let report = aws::migrate::migrate(&enforced.dynamodb, &resources, &labels, shards)

@@ -177,6 +177,15 @@ pub(crate) async fn stream_scanner_with(
 
 /// The scan handler as the scan function builds it, over `backend`, with `detector` in place
 /// of Rekognition.
+/// The scan handler of `stage` as `pawql lambda` builds it, its calls made through `clients`.
+pub(crate) async fn scan_handler(clients: &pawql::adapters::aws::AwsClients, stage: &str) -> Scanner {
+    Wiring::new(BackendSpec::aws(clients, stage), CatalogSettings::default())
+        .scan_handler(80.0)
+        .await
+        .unwrap()
+        .door
+}
+
 async fn scan_handler_with(
     backend: BackendSpec,
     settings: &CatalogSettings,
@@ -393,17 +402,11 @@ async fn the_rekognition_detector_goes_over_the_wire_and_its_answer_is_parsed() 
     // The whole handler with Rekognition, as deployed: the stream scanner of the stage.
     let mut stream = StreamReader::open(&app, &resources.scan_table).await;
     let scan = request_scan_of(&app, uploaded["id"].as_str().unwrap(), false, false).await;
-    let scanner = Wiring::new(
-        BackendSpec::aws(
-            &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan], &stage),
-            &stage,
-        ),
-        CatalogSettings::default(),
+    let scanner = scan_handler(
+        &crate::iam::enforcing(&clients, &[crate::iam::Function::Scan], &stage),
+        &stage,
     )
-    .scan_handler(80.0)
-    .await
-    .unwrap()
-    .door;
+    .await;
     let event = stream.next_event().await;
     pawql::scan_stream::invoke(&scanner, event).await.unwrap();
     let done = wait_for_final(&app, scan["id"].as_str().unwrap(), false).await;

@@ -225,26 +225,6 @@ impl DynamoChunkTables {
             .transpose()
     }
 
-    /// The plan's writes as one transaction's items ([`plan_transaction`]).
-    fn transaction(
-        &self,
-        label: &str,
-        writes: &[Write],
-        read_revision: u64,
-        main: &ImageId,
-        guard: RowGuard<'_>,
-    ) -> anyhow::Result<Vec<TransactWriteItem>> {
-        plan_transaction(
-            &self.chunk_info_table,
-            &self.image_chunks_table,
-            label,
-            writes,
-            read_revision,
-            main,
-            guard,
-        )
-    }
-
     /// One transaction, applied once even when an answer is lost
     /// ([`contention::transact_exactly_once`]); a lost race or contention comes back as
     /// [`contention::Transient`].
@@ -277,7 +257,15 @@ impl DynamoChunkTables {
                 Err(ChunkError::StaleLastSlot(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),
             };
-            let writes = self.transaction(label, &plan.writes, read.revision, id, RowGuard::Unchanged(&old))?;
+            let writes = plan_transaction(
+                &self.chunk_info_table,
+                &self.image_chunks_table,
+                label,
+                &plan.writes,
+                read.revision,
+                id,
+                RowGuard::Unchanged(&old),
+            )?;
             self.transact(writes).await?;
             Ok(Some(Some((old, plan.record))))
         })
@@ -503,7 +491,15 @@ impl ChunkTables for DynamoChunkTables {
             }
             let read = self.read_shard(label, shard).await?;
             let plan = refile(read.info, None, Some(image.clone().into_record()), None)?;
-            let writes = self.transaction(label, &plan.writes, read.revision, &image.id, RowGuard::Absent)?;
+            let writes = plan_transaction(
+                &self.chunk_info_table,
+                &self.image_chunks_table,
+                label,
+                &plan.writes,
+                read.revision,
+                &image.id,
+                RowGuard::Absent,
+            )?;
             self.transact(writes).await?;
             Ok(Some(Inserted::New(plan.record.expect("an insert files a row"))))
         })
