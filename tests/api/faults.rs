@@ -20,8 +20,10 @@ const UPLOADS_MOTO: u32 = 150;
 /// Writers in flight at once on moto. Every write to one label races for one of its two shard
 /// items, and moto answers one request at a time: with all 200 deletes and re-weights in flight, each
 /// retry queues behind every other writer's, so single requests passed the client's 120 s
-/// timeout. Sixteen still race (conflicts on every round) and finish in under a minute.
-const IN_FLIGHT_MOTO: usize = 16;
+/// timeout. Eight still race (conflicts on every round, lost races asserted) and stay inside
+/// the 20 s contention budget even while the rest of the suite loads the same moto; with
+/// sixteen, a re-weight sometimes used up its budget there.
+const IN_FLIGHT_MOTO: usize = 8;
 
 async fn concurrent_uploads_deletes_and_weight_changes_keep_the_invariant_exact(backend: Backend) {
     // Two write shards: writers race within a shard (on its chunk info) and across them.
