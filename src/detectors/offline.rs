@@ -11,12 +11,14 @@ use anyhow::Context;
 use async_trait::async_trait;
 use resolvers::domain::detection::{DetectError, DetectedLabel, Detection, ScanFailure};
 use resolvers::ports::{CatDetector, ScanInput};
-use tract_onnx::prelude::*;
+use tract_nnef::prelude::*;
 
 use super::preprocess::{classifier_input, INPUT_SIZE};
 use tracing::instrument;
 
-static MODEL_BYTES: &[u8] = include_bytes!("../../models/effnet_lite0_f16w.onnx");
+// NNEF, converted from the ONNX file by `tools/convert-model` (models/PROVENANCE.md): tract reads
+// it without its ONNX front end, which the build would otherwise compile.
+static MODEL_BYTES: &[u8] = include_bytes!("../../models/effnet_lite0.nnef.tgz");
 static LABELS: &str = include_str!("../../models/imagenet_labels.txt");
 
 /// ImageNet classes that are domestic cats.
@@ -47,11 +49,15 @@ fn loaded() -> anyhow::Result<&'static Loaded> {
 
 fn load() -> anyhow::Result<Loaded> {
     let side = INPUT_SIZE as usize;
-    let model = tract_onnx::onnx()
+    let model = tract_nnef::nnef()
         .model_for_read(&mut std::io::Cursor::new(MODEL_BYTES))
-        .context("reading the ONNX model")?
-        .with_input_fact(0, f32::fact([1, 3, side, side]).into())?
-        .into_optimized()?;
+        .context("reading the NNEF model")?;
+    let input = model.input_fact(0)?;
+    anyhow::ensure!(
+        input.shape.as_concrete() == Some(&[1, 3, side, side][..]) && input.datum_type == f32::datum_type(),
+        "the model's input is {input:?}, not f32 [1, 3, {side}, {side}]"
+    );
+    let model = model.into_optimized()?;
     let probs_output = model
         .output_outlets()?
         .iter()
@@ -107,7 +113,7 @@ impl OfflineDetector {
             cat_confidence,
             labels,
             raw: serde_json::json!({
-                "model": "effnet_lite0_f16w.onnx",
+                "model": "effnet_lite0.nnef.tgz",
                 "catClasses": [281, 282, 283, 284, 285],
                 "threshold": self.threshold,
                 "probs": probs.iter().map(|p| (p * 1e6).round() / 1e6).collect::<Vec<_>>(),
