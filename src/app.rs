@@ -7,7 +7,8 @@
 //! [`Wiring`] holds the backend ([`BackendSpec`]), the catalogue settings and the server
 //! options, and one method per door finishes it: [`Wiring::serve`], [`Wiring::lambda_api`] and
 //! [`Wiring::lambda_stream`] build routers, [`Wiring::scan_handler`] the scan handler's
-//! scanner, [`Wiring::catalog`] the catalogue alone (for maintenance commands). We chose a
+//! scanner, [`Wiring::appsync`] AppSync's resolver function, [`Wiring::catalog`] the
+//! catalogue alone (for maintenance commands). We chose a
 //! method per door over one `build(door)` so that each door returns what it runs; with one
 //! function, every caller would have to match on an answer that can only be one thing.
 //!
@@ -169,6 +170,45 @@ impl<'a> Wiring<'a> {
             .await
     }
 
+    /// The AppSync door (`PAWQL_HANDLER=appsync`, src/appsync/): AppSync's direct Lambda
+    /// resolver events answered on the schema the API door serves, over the same ports, with
+    /// scans worked on as `scanning` says (the Lambda's: [`Scanning::StreamHandler`]; tests
+    /// run it on either backend). Callers are who AppSync says they are, mapped by `access`
+    /// (no key is read: AppSync authenticated them), and an answer is held to the Lambda's
+    /// 6 MB payload, whatever the backend, since AppSync always calls a Lambda.
+    pub async fn appsync(
+        mut self,
+        scanning: Scanning,
+        access: crate::appsync::AppSyncAccess,
+    ) -> anyhow::Result<Wired<crate::appsync::AppSyncDoor>> {
+        let plan = match scanning {
+            Scanning::InProcess { cat_threshold } => ScanPlan {
+                detector: Detector::Offline {
+                    threshold: cat_threshold,
+                },
+                worker: ScanWorker::InProcess,
+                settings: ScanSettings::default(),
+            },
+            Scanning::StreamHandler { min_confidence } => ScanPlan::lambda_api(min_confidence),
+        };
+        let (ports, aws) = self.open("AppSync", Some(plan)).await?;
+        ensure_detector_for_label_check(&self.settings, &ports.scanning)?;
+        let Ports {
+            images,
+            tables,
+            staged,
+            scanning,
+        } = ports;
+        let mut deps = Deps::new(images.clone(), staged, tables.clone(), self.settings.clone());
+        if let Some(parts) = scanning {
+            let scanner = scanner_over(parts, images, tables, &self.settings);
+            deps.catalog = deps.catalog.with_label_check(scanner.label_check());
+            deps.scanner = Some(scanner);
+        }
+        let door = crate::appsync::AppSyncDoor::new(build_schema(deps), access, crate::lambda::PAYLOAD_LIMIT)?;
+        Ok(Wired { door, aws })
+    }
+
     /// The scanner of the stream-invoked scan handler (AWS backend): Rekognition, and no
     /// dispatch, because the stream already is the dispatch.
     pub async fn scan_handler(mut self, min_confidence: f64) -> anyhow::Result<Wired<Scanner>> {
@@ -201,7 +241,7 @@ impl<'a> Wiring<'a> {
     pub async fn catalog(mut self) -> anyhow::Result<Wired<Catalog>> {
         let (ports, aws) = self.open("catalog", None).await?;
         Ok(Wired {
-            door: Catalog::new(ports.images, ports.tables, self.settings),
+            door: Catalog::new(ports.images, ports.staged, ports.tables, self.settings),
             aws,
         })
     }
@@ -296,10 +336,10 @@ fn router_with_access(ports: Ports, settings: CatalogSettings, options: ServerOp
     let Ports {
         images,
         tables,
-        staging,
+        staged,
         scanning,
     } = ports;
-    let mut deps = Deps::new(images.clone(), tables.clone(), settings.clone());
+    let mut deps = Deps::new(images.clone(), staged.clone(), tables.clone(), settings.clone());
     deps.introspection = options.introspection;
     if let Some(parts) = scanning {
         let scanner = scanner_over(parts, images, tables, &settings);
@@ -307,7 +347,7 @@ fn router_with_access(ports: Ports, settings: CatalogSettings, options: ServerOp
         deps.scanner = Some(scanner);
     }
     let catalog = deps.catalog.clone();
-    let mut state = AppState::new(build_schema(deps), catalog, staging, access);
+    let mut state = AppState::new(build_schema(deps), catalog, staged, access);
     state.response_limit = options.response_limit;
     state.request_limit = options.request_limit;
     // Resolved against it as a base: it must end in `/` (a Function URL does).

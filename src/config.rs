@@ -72,7 +72,9 @@ pub struct AccessArgs {
     /// Serve queries without a key (random images, lookups, scans).
     #[arg(long, env = "PAWQL_PUBLIC_READS", default_value_t = true, action = clap::ArgAction::Set)]
     pub public_reads: bool,
-    /// Answer introspection (`__schema`); switch off in production if clients are generated.
+    /// Answer introspection (`__schema`, `__type`): what GraphiQL's docs and autocompletion
+    /// and tools that load a schema by URL read. On by default, on AWS too (docs/access.md,
+    /// "Introspection"); `false` refuses it with `FORBIDDEN`.
     #[arg(long, env = "PAWQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
     /// Origins browsers may call from, comma-separated (`*`: any). None: same origin only.
@@ -177,6 +179,10 @@ pub enum Handler {
     /// The same router as `api`, its responses streamed (a Function URL in `RESPONSE_STREAM`
     /// mode): where `POST /graphql/stream` serves subscriptions over Server-Sent Events.
     Stream,
+    /// AWS AppSync's direct Lambda resolver (`Invoke` and `BatchInvoke` events), on the same
+    /// schema as `api` (src/appsync/).
+    #[value(name = "appsync")]
+    AppSync,
 }
 
 /// `pawql lambda`: the Lambda runtime loop (the default when `AWS_LAMBDA_RUNTIME_API` is set).
@@ -193,5 +199,57 @@ pub struct LambdaArgs {
     #[command(flatten)]
     pub access: AccessArgs,
     #[command(flatten)]
+    pub appsync: AppSyncArgs,
+    #[command(flatten)]
     pub catalog: CatalogArgs,
+}
+
+/// Who writes through the AppSync door (`PAWQL_HANDLER=appsync`), by AppSync's identity of
+/// the caller: nobody unless named here. An API key, an unnamed principal or an unknown
+/// identity is a reader (docs/appsync.md, "Identity").
+#[derive(Debug, Clone, Default, Args)]
+pub struct AppSyncArgs {
+    /// IAM role or user ARNs (comma-separated) that are admins through AppSync: writes and
+    /// scan debug data. A role's ARN covers every session of that role.
+    #[arg(long = "appsync-admin-arns", env = "PAWQL_APPSYNC_ADMIN_ARNS", value_delimiter = ',')]
+    pub admin_arns: Vec<String>,
+    /// IAM role or user ARNs (comma-separated) that may write through AppSync.
+    #[arg(
+        long = "appsync-writer-arns",
+        env = "PAWQL_APPSYNC_WRITER_ARNS",
+        value_delimiter = ','
+    )]
+    pub writer_arns: Vec<String>,
+    /// Cognito user-pool groups (comma-separated) whose members are admins through AppSync.
+    #[arg(
+        long = "appsync-admin-groups",
+        env = "PAWQL_APPSYNC_ADMIN_GROUPS",
+        value_delimiter = ','
+    )]
+    pub admin_groups: Vec<String>,
+    /// Cognito user-pool groups (comma-separated) whose members may write through AppSync.
+    #[arg(
+        long = "appsync-writer-groups",
+        env = "PAWQL_APPSYNC_WRITER_GROUPS",
+        value_delimiter = ','
+    )]
+    pub writer_groups: Vec<String>,
+}
+
+impl AppSyncArgs {
+    /// The identity rules, blanks dropped (an empty `PAWQL_APPSYNC_WRITER_ARNS=` names nobody).
+    pub fn access(&self) -> crate::appsync::AppSyncAccess {
+        let names = |list: &[String]| -> Vec<String> {
+            list.iter()
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty())
+                .collect()
+        };
+        crate::appsync::AppSyncAccess {
+            admin_arns: names(&self.admin_arns),
+            writer_arns: names(&self.writer_arns),
+            admin_groups: names(&self.admin_groups),
+            writer_groups: names(&self.writer_groups),
+        }
+    }
 }

@@ -43,6 +43,25 @@ pub async fn run_streaming(router: Router) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("Lambda runtime (streaming): {e}"))
 }
 
+/// Serves AppSync's direct Lambda resolver invocations (`PAWQL_HANDLER=appsync`) until the
+/// runtime shuts the process down: each event answered by `door` inside the invocation's
+/// deadline (`resolvers::deadline`, as the API function's requests are), an error of a single
+/// `Invoke` reported as the function's error with our code as its `errorType`.
+pub async fn run_appsync(door: crate::appsync::AppSyncDoor) -> anyhow::Result<()> {
+    use lambda_http::lambda_runtime::{self, service_fn, Diagnostic};
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let door = door.clone();
+        let deadline = crate::server::instant_of(event.context.deadline);
+        async move {
+            resolvers::deadline::scope(deadline, door.answer(event.payload))
+                .await
+                .map_err(Diagnostic::from)
+        }
+    }))
+    .await
+    .map_err(|e| anyhow::anyhow!("Lambda runtime (AppSync): {e}"))
+}
+
 /// The API function's timeout (serverless.yml `provider.timeout`): API Gateway gives up at 30 s.
 pub const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(29);
 

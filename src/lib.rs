@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod appsync;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "cli")]

@@ -9,7 +9,7 @@
 //!   pawql server;
 //! - `pawql lambda`: the Lambda runtime loop. On Lambda the binary is `bootstrap` and gets no
 //!   arguments; `AWS_LAMBDA_RUNTIME_API` in the environment then selects this mode, and
-//!   `PAWQL_HANDLER` (`api`, `stream` or `scan-stream`) which of the three functions this is.
+//!   `PAWQL_HANDLER` (`api`, `stream`, `scan-stream` or `appsync`) which function this is.
 
 use clap::{Parser, Subcommand};
 use pawql::adapters::aws::{self, AwsClients};
@@ -213,6 +213,11 @@ async fn lambda(args: LambdaArgs) -> anyhow::Result<()> {
         Handler::ScanStream => {
             let wired = pawql::lambda::within_init(wiring.scan_handler(min_confidence)).await?;
             pawql::scan_stream::run(wired.door).await
+        }
+        Handler::AppSync => {
+            let scanning = Scanning::StreamHandler { min_confidence };
+            let wired = pawql::lambda::within_init(wiring.appsync(scanning, args.appsync.access())).await?;
+            pawql::lambda::run_appsync(wired.door).await
         }
     }
 }

@@ -63,6 +63,19 @@ pub async fn cleanup<F: Future>(work: F) -> F::Output {
     }
 }
 
+/// `work` under the deadlines of the request running now, for work that request hands to
+/// another task (a DataLoader's batched read): a task-local value does not follow a spawn.
+/// Read when called, so call it on the request's own task.
+pub fn inherited<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let deadlines = DEADLINES.try_with(|d| *d).ok();
+    async move {
+        match deadlines {
+            Some(deadlines) => DEADLINES.scope(deadlines, work).await,
+            None => work.await,
+        }
+    }
+}
+
 /// Time left before the work deadline; `None` outside any deadline.
 pub fn remaining() -> Option<Duration> {
     DEADLINES
@@ -129,6 +142,21 @@ mod tests {
                 assert!(remaining().unwrap() > Duration::from_secs(2));
             })
             .await;
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn work_handed_to_another_task_keeps_the_requests_deadline() {
+        let hard = Instant::now() + CLEANUP_MARGIN + Duration::from_secs(5);
+        scope(Some(hard), async {
+            let plain = tokio::spawn(async { remaining() }).await.unwrap();
+            assert_eq!(plain, None, "a task-local value does not follow a spawn");
+            let carried = tokio::spawn(inherited(async { remaining() })).await.unwrap();
+            assert!(
+                carried.is_some_and(|left| left <= Duration::from_secs(5)),
+                "{carried:?}"
+            );
         })
         .await;
     }

@@ -39,14 +39,6 @@ pub trait ImageStore: Send + Sync {
     /// make it so (the local server, a CDN); a presigned URL carries its signing time.
     async fn url(&self, image: &ImageRecord, variant: Option<&VariantFacts>) -> anyhow::Result<String>;
 
-    /// A URL the client PUTs a file to (the presigned-upload flow), valid for `ttl`.
-    /// The URL takes exactly `byte_size` bytes (S3 signs the length: any other body is refused).
-    async fn presign_upload(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String>;
-    /// The staged file of a ticket, read only if it is at most `max_bytes` long.
-    async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged>;
-    /// Removes a staged file; removing a missing one is not an error.
-    async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()>;
-
     /// Stores bytes uploaded only to be scanned, under their hash.
     async fn put_scan_upload(&self, sha256: &Sha256Hex, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()>;
     /// The bytes of a scan-only upload, or `None`.
@@ -97,17 +89,46 @@ pub trait ScanDispatch: Send + Sync {
     fn dispatch(&self, id: &Sha256Hex);
 }
 
-/// Where the local server's `PUT /uploads/{ticket}` keeps a file until `completeUpload` takes
-/// it (the presigned-upload flow without S3). The embedded store is one; on AWS clients PUT to
-/// a presigned S3 URL and no staging is routed.
+/// Staged uploads: where the file of a presigned upload waits between the client's PUT and
+/// `completeUpload` (`staging/<label>/<token>`, in the bucket or the data directory). Everything
+/// about them is here: the URL handed out, the check and write of a PUT this server takes, and
+/// the read and removal by `completeUpload`.
+///
+/// Who takes the PUT differs by nature. The embedded store's URLs are the local server's own
+/// `PUT /uploads/{ticket}`, signed by the store ([`crate::domain::ticket::UploadSigner`]): the
+/// server checks them ([`StagedUploads::verify`]) and writes the body
+/// ([`StagedUploads::write`]). S3's URLs are S3's own presigned PUTs: S3 checks its signature
+/// and keeps the body, and the server's route refuses every PUT
+/// ([`StagedUploads::takes_puts_here`] is false).
 #[async_trait]
-pub trait UploadStaging: Send + Sync {
+pub trait StagedUploads: Send + Sync {
+    /// A URL the client PUTs a file to, valid for `ttl`. The URL takes exactly `byte_size`
+    /// bytes (the length is signed: any other body is refused).
+    async fn presign(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String>;
+    /// Whether the URLs of [`StagedUploads::presign`] point at this server's
+    /// `PUT /uploads/{ticket}`. Where they do not, that route answers every PUT with NOT_FOUND
+    /// before reading anything of it: nothing there was signed by this server.
+    fn takes_puts_here(&self) -> bool;
     /// Checks a PUT's URL before any of its body is read: the ticket, its declared length and
     /// its expiry must be as this store signed them, and the expiry not passed (FORBIDDEN).
     fn verify(&self, upload: &SignedUpload) -> crate::error::ApiResult<()>;
-    /// Keeps `bytes` (of the length [`UploadStaging::verify`] accepted) as the file of
+    /// Keeps `bytes` (of the length [`StagedUploads::verify`] accepted) as the file of
     /// `ticket`, replacing an earlier PUT.
-    async fn write_staged(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()>;
+    async fn write(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()>;
+    /// The staged file of a ticket, read only if it is at most `max_bytes` long.
+    async fn read(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged>;
+    /// Removes a staged file; removing a missing one is not an error.
+    async fn delete(&self, ticket: &UploadTicket) -> anyhow::Result<()>;
+}
+
+/// What a ticket's staging location holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Staged {
+    /// Nothing was uploaded (yet), or it was already completed or expired.
+    Missing,
+    /// Larger than allowed; not read. Carries the size.
+    TooLarge(u64),
+    Bytes(Bytes),
 }
 
 /// Dispatches nothing: where something else picks pending scans up (the scan table's stream
@@ -142,16 +163,6 @@ pub trait CatDetector: Send + Sync {
         false
     }
     async fn detect(&self, input: &ScanInput) -> Result<Detection, DetectError>;
-}
-
-/// What a ticket's staging location holds.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Staged {
-    /// Nothing was uploaded (yet), or it was already completed or expired.
-    Missing,
-    /// Larger than allowed; not read. Carries the size.
-    TooLarge(u64),
-    Bytes(Bytes),
 }
 
 /// Outcome of adding an image row.

@@ -240,13 +240,8 @@ impl Scanner {
         Ok(parsed.iter().map(|id| found.get(id).cloned()).collect())
     }
 
-    /// The latest scan of an image's bytes (`Image.scan` of a lone image).
-    pub async fn scan_of(&self, sha256: &Sha256Hex) -> ApiResult<Option<ScanRecord>> {
-        Ok(self.scans.get(sha256).await?)
-    }
-
-    /// The latest scans of many images' bytes in one store read (`Image.scan` over
-    /// `randomImages`); bytes never scanned are absent from the map.
+    /// The latest scans of many images' bytes in one store read (`Image.scan`, through its
+    /// request's DataLoader); bytes never scanned are absent from the map.
     pub async fn scans_of(&self, hashes: &[&Sha256Hex]) -> ApiResult<HashMap<Sha256Hex, ScanRecord>> {
         // Draws repeat images; each scan is read once.
         let ids: BTreeSet<&Sha256Hex> = hashes.iter().copied().collect();

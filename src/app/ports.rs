@@ -4,13 +4,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use resolvers::ports::{CatDetector, ChunkTables, ImageStore, ScanStore};
+use resolvers::ports::{CatDetector, ChunkTables, ImageStore, ScanStore, StagedUploads};
 use resolvers::scanning::{ScanSettings, Scanner};
 use resolvers::CatalogSettings;
 
 use crate::adapters::aws::{AwsBackend, AwsClients, RekognitionDetector};
 use crate::adapters::embedded::{self, RedbScanStore};
-use crate::server::UploadStaging;
 use crate::worker;
 
 /// What scanning runs on: where scans are kept, what detects cats, and who does the work.
@@ -33,14 +32,15 @@ pub enum ScanWorker {
     StreamHandler,
 }
 
-/// What a door runs on: the backend's stores, the local staging store behind
-/// `PUT /uploads/{ticket}` (embedded backend only) and scanning. [`super::Wiring`] makes them
+/// What a door runs on: the backend's stores (its staged uploads among them) and scanning. [`super::Wiring`] makes them
 /// from its [`super::BackendSpec`]; the [`super::Wiring::wrap`] hook may change them before
 /// the door is built.
 pub struct Ports {
     pub images: Arc<dyn ImageStore>,
     pub tables: Arc<dyn ChunkTables>,
-    pub staging: Option<Arc<dyn UploadStaging>>,
+    /// Where presigned uploads wait for `completeUpload` (the same store as `images` on both
+    /// backends, behind its own port).
+    pub staged: Arc<dyn StagedUploads>,
     pub scanning: Option<ScanParts>,
 }
 
@@ -71,7 +71,7 @@ impl ScanPlan {
     }
 }
 
-/// The embedded backend's ports in `data_dir`: the file store (which also stages direct
+/// The embedded backend's ports in `data_dir`: the file store (which also stages presigned
 /// uploads), the redb tables, and, when `plan` asks for the offline detector and the build has
 /// it, the embedded scan store over the same database.
 pub(super) fn embedded_ports(
@@ -104,13 +104,13 @@ pub(super) fn embedded_ports(
     Ok(Ports {
         images: images.clone(),
         tables,
-        staging: Some(images),
+        staged: images,
         scanning,
     })
 }
 
 /// A stage's ports: S3, the chunk tables and `scanTable` of `backend`, and scanning as `plan`
-/// says. Direct uploads go to S3 by presigned URL, so there is no local staging.
+/// says. Presigned uploads are staged in the same bucket.
 pub(super) fn aws_ports(clients: &AwsClients, backend: &AwsBackend, plan: Option<ScanPlan>) -> anyhow::Result<Ports> {
     let scanning = match plan {
         None => None,
@@ -130,7 +130,7 @@ pub(super) fn aws_ports(clients: &AwsClients, backend: &AwsBackend, plan: Option
     Ok(Ports {
         images: backend.images.clone(),
         tables: backend.tables.clone(),
-        staging: None,
+        staged: backend.images.clone(),
         scanning,
     })
 }

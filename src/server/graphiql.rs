@@ -205,8 +205,13 @@ const TEMPLATE: &str = r#"<!doctype html>
       const http = GraphiQL.createFetcher({ url: endpoint });
       const fetcher = (params, options) =>
         isSubscription(params) ? subscribe(params, (options && options.headers) || {}) : http(params, options);
+      // The fullest introspection this schema answers: deprecated arguments and input
+      // fields, and the schema's description, in the docs.
       ReactDOM.createRoot(document.getElementById('graphiql')).render(
-        React.createElement(GraphiQL, { fetcher, defaultTabs: tabs, defaultEditorToolsVisibility: true }),
+        React.createElement(GraphiQL, {
+          fetcher, defaultTabs: tabs, defaultEditorToolsVisibility: true,
+          inputValueDeprecation: true, schemaDescription: true,
+        }),
       );
     } else {
       document.getElementById('graphiql').textContent = 'GraphiQL could not load; POST queries to ' + endpoint + ' directly.';

@@ -56,12 +56,13 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let mut request = request.data(caller);
-    if let Some(budget) = state.response_budget() {
-        request = request.data(budget);
-    }
-    state.documents.prepare(&mut request);
-    let mut response = async_graphql::BatchResponse::Single(state.schema.execute(request).await);
+    let per_request = resolvers::schema::PerRequest {
+        caller: Some(caller),
+        response_budget: state.response_budget(),
+    };
+    let mut prepared = resolvers::schema::prepare_request(request, per_request);
+    state.documents.prepare(prepared.request_mut());
+    let mut response = async_graphql::BatchResponse::Single(prepared.execute(&state.schema).await);
     code_uncoded_errors(&mut response);
     respond(response, &headers)
 }
@@ -154,13 +155,14 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         .max_num_files(MAX_FILES_PER_REQUEST);
     match async_graphql::http::receive_batch_body(content_type, body_reader, options).await {
         Ok(batch) => {
-            let mut batch = batch.data(caller);
-            if let Some(budget) = state.response_budget() {
-                // One budget for the whole batch: its answers leave in one response.
-                batch = batch.data(budget);
-            }
-            state.documents.prepare_batch(&mut batch);
-            let mut response = state.schema.execute_batch(batch).await;
+            // One budget and one set of loaders for the whole batch: it leaves in one response.
+            let per_request = resolvers::schema::PerRequest {
+                caller: Some(caller),
+                response_budget: state.response_budget(),
+            };
+            let mut prepared = resolvers::schema::prepare_batch(batch, per_request);
+            state.documents.prepare_batch(prepared.request_mut());
+            let mut response = prepared.execute(&state.schema).await;
             code_uncoded_errors(&mut response);
             respond(response, &headers)
         }

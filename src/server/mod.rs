@@ -24,7 +24,7 @@ mod websocket;
 
 pub use access::{Access, KeySource, Keys, LiveAccess, API_KEY_HEADER, DEFAULT_KEY_REFRESH};
 pub use rate_limit::{with_rate_limit, RateLimit};
-pub use resolvers::ports::UploadStaging;
+pub use resolvers::ports::StagedUploads;
 pub use responses::HttpError;
 
 use axum::extract::DefaultBodyLimit;
@@ -42,9 +42,9 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub schema: PawqlSchema,
     pub catalog: Catalog,
-    /// Where `PUT /uploads/{ticket}` stages files: the embedded backend's store. `None` on
-    /// AWS, where clients PUT straight to S3.
-    pub staging: Option<Arc<dyn UploadStaging>>,
+    /// The backend's staged uploads, which `PUT /uploads/{ticket}` checks and writes through
+    /// where their URLs point here (the embedded backend; on AWS clients PUT straight to S3).
+    pub staged: Arc<dyn StagedUploads>,
     /// Keys and read policy, as in force now (keys from SSM are re-read).
     pub access: Arc<LiveAccess>,
     /// Parsed query documents by text (`documents.rs`).
@@ -60,16 +60,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
-        schema: PawqlSchema,
-        catalog: Catalog,
-        staging: Option<Arc<dyn UploadStaging>>,
-        access: LiveAccess,
-    ) -> AppState {
+    pub fn new(schema: PawqlSchema, catalog: Catalog, staged: Arc<dyn StagedUploads>, access: LiveAccess) -> AppState {
         AppState {
             schema,
             catalog,
-            staging,
+            staged,
             access: Arc::new(access),
             documents: Arc::default(),
             response_limit: None,

@@ -59,12 +59,13 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: By
             return HttpError::from(ApiError::BadUserInput(format!("malformed GraphQL request: {err}"))).into_response()
         }
     };
-    let mut request = request.data(caller);
-    if let Some(budget) = state.response_budget() {
-        request = request.data(budget);
-    }
-    state.documents.prepare(&mut request);
-    let results = state.schema.execute_stream(request).map(|mut response| {
+    let per_request = resolvers::schema::PerRequest {
+        caller: Some(caller),
+        response_budget: state.response_budget(),
+    };
+    let mut prepared = resolvers::schema::prepare_request(request, per_request);
+    state.documents.prepare(prepared.request_mut());
+    let results = prepared.execute_stream(&state.schema, None).map(|mut response| {
         super::graphql::code_errors(std::slice::from_mut(&mut response));
         let data = serde_json::to_string(&response).unwrap_or_else(|e| {
             // Logged in full; the client sees the generic internal error, as everywhere.

@@ -1,6 +1,7 @@
 //! `PUT /uploads/{ticket}`: the embedded backend's stand-in for S3's presigned PUT, so the
 //! presigned upload flow (`requestUpload` → PUT → `completeUpload`) works locally too.
-//! Only routed when the backend stages uploads on local disk.
+//! Only the embedded backend's URLs point here; on AWS every PUT is refused (NOT_FOUND), as
+//! its clients PUT straight to S3.
 //!
 //! It holds the same line S3 holds for a presigned URL: the URL must be one this store
 //! signed (ticket, declared length and expiry, `domain/ticket.rs`), not yet expired, and the
@@ -24,13 +25,14 @@ pub async fn put(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let staging = state
-        .staging
-        .as_ref()
-        .ok_or_else(|| ApiError::NotFound("uploads go straight to S3 on this backend".into()))?;
+    let staged = &state.staged;
+    // Refused before anything of the request is read: nothing here was signed by this server.
+    if !staged.takes_puts_here() {
+        return Err(ApiError::NotFound("uploads go straight to S3 on this backend".into()).into());
+    }
     let ticket = UploadTicket::parse(&ticket, &state.catalog.settings().labels)?;
     let signed = SignedUpload::from_query(ticket, query.as_deref())?;
-    staging.verify(&signed)?;
+    staged.verify(&signed)?;
     let declared = signed.byte_size;
     // Longer than declared is too large; shorter is a wrong length. Both name the rule.
     let wrong_length = |got: u64| {
@@ -71,9 +73,6 @@ pub async fn put(
     if bytes.len() as u64 != declared {
         return Err(wrong_length(bytes.len() as u64).into());
     }
-    staging
-        .write_staged(&signed.ticket, bytes)
-        .await
-        .map_err(ApiError::Internal)?;
+    staged.write(&signed.ticket, bytes).await.map_err(ApiError::Internal)?;
     Ok(StatusCode::OK.into_response())
 }

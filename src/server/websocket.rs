@@ -26,7 +26,9 @@ pub async fn subscribe(
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             let access = state.access.clone();
-            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+            // Each operation on the connection is its own request, prepared as every door's.
+            let schema = resolvers::schema::PreparingSchema(state.schema.clone());
+            GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |mut payload| async move {
                     if let (Some(key), Some(object)) = (header_key, payload.as_object_mut()) {
                         object.entry(API_KEY_HEADER).or_insert(key.into());

@@ -1,7 +1,9 @@
 //! GraphiQL (`GET /graphql`) in headless Chromium with every non-loopback request blocked
-//! (`tests/browser/graphiql.mjs`): the page loads from the server's own assets, shows every
-//! playground tab, runs a query, streams a subscription to its end (over Server-Sent Events)
-//! and uploads a file through its upload bar.
+//! (`tests/browser/graphiql.mjs`): the page loads from the server's own assets, loads the
+//! schema by introspection (the docs explorer lists `Query`'s fields, autocompletion offers
+//! them, and the first screen shows no error), shows every playground tab, runs a query,
+//! streams a subscription to its end (over Server-Sent Events) and uploads a file through its
+//! upload bar.
 
 use crate::support::helpers::{fixtures_dir, Backend, TestApp};
 
@@ -25,6 +27,17 @@ async fn graphiql_works_offline_in_a_real_browser() {
 
     assert_eq!(seen["offsite"], serde_json::json!([]), "nothing left loopback: {seen}");
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["docsError"], serde_json::Value::Null, "the schema loaded: {seen}");
+    assert_eq!(seen["firstResult"], "", "the first screen shows no error: {seen}");
+    let fields = seen["queryFields"].as_array().unwrap();
+    for field in ["randomImage", "randomImages", "image", "labels"] {
+        assert!(fields.iter().any(|f| f == field), "docs list Query.{field}: {seen}");
+    }
+    let completions = seen["completions"].as_array().unwrap();
+    assert!(
+        completions.iter().any(|c| c == "randomImage"),
+        "autocompletion offers a field: {seen}"
+    );
     let tabs: Vec<&str> = seen["tabs"]
         .as_array()
         .unwrap()

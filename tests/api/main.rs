@@ -8,6 +8,7 @@
 mod support;
 
 mod access;
+mod appsync;
 mod aws_edges;
 mod aws_s3;
 mod budget;
@@ -20,6 +21,7 @@ mod faults;
 mod graphiql;
 mod hostile;
 mod iam;
+mod introspection;
 mod label_check;
 mod lambda;
 mod lambda_stream;
@@ -32,6 +34,7 @@ mod rest;
 mod scan;
 mod scan_stream;
 mod schema;
+mod staged_uploads;
 mod stream;
 mod ts_clients;
 mod unknown_outcomes;

@@ -301,7 +301,7 @@ async fn on_aws_with_a_cdn_image_urls_are_stable_cdn_urls() {
         resources.clone(),
         &settings,
     );
-    let catalog = resolvers::Catalog::new(backend.images, backend.tables, settings);
+    let catalog = resolvers::Catalog::new(backend.images.clone(), backend.images, backend.tables, settings);
     let record = catalog
         .upload("dog", Some(0.5), fixture("images/dog_farm_german_shepherd.webp").into())
         .await

@@ -21,7 +21,7 @@ use crate::domain::chunks::{LabelChunks, WriteShards};
 use crate::domain::label::{Label, LabelSet};
 use crate::domain::validation::UploadLimits;
 use crate::label_check::LabelCheck;
-use crate::ports::{ChunkTables, ImageStore};
+use crate::ports::{ChunkTables, ImageStore, StagedUploads};
 
 mod backfill;
 mod edits;
@@ -82,10 +82,12 @@ impl Default for CatalogSettings {
     }
 }
 
-/// The catalogue over an image store and the chunk tables.
+/// The catalogue over an image store, its staged uploads and the chunk tables.
 #[derive(Clone)]
 pub struct Catalog {
     images: Arc<dyn ImageStore>,
+    /// Where presigned uploads wait for `completeUpload` (`presigned.rs`).
+    staged: Arc<dyn StagedUploads>,
     tables: Arc<dyn ChunkTables>,
     settings: CatalogSettings,
     /// Requests the scans the label check waits for (set when the check is on).
@@ -95,9 +97,15 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn new(images: Arc<dyn ImageStore>, tables: Arc<dyn ChunkTables>, settings: CatalogSettings) -> Catalog {
+    pub fn new(
+        images: Arc<dyn ImageStore>,
+        staged: Arc<dyn StagedUploads>,
+        tables: Arc<dyn ChunkTables>,
+        settings: CatalogSettings,
+    ) -> Catalog {
         Catalog {
             images,
+            staged,
             tables,
             settings,
             checker: None,

@@ -211,10 +211,10 @@ mod tests {
     use crate::domain::hold::Hold;
     use crate::domain::image::{sample_record, ImageId, ImageKind, NewImage, Sha256Hex};
     use crate::domain::stats::{chi_square, chi_square_critical_999};
-    use crate::domain::ticket::UploadTicket;
+    use crate::domain::ticket::{SignedUpload, UploadTicket};
     use crate::domain::variants::{ImageSize, VariantFacts};
     use crate::domain::weight::Weight;
-    use crate::ports::{ChunkTables, ImageStore, Inserted, RowChange, Staged};
+    use crate::ports::{ChunkTables, ImageStore, Inserted, RowChange, Staged, StagedUploads};
 
     /// The `cat` label's chunk tables in memory, every change planned by the domain's own
     /// `refile` as the real stores plan theirs. Only what picks use is there: chunk info,
@@ -350,19 +350,33 @@ mod tests {
         async fn url(&self, _: &ImageRecord, _: Option<&VariantFacts>) -> anyhow::Result<String> {
             unreachable!()
         }
-        async fn presign_upload(&self, _: &UploadTicket, _: u64, _: Duration) -> anyhow::Result<String> {
-            unreachable!()
-        }
-        async fn read_staged(&self, _: &UploadTicket, _: usize) -> anyhow::Result<Staged> {
-            unreachable!()
-        }
-        async fn delete_staged(&self, _: &UploadTicket) -> anyhow::Result<()> {
-            unreachable!()
-        }
         async fn put_scan_upload(&self, _: &Sha256Hex, _: ImageKind, _: Bytes) -> anyhow::Result<()> {
             unreachable!()
         }
         async fn get_scan_upload(&self, _: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
+            unreachable!()
+        }
+    }
+
+    /// Nor staged uploads.
+    #[async_trait]
+    impl StagedUploads for NoBytes {
+        async fn presign(&self, _: &UploadTicket, _: u64, _: Duration) -> anyhow::Result<String> {
+            unreachable!()
+        }
+        fn takes_puts_here(&self) -> bool {
+            unreachable!()
+        }
+        fn verify(&self, _: &SignedUpload) -> ApiResult<()> {
+            unreachable!()
+        }
+        async fn write(&self, _: &UploadTicket, _: Bytes) -> anyhow::Result<()> {
+            unreachable!()
+        }
+        async fn read(&self, _: &UploadTicket, _: usize) -> anyhow::Result<Staged> {
+            unreachable!()
+        }
+        async fn delete(&self, _: &UploadTicket) -> anyhow::Result<()> {
             unreachable!()
         }
     }
@@ -372,7 +386,7 @@ mod tests {
             chunk_info_max_age,
             ..CatalogSettings::default()
         };
-        Catalog::new(Arc::new(NoBytes), tables, settings)
+        Catalog::new(Arc::new(NoBytes), Arc::new(NoBytes), tables, settings)
     }
 
     /// 30 cats whose weights (0.01 to 1) fall in many weight classes, several per class and

@@ -48,10 +48,7 @@ impl Catalog {
         // least until the `expiresAt` the client is told. On S3 the URL also needs the
         // signing role's session to last that long (docs/aws-rules.md, S2).
         let expires_at = Utc::now() + UPLOAD_TICKET_TTL;
-        let upload_url = self
-            .images
-            .presign_upload(&ticket, byte_size, UPLOAD_TICKET_TTL)
-            .await?;
+        let upload_url = self.staged.presign(&ticket, byte_size, UPLOAD_TICKET_TTL).await?;
         Ok(UploadGrant {
             ticket,
             upload_url,
@@ -70,7 +67,7 @@ impl Catalog {
         // Checked before the staged file is touched, so a typo costs nothing.
         weight.map(Weight::from_f64).transpose()?;
         let max_bytes = self.settings.limits.max_bytes;
-        let bytes = match self.images.read_staged(&ticket, max_bytes).await? {
+        let bytes = match self.staged.read(&ticket, max_bytes).await? {
             Staged::Bytes(bytes) => bytes,
             Staged::Missing => {
                 return Err(ApiError::NotFound(format!(
@@ -92,7 +89,7 @@ impl Catalog {
     }
 
     async fn discard_staged(&self, ticket: &UploadTicket) {
-        if let Err(e) = deadline::cleanup(self.images.delete_staged(ticket)).await {
+        if let Err(e) = deadline::cleanup(self.staged.delete(ticket)).await {
             warn!(%ticket, error = format!("{e:#}"), "could not remove a staged upload");
         }
     }

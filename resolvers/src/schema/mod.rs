@@ -1,7 +1,11 @@
 //! The GraphQL schema: root types merged from one resolver per root field
 //! (AppSync style, `Type.field`), and the single constructor every entry point uses.
 
+pub mod appsync_sdl;
+mod limits;
+mod loaders;
 mod mutation;
+mod per_request;
 mod query;
 mod subscription;
 pub mod types;
@@ -11,10 +15,11 @@ use std::sync::Arc;
 use async_graphql::{Schema, SchemaBuilder};
 
 use crate::catalog::{Catalog, CatalogSettings};
-use crate::ports::{ChunkTables, ImageStore};
+use crate::ports::{ChunkTables, ImageStore, StagedUploads};
 use crate::scanning::Scanner;
 
 pub use mutation::Mutation;
+pub use per_request::{prepare_batch, prepare_request, PerRequest, Prepared, PreparingSchema};
 pub use query::{Query, MAX_SCAN_RESULTS};
 pub use subscription::{Subscription, MAX_WATCHED_SCANS};
 
@@ -31,9 +36,14 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn new(images: Arc<dyn ImageStore>, tables: Arc<dyn ChunkTables>, settings: CatalogSettings) -> Deps {
+    pub fn new(
+        images: Arc<dyn ImageStore>,
+        staged: Arc<dyn StagedUploads>,
+        tables: Arc<dyn ChunkTables>,
+        settings: CatalogSettings,
+    ) -> Deps {
         Deps {
-            catalog: Catalog::new(images, tables, settings),
+            catalog: Catalog::new(images, staged, tables, settings),
             scanner: None,
             introspection: true,
         }
@@ -160,19 +170,9 @@ pub(crate) fn scanner<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Re
     })
 }
 
-/// Query depth cap: the deepest legitimate operation is far shallower.
-const MAX_QUERY_DEPTH: usize = 12;
-/// Query complexity cap: a field costs 1, `base64` 10, and `randomImages` multiplies its
-/// selection by `count`. One `randomImages(count: 100)` with `base64` (1,100) fits; a pile of
-/// aliased ones, each reading 100 images from storage, does not.
-const MAX_QUERY_COMPLEXITY: usize = 2_000;
-
 /// Builds the one schema. Every entry point calls this, so they cannot drift apart.
 pub fn build_schema(deps: Deps) -> PawqlSchema {
-    let mut builder = schema_builder().data(deps.catalog);
-    if !deps.introspection {
-        builder = builder.disable_introspection();
-    }
+    let builder = limits::apply(schema_builder(), deps.introspection).data(deps.catalog);
     match deps.scanner {
         Some(scanner) => builder.data(scanner).finish(),
         None => builder.finish(),
@@ -181,8 +181,6 @@ pub fn build_schema(deps: Deps) -> PawqlSchema {
 
 fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription)
-        .limit_depth(MAX_QUERY_DEPTH)
-        .limit_complexity(MAX_QUERY_COMPLEXITY)
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`. Needs no backend.

@@ -16,9 +16,10 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
-use resolvers::domain::ticket::UploadTicket;
+use resolvers::domain::ticket::{SignedUpload, UploadTicket};
 use resolvers::domain::variants::{ImageSize, VariantFacts};
-use resolvers::ports::{ImageStore, Staged};
+use resolvers::ports::{ImageStore, Staged, StagedUploads};
+use resolvers::{ApiError, ApiResult};
 use tracing::instrument;
 
 /// Where bytes uploaded only to be scanned live (expired by lifecycle rule, like scans).
@@ -35,7 +36,7 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// How long a presigned image URL stays valid by default.
 pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
 
-/// The S3 implementation of [`ImageStore`].
+/// The S3 implementation of [`ImageStore`] and [`StagedUploads`].
 pub struct S3ImageStore {
     client: aws_sdk_s3::Client,
     bucket: String,
@@ -166,11 +167,27 @@ impl ImageStore for S3ImageStore {
         Ok(request.uri().to_owned())
     }
 
+    #[instrument(level = "debug", skip_all, fields(%sha256))]
+    async fn put_scan_upload(&self, sha256: &Sha256Hex, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
+        self.put_object(&scan_upload_key(sha256), kind, bytes).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(%sha256))]
+    async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
+        self.get_bytes(&scan_upload_key(sha256)).await
+    }
+}
+
+// On AWS the client PUTs to S3 itself, by the presigned URL: S3 checks its own signature
+// (SigV4, the length among the signed headers) and keeps the body, so this server never sees
+// that PUT. What the server does here is hand out the URL, then read and remove the object.
+#[async_trait]
+impl StagedUploads for S3ImageStore {
     /// The length is one of the signed headers (`X-Amz-SignedHeaders=content-length;host`),
     /// so S3 refuses a body of any other size: without it, one URL would take up to 5 GB for
     /// as long as it lives.
     #[instrument(level = "debug", skip_all, fields(%ticket))]
-    async fn presign_upload(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
+    async fn presign(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
         let presigning = PresigningConfig::expires_in(ttl).context("presigning config")?;
         let request = self
             .client
@@ -184,8 +201,44 @@ impl ImageStore for S3ImageStore {
         Ok(request.uri().to_owned())
     }
 
+    /// The URLs are S3's: the local server's `PUT /uploads/{ticket}` takes none of them.
+    fn takes_puts_here(&self) -> bool {
+        false
+    }
+
+    /// Refused, always (FORBIDDEN, as S3 answers an unsigned PUT): this store signs no URL for
+    /// this server to check. A SigV4 signature is S3's to check, and accepting a URL unchecked
+    /// would let anyone stage a file.
+    fn verify(&self, upload: &SignedUpload) -> ApiResult<()> {
+        Err(ApiError::Forbidden(format!(
+            "this server takes no PUT for ticket {} on this backend: PUT to the uploadUrl requestUpload returned (S3)",
+            upload.ticket
+        )))
+    }
+
+    /// A PutObject to the staging key, as S3's presigned PUT itself makes: the object
+    /// `completeUpload` reads either way. Nothing on this backend calls it, since the route
+    /// refuses every PUT first ([`StagedUploads::takes_puts_here`]); it is real rather than
+    /// a refusal because S3 can do it, so the port means the same on both backends. Without a
+    /// content type or cache header: a staged file is not yet known to be an image, and it is
+    /// read once and removed.
     #[instrument(level = "debug", skip_all, fields(%ticket))]
-    async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
+    async fn write(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()> {
+        let key = ticket.staging_key();
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .body(ByteStream::from(bytes))
+            .send();
+        let what = format!("S3 PutObject {key}");
+        deadline::bounded(&what, async { put.await.context(what.clone()) }).await?;
+        Ok(())
+    }
+
+    #[instrument(level = "debug", skip_all, fields(%ticket))]
+    async fn read(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
         let key = ticket.staging_key();
         let Some(object) = self.get_object(&key).await? else {
             return Ok(Staged::Missing);
@@ -207,18 +260,8 @@ impl ImageStore for S3ImageStore {
         Ok(Staged::Bytes(bytes))
     }
 
-    #[instrument(level = "debug", skip_all, fields(%sha256))]
-    async fn put_scan_upload(&self, sha256: &Sha256Hex, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
-        self.put_object(&scan_upload_key(sha256), kind, bytes).await
-    }
-
-    #[instrument(level = "debug", skip_all, fields(%sha256))]
-    async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
-        self.get_bytes(&scan_upload_key(sha256)).await
-    }
-
     #[instrument(level = "debug", skip_all, fields(%ticket))]
-    async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
+    async fn delete(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
         self.delete_object(&ticket.staging_key()).await
     }
 }

@@ -34,7 +34,7 @@ use resolvers::catalog::UPLOAD_TICKET_TTL;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, Sha256Hex};
 use resolvers::domain::ticket::{SignedUpload, UploadSigner, UploadTicket, STAGING_PREFIX};
 use resolvers::domain::variants::{ImageSize, VariantFacts};
-use resolvers::ports::{ImageStore, Staged, UploadStaging};
+use resolvers::ports::{ImageStore, Staged, StagedUploads};
 use resolvers::ApiResult;
 use tracing::{instrument, warn};
 
@@ -110,8 +110,23 @@ impl FileImageStore {
     }
 }
 
+// The embedded store is the whole of staging: it signs the URLs it hands out, and the local
+// server's `PUT /uploads/{ticket}` checks and writes through it.
 #[async_trait]
-impl UploadStaging for FileImageStore {
+impl StagedUploads for FileImageStore {
+    /// The local server's upload route, signed like S3's presigned PUT: for exactly
+    /// `byte_size` bytes, until `ttl` from now.
+    #[instrument(level = "debug", skip_all, fields(%ticket))]
+    async fn presign(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
+        let expires = chrono::Utc::now() + chrono::Duration::from_std(ttl).context("the ticket lifetime")?;
+        let signed = self.signer.sign(ticket, byte_size, expires);
+        Ok(format!("{}/uploads/{ticket}?{}", self.public_url, signed.query()))
+    }
+
+    fn takes_puts_here(&self) -> bool {
+        true
+    }
+
     fn verify(&self, upload: &SignedUpload) -> ApiResult<()> {
         self.signer.verify(upload, chrono::Utc::now())
     }
@@ -119,7 +134,7 @@ impl UploadStaging for FileImageStore {
     /// Stores the body of a `PUT /uploads/<ticket>` (already checked by the server to be
     /// exactly the signed length): to a temporary file, renamed into place once complete.
     #[instrument(level = "debug", skip_all, fields(%ticket))]
-    async fn write_staged(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()> {
+    async fn write(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()> {
         if self.sweep_due() {
             let staging = self.staging.clone();
             tokio::task::spawn_blocking(move || sweep_staging(&staging))
@@ -127,6 +142,36 @@ impl UploadStaging for FileImageStore {
                 .context("sweep task panicked")?;
         }
         write_file(self.staged_path(ticket), bytes).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(%ticket))]
+    async fn read(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
+        let path = self.staged_path(ticket);
+        let meta = match tokio::fs::metadata(&path).await {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Staged::Missing),
+            Err(e) => return Err(e).context("reading a staged upload"),
+        };
+        // Past its keeping time it is as good as swept, whenever the sweep comes.
+        if is_stale(&meta, SystemTime::now()) {
+            remove_optional(&path).await?;
+            return Ok(Staged::Missing);
+        }
+        let size = meta.len();
+        if size > max_bytes as u64 {
+            return Ok(Staged::TooLarge(size));
+        }
+        // A sweep may remove it between the two reads: then it is missing, as swept.
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Staged::Bytes(Bytes::from(bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Staged::Missing),
+            Err(e) => Err(e).context("reading a staged upload"),
+        }
+    }
+
+    #[instrument(level = "debug", skip_all, fields(%ticket))]
+    async fn delete(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
+        remove_optional(&self.staged_path(ticket)).await
     }
 }
 
@@ -168,45 +213,6 @@ impl ImageStore for FileImageStore {
             Some(variant) => format!("{}/images/{}?size={}", self.public_url, image.id, variant.size.as_str()),
             None => format!("{}/images/{}", self.public_url, image.id),
         })
-    }
-
-    /// The local server's upload route, signed like S3's presigned PUT: for exactly
-    /// `byte_size` bytes, until `ttl` from now.
-    #[instrument(level = "debug", skip_all, fields(%ticket))]
-    async fn presign_upload(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
-        let expires = chrono::Utc::now() + chrono::Duration::from_std(ttl).context("the ticket lifetime")?;
-        let signed = self.signer.sign(ticket, byte_size, expires);
-        Ok(format!("{}/uploads/{ticket}?{}", self.public_url, signed.query()))
-    }
-
-    #[instrument(level = "debug", skip_all, fields(%ticket))]
-    async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
-        let path = self.staged_path(ticket);
-        let meta = match tokio::fs::metadata(&path).await {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Staged::Missing),
-            Err(e) => return Err(e).context("reading a staged upload"),
-        };
-        // Past its keeping time it is as good as swept, whenever the sweep comes.
-        if is_stale(&meta, SystemTime::now()) {
-            remove_optional(&path).await?;
-            return Ok(Staged::Missing);
-        }
-        let size = meta.len();
-        if size > max_bytes as u64 {
-            return Ok(Staged::TooLarge(size));
-        }
-        // A sweep may remove it between the two reads: then it is missing, as swept.
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => Ok(Staged::Bytes(Bytes::from(bytes))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Staged::Missing),
-            Err(e) => Err(e).context("reading a staged upload"),
-        }
-    }
-
-    #[instrument(level = "debug", skip_all, fields(%ticket))]
-    async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
-        remove_optional(&self.staged_path(ticket)).await
     }
 
     #[instrument(level = "debug", skip_all, fields(%sha256))]

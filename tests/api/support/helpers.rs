@@ -308,7 +308,8 @@ impl AppBuilder {
             && self.options.access.api_keys.is_empty())
         .then(|| ADMIN_KEY.to_owned());
         let (wrap_detector, faults, wrap_tables) = (self.wrap_detector, self.faults, self.wrap_tables);
-        // What the hook made: the counting store, the tables before `wrap_tables`, and after.
+        // What the hook made: the counting store, the staged uploads, the tables before
+        // `wrap_tables`, and after.
         let mut hooked = None;
         let wired = Wiring::new(backend, self.settings.clone())
             .options(self.options)
@@ -329,13 +330,13 @@ impl AppBuilder {
                 if let Some(wrap) = wrap_tables {
                     ports.tables = wrap(real_tables.clone());
                 }
-                hooked = Some((store, real_tables, ports.tables.clone()));
+                hooked = Some((store, ports.staged.clone(), real_tables, ports.tables.clone()));
             })
             .serve(scanning)
             .await
             .unwrap();
-        let (store, real_tables, served_tables) = hooked.expect("the wiring runs its hook");
-        let catalog = Catalog::new(store.clone(), served_tables, self.settings);
+        let (store, staged, real_tables, served_tables) = hooked.expect("the wiring runs its hook");
+        let catalog = Catalog::new(store.clone(), staged, served_tables, self.settings);
         let router = wired.door;
         let dynamo = wired.aws.as_ref().map(|backend| backend.tables.clone());
         let storage = match (wired.aws, plain) {
@@ -386,6 +387,7 @@ fn inject(ports: &mut app::Ports, faults: &Arc<Faults>) {
         parts.settings.detect_timeout = Duration::from_secs(2);
     }
     ports.images = Arc::new(Hooked::new(ports.images.clone(), faults.clone()));
+    ports.staged = Arc::new(Hooked::new(ports.staged.clone(), faults.clone()));
     ports.tables = Arc::new(Hooked::new(ports.tables.clone(), faults.clone()));
 }
 

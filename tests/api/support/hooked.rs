@@ -1,9 +1,10 @@
 //! One forwarding base for the test wrappers around the ports: [`Hooked`] passes every call
-//! of an image store, chunk tables or scan store to the real port, through a [`Hook`] that
-//! sees the call's step name (`store.get`, `tables.insert_image`, `scans.claim`, …) and may
-//! count it, delay it or fail it. The fault injectors ([`crate::support::fault_injection::Faults`]) and
-//! the read counter behind [`crate::support::helpers::TestApp::image_reads`] are hooks; a new port method
-//! is forwarded once, here.
+//! of an image store, staged uploads, chunk tables or scan store to the real port, through a
+//! [`Hook`] that sees the call's step name (`store.get`, `staged.read`, `tables.insert_image`,
+//! `scans.claim`, …) and may count it, delay it or fail it. The fault injectors
+//! ([`crate::support::fault_injection::Faults`]) and the read counter behind
+//! [`crate::support::helpers::TestApp::image_reads`] are hooks; a new port method is forwarded
+//! once, here.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,10 +19,11 @@ use resolvers::domain::hold::Hold;
 use resolvers::domain::image::{ImageId, ImageKind, ImageRecord, NewImage, Sha256Hex};
 use resolvers::domain::label::Label;
 use resolvers::domain::scan::{ScanDebug, ScanRecord, ScanRequested};
-use resolvers::domain::ticket::UploadTicket;
+use resolvers::domain::ticket::{SignedUpload, UploadTicket};
 use resolvers::domain::variants::{ImageSize, VariantFacts};
 use resolvers::domain::weight::Weight;
-use resolvers::ports::{ChunkTables, ImageStore, Inserted, RowChange, ScanStore, Staged};
+use resolvers::ports::{ChunkTables, ImageStore, Inserted, RowChange, ScanStore, Staged, StagedUploads};
+use resolvers::ApiResult;
 
 /// What a wrapper does around each call of the real port.
 pub trait Hook: Send + Sync + 'static {
@@ -72,20 +74,35 @@ impl<H: Hook> ImageStore for Hooked<dyn ImageStore, H> {
     async fn url(&self, image: &ImageRecord, variant: Option<&VariantFacts>) -> anyhow::Result<String> {
         forward!(self, "store.url", url(image, variant))
     }
-    async fn presign_upload(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
-        forward!(self, "store.presign_upload", presign_upload(ticket, byte_size, ttl))
-    }
-    async fn read_staged(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
-        forward!(self, "store.read_staged", read_staged(ticket, max_bytes))
-    }
-    async fn delete_staged(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
-        forward!(self, "store.delete_staged", delete_staged(ticket))
-    }
     async fn put_scan_upload(&self, sha256: &Sha256Hex, kind: ImageKind, bytes: Bytes) -> anyhow::Result<()> {
         forward!(self, "store.put_scan_upload", put_scan_upload(sha256, kind, bytes))
     }
     async fn get_scan_upload(&self, sha256: &Sha256Hex) -> anyhow::Result<Option<Bytes>> {
         forward!(self, "store.get_scan_upload", get_scan_upload(sha256))
+    }
+}
+
+// The checks of a PUT's URL touch no storage (a signature and a clock), so they pass straight
+// through: there is nothing there for a hook to delay or fail.
+#[async_trait]
+impl<H: Hook> StagedUploads for Hooked<dyn StagedUploads, H> {
+    async fn presign(&self, ticket: &UploadTicket, byte_size: u64, ttl: Duration) -> anyhow::Result<String> {
+        forward!(self, "staged.presign", presign(ticket, byte_size, ttl))
+    }
+    fn takes_puts_here(&self) -> bool {
+        self.inner.takes_puts_here()
+    }
+    fn verify(&self, upload: &SignedUpload) -> ApiResult<()> {
+        self.inner.verify(upload)
+    }
+    async fn write(&self, ticket: &UploadTicket, bytes: Bytes) -> anyhow::Result<()> {
+        forward!(self, "staged.write", write(ticket, bytes))
+    }
+    async fn read(&self, ticket: &UploadTicket, max_bytes: usize) -> anyhow::Result<Staged> {
+        forward!(self, "staged.read", read(ticket, max_bytes))
+    }
+    async fn delete(&self, ticket: &UploadTicket) -> anyhow::Result<()> {
+        forward!(self, "staged.delete", delete(ticket))
     }
 }
 

@@ -1,6 +1,6 @@
 //! `Query.image`: one image by id.
 
-use async_graphql::{Context, Object, Result, ResultExt, ID};
+use async_graphql::{Context, Object, Result, ID};
 
 use crate::catalog::Catalog;
 use crate::schema::types::Image;
@@ -15,6 +15,13 @@ impl ImageQuery {
     #[instrument(level = "debug", skip_all, fields(id = id.as_str()))]
     async fn image(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Image>> {
         let catalog = ctx.data_unchecked::<Catalog>();
-        Ok(catalog.image(&id).await.extend()?.map(Image::from))
+        // Through the request's loader, so aliased fields' rows come back together.
+        let loaders = ctx
+            .data_opt::<crate::schema::loaders::RequestLoaders>()
+            .ok_or_else(crate::schema::loaders::unprepared)?;
+        let Some(row) = loaders.images(catalog).load_one(id.0).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Image::from(row?)))
     }
 }

@@ -3,9 +3,7 @@
 use async_graphql::{Context, Object, Result, ResultExt};
 
 use crate::catalog::{Catalog, DEFAULT_RANDOM_COUNT};
-use crate::domain::image::Sha256Hex;
 use crate::error::ApiError;
-use crate::scanning::Scanner;
 use crate::schema::types::Image;
 use tracing::instrument;
 
@@ -29,23 +27,6 @@ impl RandomImagesQuery {
             .extend()?;
         let catalog = ctx.data_unchecked::<Catalog>();
         let images = catalog.random_images(&label, count).await.extend()?;
-        // A selection with `scan` reads every drawn image's scan in one request here, instead
-        // of one per image from `Image.scan`. Decided from the query itself, not by gathering
-        // lookups for a moment (a timed window split batches on a loaded machine).
-        let scanner = ctx.data_opt::<Scanner>();
-        match scanner.filter(|_| ctx.look_ahead().field("scan").exists()) {
-            Some(scanner) => {
-                let hashes: Vec<&Sha256Hex> = images.iter().map(|image| &image.id.sha256).collect();
-                let scans = scanner.scans_of(&hashes).await.extend()?;
-                Ok(images
-                    .into_iter()
-                    .map(|image| {
-                        let scan = scans.get(&image.id.sha256).cloned();
-                        Image::with_scan(image, scan)
-                    })
-                    .collect())
-            }
-            None => Ok(images.into_iter().map(Image::from).collect()),
-        }
+        Ok(images.into_iter().map(Image::from).collect())
     }
 }

@@ -1,5 +1,6 @@
 //! `Image`: an image of the catalogue. `url` and `base64` resolve lazily: a query that
-//! selects only `url` never reads the bytes from storage.
+//! selects only `url` never reads the bytes from storage; `scan` goes through the request's
+//! DataLoader, so the scans of every image in a response cost one read.
 
 use async_graphql::{Context, Object, Result, ResultExt, ID};
 use base64::Engine;
@@ -7,32 +8,15 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::Catalog;
 use crate::domain::image::ImageRecord;
-use crate::domain::scan::ScanRecord;
 
 /// An image and its catalogue facts.
 pub struct Image {
     record: ImageRecord,
-    /// Its scan, when the resolver that produced a list of images read all their scans in one
-    /// request (`randomImages`); `None` means "not read yet", `Some(None)` "never scanned".
-    prefetched_scan: Option<Option<ScanRecord>>,
 }
 
 impl From<ImageRecord> for Image {
     fn from(record: ImageRecord) -> Self {
-        Image {
-            record,
-            prefetched_scan: None,
-        }
-    }
-}
-
-impl Image {
-    /// An image whose scan was already read (or found missing) with its siblings'.
-    pub fn with_scan(record: ImageRecord, scan: Option<ScanRecord>) -> Self {
-        Image {
-            record,
-            prefetched_scan: Some(scan),
-        }
+        Image { record }
     }
 }
 
@@ -73,13 +57,15 @@ impl Image {
 
     /// The scan of these bytes (any label, or a scan-only upload of the same bytes), if any.
     async fn scan(&self, ctx: &Context<'_>) -> Result<Option<super::Scan>> {
-        if let Some(prefetched) = &self.prefetched_scan {
-            return Ok(prefetched.clone().map(super::Scan));
-        }
         let Some(scanner) = ctx.data_opt::<crate::scanning::Scanner>() else {
             return Ok(None);
         };
-        Ok(scanner.scan_of(&self.record.id.sha256).await.extend()?.map(super::Scan))
+        // Through the request's loader: every image's scan in the request in one read.
+        let loaders = ctx
+            .data_opt::<crate::schema::loaders::RequestLoaders>()
+            .ok_or_else(crate::schema::loaders::unprepared)?;
+        let scan = loaders.scans(scanner).load_one(self.record.id.sha256.clone()).await?;
+        Ok(scan.map(super::Scan))
     }
 
     /// SHA-256 of the bytes, lowercase hex.
